@@ -1,0 +1,471 @@
+"""agentctl's command line: the argparse tree and the dispatch.
+
+Each command names its handler as ``"noun:verb"``; the module
+``agentctl.commands.<noun>`` is imported only when that command runs, so a
+command pays for its own imports and nothing else.
+
+Exit status:
+
+    0    ok
+    1    the operation failed (the daemon answered with an error, or the
+         command could not do what was asked)
+    2    usage error (bad options or arguments)
+    3    agentd is not reachable (no socket, nothing listening, permission
+         denied); the message on stderr says how to start it
+    4    agentd answered but is not ready or is degraded (``server status``)
+    130  interrupted (Ctrl-C)
+
+Data goes to stdout, messages to stderr. ``--json`` prints the RPC result as
+the daemon encodes it (the Result structs of ``agentd.protocol.methods``).
+Errors are always sentences on stderr (``agentctl: …``) with the exit status
+above; for an ambiguous id prefix the candidates are listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .context import (
+    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, Context, Failure, UsageError,
+)
+
+EPILOG = """\
+exit status:
+  0    ok
+  1    the operation failed (the daemon answered with an error)
+  2    usage error
+  3    agentd is not reachable (not running, or no access to its socket)
+  4    agentd is not ready or is degraded (server status)
+  130  interrupted
+
+environment:
+  AGENTD_SOCKET  the daemon's socket (like --socket)
+  AGENTD_CONFIG  the config file (like --config)
+  NO_COLOR       no colour in tables
+
+Ids may be abbreviated to any unique prefix.
+Run `agentctl COMMAND --help` for a command's options."""
+
+RUN_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+GOAL_STATUSES = ("active", "paused", "archived")
+MEMORY_TYPES = ("note", "fact", "artifact")
+
+
+def _speed_up_argparse() -> None:
+    """argparse asks gettext for each of its strings on every parser it
+    builds, and gettext searches the locale directories each time (~0.1 ms a
+    call, ~100 calls). The answer cannot change within a process: remember it."""
+    tr = argparse._
+    if not hasattr(tr, "cache_info"):
+        import functools
+
+        argparse._ = functools.lru_cache(maxsize=None)(tr)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The help formatter, minus its ``import shutil`` (~2 ms) for the width."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            columns = os.environ.get("COLUMNS", "")
+            if columns.isdigit() and int(columns) > 0:
+                width = int(columns)
+            else:
+                try:
+                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                except (AttributeError, ValueError, OSError):
+                    width = 80
+            width = max(width - 2, 20)
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _version() -> str:
+    from agentd import __version__
+
+    return f"agentctl {__version__}"
+
+
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """Options accepted before or after the command (``--json goal list`` and
+    ``goal list --json``): the sub-parsers must not reset what the top set."""
+    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", default=d(False),
+                   help="print the result as JSON (the RPC result, unchanged)")
+    p.add_argument("-q", "--quiet", action="store_true", default=d(False),
+                   help="no messages on stderr; print only ids where a command creates something")
+    p.add_argument("--socket", metavar="PATH", default=d(None),
+                   help="the daemon's socket (default: $AGENTD_SOCKET, config, $XDG_RUNTIME_DIR/agentd/agentd.sock)")
+
+
+class _Null:
+    """Stands in for the parser of a command that is not being run: building
+    every parser costs ~20 ms (argparse looks up translations on each one), so
+    only the chosen command gets its arguments; the others get a bare parser,
+    which is all the help listing needs."""
+
+    def add_argument(self, *a, **k) -> None:
+        return None
+
+    def add_argument_group(self, *a, **k) -> _Null:
+        return self
+
+    def set_defaults(self, **k) -> None:
+        return None
+
+    def add_parser(self, *a, **k) -> _Null:
+        return self
+
+
+class _Builder:
+    """Adds commands to sub-parser groups, each with the common options.
+
+    ``wanted`` is the (noun, verb) the command line names, when it could be
+    told; every other command is built bare."""
+
+    def __init__(self, wanted: tuple[str | None, str | None]) -> None:
+        self.noun, self.verb = wanted
+        self._current: str | None = None
+
+    def group(self, parent, name: str, help: str):
+        if self.noun is not None and name != self.noun:
+            parent.add_parser(name, help=help, add_help=False)
+            return _Null()
+        self._current = name
+        p = parent.add_parser(name, help=help, description=help,
+                              formatter_class=_Formatter)
+        _common(p)
+        sub = p.add_subparsers(dest=f"{name}_verb", metavar="COMMAND", title="commands")
+        sub.required = True
+        return sub
+
+    def cmd(self, sub, name: str, handler: str, help: str, description: str | None = None,
+            aliases: tuple[str, ...] = ()):
+        if isinstance(sub, _Null):
+            return sub
+        if self.verb is not None and self.verb != name and self.verb not in aliases:
+            sub.add_parser(name, help=help, aliases=list(aliases), add_help=False)
+            return _Null()
+        p = sub.add_parser(name, help=help, description=description or help, aliases=list(aliases),
+                           formatter_class=_Formatter)
+        _common(p)
+        p.set_defaults(handler=handler)
+        return p
+
+
+_TOP_OPTIONS_WITH_VALUE = ("--socket", "--config", "--timeout")
+
+
+def wanted_command(argv: list[str], nouns: dict[str, tuple[str, ...]]) -> tuple[str | None, str | None]:
+    """The (noun, verb) named by ``argv``, or None for what cannot be told
+    (then everything is built, which is always correct)."""
+    words = []
+    skip = False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        if tok == "--":
+            break
+        if tok.startswith("-"):
+            if tok in ("-h", "--help") and not words:
+                return None, None
+            skip = tok in _TOP_OPTIONS_WITH_VALUE and not words
+            continue
+        words.append(tok)
+        if len(words) == 2:
+            break
+    if not words or words[0] not in nouns:
+        return None, None
+    noun = words[0]
+    verbs = nouns[noun]
+    verb = words[1] if len(words) > 1 and words[1] in verbs else None
+    return noun, verb
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
+
+
+def _list_options(p: argparse.ArgumentParser, limit: int) -> None:
+    p.add_argument("--limit", type=_positive_int, default=limit, help=f"at most N rows (default {limit})")
+    p.add_argument("--format", choices=("table", "json", "md"), default="table",
+                   help="table (default), json (same as --json) or md (a markdown table)")
+
+
+def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
+    g = p.add_argument_group("goal")
+    if edit:
+        g.add_argument("--objective", help="a new objective")
+    g.add_argument("--name", help="a short name shown in lists")
+    g.add_argument("--schedule", metavar="CRON", action="append",
+                   help="a cron expression (repeatable)" + ("; replaces all schedules" if edit else ""))
+    g.add_argument("--timezone", metavar="TZ",
+                   help="IANA timezone of the schedules (default: this machine's)")
+    g.add_argument("--webhook", metavar="URL", help="POST a signed notification here when a run ends")
+    if edit:
+        g.add_argument("--no-schedule", action="store_true", help="remove every schedule")
+        g.add_argument("--no-webhook", action="store_true", help="remove the webhook")
+    b = p.add_argument_group("run parameters")
+    b.add_argument("--step-budget", type=_positive_int, metavar="N", help="at most N steps per run (default 20)")
+    b.add_argument("--tools", metavar="A,B", help="the tools a run may use (comma-separated; 'default' for all default tools)")
+    b.add_argument("--allow-domain", metavar="DOMAIN", action="append", dest="allow_domains",
+                   help="a domain the web tools may reach (repeatable; default: any public host)")
+    b.add_argument("--constraint", metavar="TEXT", action="append", dest="constraints",
+                   help="a rule the agent must follow (repeatable)")
+    b.add_argument("--email", metavar="ADDRESS", action="append", dest="emails",
+                   help="email the summary to this address (repeatable)")
+    b.add_argument("--token-budget", type=_positive_int, metavar="N", help="at most N tokens per run")
+    b.add_argument("--time-limit", type=_non_negative_float, metavar="SECONDS", help="at most this long per run")
+    b.add_argument("--max-concurrent", type=_positive_int, metavar="N", help="at most N runs of this goal at once")
+    if edit:
+        b.add_argument("--no-token-budget", action="store_true", help="remove the token budget")
+        b.add_argument("--no-time-limit", action="store_true", help="remove the time limit")
+        b.add_argument("--no-constraints", action="store_true", help="remove every constraint")
+        b.add_argument("--no-allow-domains", action="store_true", help="allow any public host again")
+        b.add_argument("--no-email", action="store_true", help="remove every email recipient")
+    s = p.add_argument_group("scheduling policy")
+    s.add_argument("--catchup", choices=("none", "latest", "all"),
+                   help="ticks missed while agentd was down: none, the latest (default) or all in the window")
+    s.add_argument("--catchup-window", type=_positive_int, metavar="SECONDS",
+                   help="how far back catch-up looks (default 86400)")
+    s.add_argument("--overlap", choices=("skip", "queue", "cancel"),
+                   help="a tick while a run is active: skip it (default), queue one, or cancel the running one")
+    if not edit:
+        s.add_argument("--paused", action="store_true", help="create the goal paused")
+
+
+# noun -> its verbs and aliases (for wanted_command; a test checks it against the tree).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "init": (),
+    "goal": ("create", "list", "ls", "show", "edit", "delete", "rm", "pause", "resume", "run", "next"),
+    "run": ("list", "ls", "show", "logs", "cancel", "delete", "rm"),
+    "memory": ("list", "ls", "add", "delete", "rm"),
+    "tool": ("list", "ls"),
+    "provider": ("check",),
+    "server": ("start", "stop", "status", "reload"),
+    "config": ("show", "set", "unset", "path"),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names is built in full."""
+    _speed_up_argparse()
+    wanted = wanted_command(argv, COMMANDS) if argv is not None else (None, None)
+    top = argparse.ArgumentParser(
+        prog="agentctl",
+        description="Control agentd, the daemon that runs background LLM agents.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    _common(top, top=True)
+    top.add_argument("--config", metavar="FILE", default=None,
+                     help="the config file (default: $AGENTD_CONFIG or ~/.config/agentd/config.toml)")
+    top.add_argument("--timeout", type=_non_negative_float, metavar="SECONDS", default=60.0,
+                     help="how long to wait for the daemon's answer (default 60)")
+    top.add_argument("--version", action="store_true", help="print the version and exit")
+    nouns = top.add_subparsers(dest="noun", metavar="COMMAND", title="commands")
+    b = _Builder(wanted)
+
+    # ---- init
+    if wanted[0] in (None, "init"):
+        p = nouns.add_parser("init", help="write a config file", description=(
+            "Write config.toml (mode 0600) in the config directory."),
+            formatter_class=_Formatter)
+        _common(p)
+        p.set_defaults(handler="init:init")
+    else:
+        nouns.add_parser("init", help="write a config file", add_help=False)
+        p = _Null()
+    p.add_argument("--provider", choices=("openai", "openrouter", "ollama"), help="the LLM provider")
+    p.add_argument("--model", help="the model name (e.g. gpt-4o-mini, llama3.1)")
+    p.add_argument("--api-key", metavar="KEY", help="the provider's API key ('-' reads it from stdin)")
+    p.add_argument("--base-url", metavar="URL", help="the provider's base URL (OpenAI-compatible servers, Ollama)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+
+    # ---- goal
+    g = b.group(nouns, "goal", "create and manage goals")
+    p = b.cmd(g, "create", "goal:create", "create a goal")
+    p.add_argument("objective", help="what the agent should achieve")
+    _goal_options(p, edit=False)
+    p = b.cmd(g, "list", "goal:list", "list goals", aliases=("ls",))
+    p.add_argument("--status", choices=GOAL_STATUSES)
+    _list_options(p, 100)
+    p = b.cmd(g, "show", "goal:show", "show a goal with its schedules, last run and health")
+    p.add_argument("id")
+    p.add_argument("--secrets", action="store_true", help="include the webhook signing secret")
+    p = b.cmd(g, "edit", "goal:edit", "change a goal (options left out stay as they are)")
+    p.add_argument("id")
+    _goal_options(p, edit=True)
+    p = b.cmd(g, "delete", "goal:delete", "delete a goal with all its runs", aliases=("rm",))
+    p.add_argument("id")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    for verb, text in (("pause", "pause a goal's schedules"), ("resume", "resume a paused goal"),
+                       ("run", "start a run now")):
+        p = b.cmd(g, verb, f"goal:{verb}", text)
+        p.add_argument("id")
+    p = b.cmd(g, "next", "goal:next", "show the next fire times of a goal's schedules")
+    p.add_argument("id")
+    p.add_argument("-n", "--count", type=_positive_int, default=5, help="how many (default 5)")
+
+    # ---- run
+    r = b.group(nouns, "run", "inspect and control runs")
+    p = b.cmd(r, "list", "run:list", "list runs", aliases=("ls",))
+    p.add_argument("--goal", metavar="ID", help="only this goal's runs")
+    p.add_argument("--status", choices=RUN_STATUSES)
+    _list_options(p, 50)
+    p = b.cmd(r, "show", "run:show", "show a run with its outputs, side effects and error")
+    p.add_argument("id")
+    p.add_argument("--format", choices=("text", "json", "md"), default="text",
+                   help="text (default), json, or md (a markdown report)")
+    p = b.cmd(r, "logs", "run:logs", "show a run's steps")
+    p.add_argument("id")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new steps until the run ends")
+    p.add_argument("--full", action="store_true", help="do not shorten inputs and observations")
+    p = b.cmd(r, "cancel", "run:cancel", "cancel a pending or running run")
+    p.add_argument("id")
+    p.add_argument("--reason", default=None, help="recorded with the run")
+    p = b.cmd(r, "delete", "run:delete", "delete a finished run", aliases=("rm",))
+    p.add_argument("id")
+
+    # ---- memory
+    m = b.group(nouns, "memory", "a goal's long-term memories")
+    p = b.cmd(m, "list", "memory:list", "list a goal's memories", aliases=("ls",))
+    p.add_argument("goal", help="the goal's id")
+    p.add_argument("--type", choices=MEMORY_TYPES)
+    p.add_argument("--query", help="only memories matching this text")
+    _list_options(p, 100)
+    p = b.cmd(m, "add", "memory:add", "add a memory to a goal")
+    p.add_argument("goal", help="the goal's id")
+    p.add_argument("content", help="the text to remember ('-' reads stdin)")
+    p.add_argument("--type", choices=MEMORY_TYPES, default="note")
+    p = b.cmd(m, "delete", "memory:delete", "delete a memory", aliases=("rm",))
+    p.add_argument("id")
+
+    # ---- tool, provider
+    t = b.group(nouns, "tool", "the tools agents can use")
+    p = b.cmd(t, "list", "tool:list", "list the tools", aliases=("ls",))
+    p.add_argument("--format", choices=("table", "json", "md"), default="table")
+    pv = b.group(nouns, "provider", "the LLM provider")
+    b.cmd(pv, "check", "provider:check", "check now that the configured model can call tools")
+
+    # ---- server
+    s = b.group(nouns, "server", "start, stop and inspect the daemon")
+    p = b.cmd(s, "start", "server:start", "start agentd in the background (without systemd)")
+    p.add_argument("--wait", type=_non_negative_float, default=15.0, metavar="SECONDS",
+                   help="how long to wait for it to answer (default 15)")
+    p.add_argument("--db", metavar="FILE", help="the database file (passed to agentd)")
+    p = b.cmd(s, "stop", "server:stop", "stop agentd (exit 0 if it was not running)")
+    p.add_argument("--deadline", type=_non_negative_float, default=10.0, metavar="SECONDS",
+                   help="how long runs get to finish before they are cancelled (default 10)")
+    b.cmd(s, "status", "server:status", "show agentd's status (exit 3: not running, 4: not ready or degraded)")
+    p = b.cmd(s, "reload", "server:reload", "make agentd re-read its config file")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+
+    # ---- config
+    c = b.group(nouns, "config", "show and change the config file")
+    p = b.cmd(c, "show", "config:show", "show the effective configuration and where each value comes from")
+    p.add_argument("--secrets", action="store_true", help="show API keys and passwords")
+    p = b.cmd(c, "set", "config:set", "set a value in the config file",
+              description="Set SECTION.KEY to VALUE in the config file (written 0600). "
+                          "Lists are comma-separated; VALUE '-' reads it from stdin.")
+    p.add_argument("key", metavar="SECTION.KEY")
+    p.add_argument("value")
+    p = b.cmd(c, "unset", "config:unset", "remove a value from the config file (back to its default)")
+    p.add_argument("key", metavar="SECTION.KEY")
+    b.cmd(c, "path", "config:path", "print the config file's path")
+    return top
+
+
+def _dispatch(handler: str, ctx: Context) -> int:
+    noun, verb = handler.split(":")
+    module = __import__(f"agentctl.commands.{noun}", fromlist=["_"])
+    code = getattr(module, f"cmd_{verb}")(ctx)
+    return 0 if code is None else int(code)
+
+
+def report_rpc_error(ctx: Context, exc) -> None:
+    message = exc.message
+    if exc.field and exc.field not in message:
+        message += f" (field: {exc.field})"
+    ctx.stderr.write(f"agentctl: error: {message}\n")
+    if exc.candidates:
+        ctx.stderr.write("  candidates:\n")
+        for c in exc.candidates:
+            if isinstance(c, dict):
+                label = "  ".join(str(v) for k, v in c.items() if k != "id" and v)
+                ctx.stderr.write(f"    {c.get('id', '?')}  {label}\n")
+            else:
+                ctx.stderr.write(f"    {c}\n")
+
+
+def _report(ctx: Context, message: str) -> None:
+    ctx.stderr.write(f"agentctl: {message}\n")
+
+
+def _no_command(parser: argparse.ArgumentParser) -> int:
+    """``agentctl`` alone. On a terminal this is where the REPL will start
+    (``agentctl.repl``, a later issue); for now, and off a terminal, help."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        parser.print_help()
+        return 0
+    parser.print_usage(sys.stderr)
+    sys.stderr.write("agentctl: error: a command is required (see agentctl --help)\n")
+    return EXIT_USAGE
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the command, return the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)  # exits 2 on a usage error
+    if args.version:
+        print(_version())
+        return 0
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        return _no_command(parser)
+    ctx = Context(args)
+    from .client import ClientError, DaemonNotReachable, RpcError
+
+    try:
+        return _dispatch(handler, ctx)
+    except DaemonNotReachable as exc:
+        _report(ctx, str(exc))
+        return EXIT_UNREACHABLE
+    except RpcError as exc:
+        report_rpc_error(ctx, exc)
+        return EXIT_FAILED
+    except ClientError as exc:
+        _report(ctx, str(exc))
+        return EXIT_FAILED
+    except UsageError as exc:
+        _report(ctx, f"error: {exc}")
+        return EXIT_USAGE
+    except Failure as exc:
+        _report(ctx, str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        ctx.stderr.write("\n")
+        return EXIT_INTERRUPTED
+    finally:
+        ctx.close()

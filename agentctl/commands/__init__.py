@@ -1,0 +1,1 @@
+"""One module per noun; each command is a function ``cmd_<verb>(ctx) -> int | None``."""

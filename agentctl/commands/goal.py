@@ -1,0 +1,372 @@
+"""``agentctl goal …``: create, list, show, edit, delete, pause, resume, run, next."""
+
+from __future__ import annotations
+
+import os
+
+from ..context import Context, UsageError, drop_none
+from ..render import Column, markdown_table, one_line, table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+
+def local_timezone() -> str:
+    """This machine's IANA timezone name: ``$TZ``, /etc/localtime's link,
+    /etc/timezone, else ``UTC``. Cron schedules default to it, as cron does."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz and not tz.startswith("/") or tz == "UTC":
+        return tz
+    try:
+        target = os.path.realpath("/etc/localtime")
+        marker = "/zoneinfo/"
+        if marker in target:
+            name = target.split(marker, 1)[1]
+            if name.startswith(("posix/", "right/")):
+                name = name.split("/", 1)[1]
+            if name:
+                return name
+    except OSError:
+        pass
+    try:
+        with open("/etc/timezone") as f:
+            name = f.read().strip()
+            if name:
+                return name
+    except OSError:
+        pass
+    return "UTC"
+
+
+def _split_tools(text: str | None) -> Any:
+    """``a,b`` → ["a", "b"]; ``default`` → None (every default tool)."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("default", "all"):
+        return "default"
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _schedules(args: argparse.Namespace) -> list[dict] | None:
+    if not args.schedule:
+        return None
+    tz = args.timezone or local_timezone()
+    return [{"cron": c, "timezone": tz} for c in args.schedule]
+
+
+# ---------------------------------------------------------------- create
+
+
+def create_params(args: argparse.Namespace) -> dict:
+    """goal.create params (GoalCreate) from the options."""
+    tools = _split_tools(args.tools)
+    params = drop_none(
+        step_budget=args.step_budget,
+        allowed_tools=None if tools == "default" else tools,
+        constraints=args.constraints,
+        allowed_domains=args.allow_domains,
+        email_to=args.emails,
+        token_budget=args.token_budget,
+        time_limit_s=args.time_limit,
+        max_concurrent=args.max_concurrent,
+    )
+    out = drop_none(
+        objective=args.objective,
+        name=args.name,
+        schedules=_schedules(args),
+        webhook_url=args.webhook,
+        params=params or None,
+        catchup=args.catchup,
+        catchup_window_s=args.catchup_window,
+        overlap=args.overlap,
+    )
+    if args.paused:
+        out["paused"] = True
+    return out
+
+
+def cmd_create(ctx: Context) -> None:
+    args = ctx.args
+    if args.timezone and not args.schedule:
+        raise UsageError("--timezone applies to --schedule; give a schedule too")
+    goal = ctx.call("goal.create", create_params(args))
+    if ctx.json:
+        return ctx.emit_json(goal)
+    ctx.print(goal["id"])
+    what = goal.get("name") or goal.get("objective", "")
+    ctx.info(f"Created goal {goal['id']} ({one_line(what)[:60]}), {goal.get('status')}.")
+    for s in goal.get("schedules") or []:
+        nxt = f", next {ctx.out.time(s.get('next_fire'))}" if s.get("next_fire") else ""
+        ctx.info(f"  schedule {s['cron']} ({s['timezone']}){nxt}")
+
+
+# ---------------------------------------------------------------- list
+
+
+def _schedule_cell(goal: dict) -> str:
+    scheds = goal.get("schedules") or []
+    if not scheds:
+        return "-"
+    first = scheds[0]["cron"]
+    return first if len(scheds) == 1 else f"{first} +{len(scheds) - 1}"
+
+
+def _next_fire(goal: dict) -> str | None:
+    times = [s["next_fire"] for s in goal.get("schedules") or [] if s.get("next_fire") and s.get("active", True)]
+    return min(times) if times else None
+
+
+def _last_run(goal: dict) -> tuple[str | None, str | None]:
+    run = goal.get("last_run")
+    if not run:
+        return None, None
+    return run.get("status"), run.get("ended_at") or run.get("started_at") or run.get("created_at")
+
+
+def cmd_list(ctx: Context) -> None:
+    args = ctx.args
+    res = ctx.call("goal.list", drop_none(status=args.status, limit=args.limit))
+    if ctx.fmt == "json":
+        return ctx.emit_json(res)
+    goals = res.get("goals", [])
+    if ctx.fmt == "md":
+        rows = []
+        for g in goals:
+            status, when = _last_run(g)
+            rows.append([g["id"], g["status"], _schedule_cell(g), _next_fire(g) or "-",
+                         f"{status} {when}" if status else "-", g.get("name") or g.get("objective")])
+        ctx.print(markdown_table(["ID", "Status", "Schedule", "Next", "Last run", "Goal"], rows))
+    elif not goals:
+        ctx.info("No goals yet. Create one with `agentctl goal create \"…\" --schedule \"0 9 * * *\"`.")
+        return
+    else:
+        out = ctx.out
+        rows = []
+        for g in goals:
+            status, when = _last_run(g)
+            label = g.get("name") or ""
+            label = f"{label}: {g.get('objective')}" if label else g.get("objective")
+            rows.append([g["id"], g["status"], _schedule_cell(g), out.time(_next_fire(g)),
+                         f"{status} {out.time(when)}" if status else "-", label])
+        cols = [Column("ID"), Column("STATUS", paint=out.status), Column("SCHEDULE"),
+                Column("NEXT"), Column("LAST RUN", paint=out.status), Column("GOAL", flex=True)]
+        ctx.print(table(out, cols, rows))
+    total = res.get("total", len(goals))
+    if total > len(goals):
+        ctx.info(f"({len(goals)} of {total} goals; use --limit to see more)")
+
+
+# ---------------------------------------------------------------- show
+
+
+def _params_lines(p: dict) -> list[tuple[str, Any]]:
+    tools = p.get("allowed_tools")
+    limits = [f"{p.get('step_budget', 20)} steps"]
+    if p.get("token_budget"):
+        limits.append(f"{p['token_budget']} tokens")
+    if p.get("time_limit_s"):
+        from ..render import duration_ms
+
+        limits.append(duration_ms(p["time_limit_s"] * 1000))
+    if p.get("max_concurrent"):
+        limits.append(f"{p['max_concurrent']} at once")
+    return [
+        ("Budget", ", ".join(limits)),
+        ("Tools", "default set" if tools is None else (", ".join(tools) or "none")),
+        ("Domains", ", ".join(p.get("allowed_domains") or []) or "any public host"),
+        ("Constraints", "\n".join(f"- {c}" for c in p.get("constraints") or []) or None),
+        ("Email", ", ".join(p.get("email_to") or []) or None),
+    ]
+
+
+def render_goal(ctx: Context, goal: dict) -> str:
+    from ..render import key_values, span
+
+    out = ctx.out
+    title = f"Goal {out.bold(goal['id'])}"
+    if goal.get("name"):
+        title += f"  {goal['name']}"
+    scheds = []
+    for s in goal.get("schedules") or []:
+        line = f"{s['cron']}  ({s['timezone']})"
+        if not s.get("active", True):
+            line += "  inactive"
+        if s.get("next_fire"):
+            line += f"  next {out.time(s['next_fire'])}"
+        scheds.append(line)
+    status, when = _last_run(goal)
+    last = goal.get("last_run")
+    health = goal.get("health")
+    health_text = None
+    if health and health.get("runs_considered"):
+        rate = health.get("success_rate")
+        health_text = f"{round(rate * 100)}% of {health['runs_considered']} runs succeeded" if rate is not None else \
+            f"{health['runs_considered']} runs"
+        if health.get("last_success_at"):
+            health_text += f"; last success {out.time(health['last_success_at'])}"
+        if health.get("stale"):
+            health_text += "; " + out.paint("STALE", "33")
+    pairs: list[tuple[str, Any]] = [
+        ("Status", out.status(goal.get("status", "?"))),
+        ("Objective", goal.get("objective")),
+        ("Schedules", "\n".join(scheds) or "none (runs only when started)"),
+        ("Webhook", goal.get("webhook_url")),
+        ("Secret", goal.get("webhook_secret")),
+        *_params_lines(goal.get("params") or {}),
+        ("Catch-up", f"{goal.get('catchup', 'latest')} (window {span(goal.get('catchup_window_s', 86400))})"
+                     f"; overlap {goal.get('overlap', 'skip')}"),
+        ("Last run", f"{last['id']}  {out.status(status)}  {out.time(when)}" if last else "never"),
+        ("Health", health_text),
+        ("Created", out.time(goal.get("created_at"))),
+        ("Updated", out.time(goal.get("updated_at"))),
+    ]
+    text = title + "\n" + key_values(out, pairs, indent="  ")
+    ticks = goal.get("recent_ticks") or []
+    if ticks:
+        rows = [[out.time(t.get("due_at")), t.get("decision"), t.get("run_id") or "-", t.get("reason") or ""]
+                for t in ticks]
+        cols = [Column("DUE"), Column("DECISION", paint=out.status), Column("RUN"), Column("REASON", flex=True)]
+        text += "\n\nRecent ticks:\n" + table(out, cols, rows)
+    return text
+
+
+def cmd_show(ctx: Context) -> None:
+    params = {"id": ctx.args.id}
+    if ctx.args.secrets:
+        params["secrets"] = True
+    goal = ctx.call("goal.get", params)
+    if ctx.json:
+        return ctx.emit_json(goal)
+    ctx.print(render_goal(ctx, goal))
+
+
+# ---------------------------------------------------------------- edit
+
+
+def update_params(ctx: Context) -> dict:
+    """goal.update params (GoalUpdate) from the options; only what was given."""
+    args = ctx.args
+    for flag, other, name in ((args.schedule, args.no_schedule, "--schedule/--no-schedule"),
+                              (args.webhook, args.no_webhook, "--webhook/--no-webhook"),
+                              (args.token_budget, args.no_token_budget, "--token-budget/--no-token-budget"),
+                              (args.time_limit, args.no_time_limit, "--time-limit/--no-time-limit"),
+                              (args.constraints, args.no_constraints, "--constraint/--no-constraints"),
+                              (args.allow_domains, args.no_allow_domains, "--allow-domain/--no-allow-domains"),
+                              (args.emails, args.no_email, "--email/--no-email")):
+        if flag is not None and other:
+            raise UsageError(f"{name}: give one or the other")
+    up: dict[str, Any] = {"id": args.id}
+    up.update(drop_none(objective=args.objective, name=args.name, webhook_url=args.webhook,
+                        step_budget=args.step_budget, token_budget=args.token_budget,
+                        time_limit_s=args.time_limit, max_concurrent=args.max_concurrent,
+                        constraints=args.constraints, allowed_domains=args.allow_domains,
+                        email_to=args.emails, catchup=args.catchup,
+                        catchup_window_s=args.catchup_window, overlap=args.overlap))
+    tools = _split_tools(args.tools)
+    if tools is not None:
+        up["allowed_tools"] = None if tools == "default" else tools
+    if args.no_schedule:
+        if args.timezone:
+            raise UsageError("--timezone with --no-schedule makes no sense")
+        up["schedules"] = []
+    elif args.schedule:
+        up["schedules"] = _schedules(args)
+    elif args.timezone:
+        # A new timezone for the existing schedules.
+        goal = ctx.call("goal.get", {"id": args.id})
+        up["id"] = goal["id"]
+        up["schedules"] = [{"cron": s["cron"], "timezone": args.timezone} for s in goal.get("schedules") or []]
+        if not up["schedules"]:
+            raise UsageError("the goal has no schedules to move to --timezone")
+    for flag, key in ((args.no_webhook, "webhook_url"), (args.no_token_budget, "token_budget"),
+                      (args.no_time_limit, "time_limit_s")):
+        if flag:
+            up[key] = None
+    for flag, key in ((args.no_constraints, "constraints"), (args.no_allow_domains, "allowed_domains"),
+                      (args.no_email, "email_to")):
+        if flag:
+            up[key] = []
+    if len(up) == 1:
+        raise UsageError("nothing to change: give at least one option (see goal edit --help)")
+    return up
+
+
+def cmd_edit(ctx: Context) -> None:
+    goal = ctx.call("goal.update", update_params(ctx))
+    if ctx.json:
+        return ctx.emit_json(goal)
+    ctx.info(f"Updated goal {goal['id']}.")
+    ctx.print(render_goal(ctx, goal))
+
+
+# ---------------------------------------------------------------- delete, pause, resume, run
+
+
+def cmd_delete(ctx: Context) -> int | None:
+    goal_id = ctx.args.id
+    if not ctx.args.yes:
+        goal = ctx.call("goal.get", {"id": goal_id}) if _stdin_tty() else None
+        if goal is None:
+            raise UsageError("refusing to delete a goal without --yes when stdin is not a terminal")
+        goal_id = goal["id"]
+        label = goal.get("name") or one_line(goal.get("objective"))[:60]
+        if not ctx.confirm(f"Delete goal {goal_id} ({label}) with all its runs, outputs and memories?"):
+            ctx.info("Not deleted.")
+            return 1
+    res = ctx.call("goal.delete", {"id": goal_id})
+    if ctx.json:
+        return ctx.emit_json(res)
+    extra = f"; {res['runs_cancelled']} running runs cancelled" if res.get("runs_cancelled") else ""
+    ctx.info(f"Deleted goal {res['id']}{extra}.")
+    return None
+
+
+def _stdin_tty() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def cmd_pause(ctx: Context) -> None:
+    goal = ctx.call("goal.pause", {"id": ctx.args.id})
+    if ctx.json:
+        return ctx.emit_json(goal)
+    ctx.info(f"Paused goal {goal['id']}: its schedules will not fire until `agentctl goal resume`.")
+
+
+def cmd_resume(ctx: Context) -> None:
+    goal = ctx.call("goal.resume", {"id": ctx.args.id})
+    if ctx.json:
+        return ctx.emit_json(goal)
+    nxt = _next_fire(goal)
+    ctx.info(f"Resumed goal {goal['id']}" + (f"; next run {ctx.out.time(nxt)}." if nxt else "."))
+
+
+def cmd_run(ctx: Context) -> None:
+    run = ctx.call("goal.run", {"id": ctx.args.id})
+    if ctx.json:
+        return ctx.emit_json(run)
+    ctx.print(run["id"])
+    ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')} ({run.get('status')}). "
+             f"Follow it with `agentctl run logs -f {run['id']}`.")
+
+
+# ---------------------------------------------------------------- next
+
+
+def cmd_next(ctx: Context) -> None:
+    res = ctx.call("goal.next", {"id": ctx.args.id, "count": ctx.args.count})
+    if ctx.json:
+        return ctx.emit_json(res)
+    times = res.get("times", [])
+    if not times:
+        ctx.info(f"Goal {res.get('goal_id')} has no active schedules.")
+        return
+    out = ctx.out
+    rows = [[out.time(t["at"]) if out.tty else t["at"], t.get("local"), t.get("system_local"), t.get("cron"),
+             t.get("timezone")] for t in times]
+    cols = [Column("WHEN"), Column("LOCAL (SCHEDULE TZ)"), Column("LOCAL (THIS MACHINE)"),
+            Column("CRON"), Column("TZ", flex=True)]
+    ctx.print(table(out, cols, rows))

@@ -1,0 +1,226 @@
+"""``agentctl run …``: list, show, logs [-f], cancel, delete."""
+
+from __future__ import annotations
+
+import json
+
+from ..context import Context, drop_none
+from ..render import (
+    TERMINAL_RUN_STATES, Column, duration_ms, elapsed, key_values, markdown_table, one_line, table,
+    truncate,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+FOLLOW_INTERVAL_S = 0.5
+
+
+# ---------------------------------------------------------------- list
+
+
+def cmd_list(ctx: Context) -> None:
+    a = ctx.args
+    res = ctx.call("run.list", drop_none(goal_id=a.goal, status=a.status, limit=a.limit))
+    if ctx.fmt == "json":
+        return ctx.emit_json(res)
+    runs = res.get("runs", [])
+    if ctx.fmt == "md":
+        rows = [[r["id"], r["goal_id"], r["status"], r.get("trigger"), _steps(r), r.get("started_at") or "-",
+                 elapsed(r.get("started_at"), r.get("ended_at")), _note(r)] for r in runs]
+        ctx.print(markdown_table(["ID", "Goal", "Status", "Trigger", "Steps", "Started", "Took", "Note"], rows))
+    elif not runs:
+        ctx.info("No runs.")
+        return
+    else:
+        out = ctx.out
+        rows = [[r["id"], r["goal_id"], r["status"], r.get("trigger"), _steps(r),
+                 out.time(r.get("started_at") or r.get("created_at")),
+                 elapsed(r.get("started_at"), r.get("ended_at")), _note(r)] for r in runs]
+        cols = [Column("ID"), Column("GOAL"), Column("STATUS", paint=out.status), Column("TRIGGER"),
+                Column("STEPS", right=True), Column("STARTED"), Column("TOOK", right=True),
+                Column("NOTE", flex=True)]
+        ctx.print(table(out, cols, rows))
+    total = res.get("total", len(runs))
+    if total > len(runs):
+        ctx.info(f"({len(runs)} of {total} runs; use --limit to see more)")
+
+
+def _steps(run: dict) -> str:
+    return f"{run.get('steps_executed', 0)}/{run.get('step_budget', '?')}"
+
+
+def _note(run: dict) -> str:
+    if run.get("error"):
+        return run["error"]
+    return one_line(run.get("summary") or "")
+
+
+# ---------------------------------------------------------------- show
+
+
+def cmd_show(ctx: Context) -> None:
+    run = ctx.call("run.get", {"id": ctx.args.id})
+    fmt = "json" if ctx.json else ctx.args.format
+    if fmt == "json":
+        return ctx.emit_json(run)
+    if fmt == "md":
+        return ctx.print(run_markdown(run))
+    ctx.print(render_run(ctx, run))
+
+
+def render_run(ctx: Context, run: dict) -> str:
+    out = ctx.out
+    usage = run.get("usage") or {}
+    steps = _steps(run) + ("  (budget exhausted)" if run.get("budget_exhausted") else "")
+    trigger = run.get("trigger", "?")
+    if run.get("scheduled_for"):
+        trigger += f"  (tick {run['scheduled_for']})"
+    pairs: list[tuple[str, Any]] = [
+        ("Status", out.status(run.get("status", "?"))),
+        ("Goal", run.get("goal_id")),
+        ("Trigger", trigger),
+        ("Created", out.time(run.get("created_at"))),
+        ("Started", out.time(run.get("started_at")) if run.get("started_at") else None),
+        ("Ended", f"{out.time(run.get('ended_at'))}  (took {elapsed(run.get('started_at'), run.get('ended_at'))})"
+         if run.get("ended_at") else None),
+        ("Steps", steps),
+        ("Tokens", f"{usage.get('tokens_in', 0)} in, {usage.get('tokens_out', 0)} out"),
+        ("Recoveries", run.get("recoveries") or None),
+        ("Error", out.paint(run["error"], "31") if run.get("error") else None),
+    ]
+    parts = [f"Run {out.bold(run['id'])}", key_values(out, pairs, indent="  ")]
+    if run.get("summary"):
+        parts.append("\nSummary:\n" + "\n".join("  " + line for line in run["summary"].splitlines()))
+    if run.get("outputs"):
+        rows = [[o.get("kind"), o.get("path_or_payload"), out.time(o.get("created_at"))] for o in run["outputs"]]
+        parts.append("\nOutputs:\n" + table(out, [Column("KIND"), Column("WHERE / WHAT", flex=True),
+                                                 Column("CREATED")], rows))
+    if run.get("side_effects"):
+        rows = [[e.get("kind"), e.get("target"), e.get("status"), e.get("attempts"), e.get("source") or "-",
+                 e.get("detail") or ""] for e in run["side_effects"]]
+        parts.append("\nSide effects:\n" + table(out, [
+            Column("KIND"), Column("TARGET"), Column("STATUS", paint=out.status), Column("TRIES", right=True),
+            Column("SOURCE"), Column("DETAIL", flex=True)], rows))
+    return "\n".join(parts)
+
+
+def run_markdown(run: dict) -> str:
+    usage = run.get("usage") or {}
+    lines = [f"# Run {run['id']}", "",
+             f"- **Status:** {run.get('status')}",
+             f"- **Goal:** {run.get('goal_id')}",
+             f"- **Trigger:** {run.get('trigger')}",
+             f"- **Started:** {run.get('started_at') or '-'}",
+             f"- **Ended:** {run.get('ended_at') or '-'}",
+             f"- **Steps:** {_steps(run)}",
+             f"- **Tokens:** {usage.get('tokens_in', 0)} in, {usage.get('tokens_out', 0)} out"]
+    if run.get("error"):
+        lines += ["", "## Error", "", run["error"]]
+    if run.get("summary"):
+        lines += ["", "## Summary", "", run["summary"]]
+    if run.get("outputs"):
+        lines += ["", "## Outputs", "", markdown_table(
+            ["Kind", "Where / what", "Created"],
+            [[o.get("kind"), o.get("path_or_payload"), o.get("created_at")] for o in run["outputs"]])]
+    if run.get("side_effects"):
+        lines += ["", "## Side effects", "", markdown_table(
+            ["Kind", "Target", "Status", "Attempts", "Detail"],
+            [[e.get("kind"), e.get("target"), e.get("status"), e.get("attempts"), e.get("detail")]
+             for e in run["side_effects"]])]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- logs
+
+
+def step_line(ctx: Context, step: dict, *, full: bool = False) -> str:
+    """``#n tool input → observation (duration)``; an error in red; a step with
+    only a thought shows the thought."""
+    out = ctx.out
+    budget = None if full else (out.width or 200)
+    head = f"#{step.get('step_no')}"
+    dur = f" ({duration_ms(step.get('duration_ms'))})" if step.get("duration_ms") else ""
+    if not step.get("tool_name"):
+        text = one_line(step.get("thought") or step.get("observation") or "")
+        if budget is not None:
+            text = truncate(text, max(20, budget - len(head) - 10))
+        return f"{head} {out.dim('thought:')} {text}"
+    tool = step["tool_name"]
+    inp = step.get("tool_input")
+    inp_text = inp if isinstance(inp, str) else json.dumps(inp, ensure_ascii=False, separators=(", ", ": "))
+    if budget is not None:
+        inp_text = truncate(one_line(inp_text), 60)
+    if step.get("error"):
+        result = "error: " + one_line(step["error"])
+        sgr = "31"
+    elif step.get("status") == "pending":
+        result, sgr = "…", "33"
+    else:
+        result, sgr = one_line(step.get("observation") or ""), None
+    prefix = f"{head} {tool} {inp_text} → "
+    if budget is not None:
+        result = truncate(result, max(20, budget - len(prefix) - len(dur)))
+    return f"{head} {out.bold(tool)} {inp_text} → {out.paint(result, sgr)}{out.dim(dur) if dur else ''}"
+
+
+def cmd_logs(ctx: Context) -> int | None:
+    a = ctx.args
+    res = ctx.call("run.steps", {"id": a.id})
+    if not a.follow:
+        if ctx.json:
+            return ctx.emit_json(res)
+        for step in res.get("steps", []):
+            ctx.print(step_line(ctx, step, full=a.full))
+        if not res.get("steps"):
+            ctx.info(f"Run {res.get('run_id')} has no steps yet ({res.get('run_status')}).")
+        return None
+    return _follow(ctx, res)
+
+
+def _follow(ctx: Context, res: dict) -> int:
+    """Print steps as they are committed until the run ends (polling
+    ``run.steps`` every 0.5 s). Exit 0 if the run completed, 1 otherwise."""
+    import time
+
+    from ..render import dumps_json
+
+    run_id = res["run_id"]  # the full id: a prefix could match a newer run later
+    after = 0
+    while True:
+        steps = res.get("steps", [])
+        ended = res.get("run_status") in TERMINAL_RUN_STATES
+        for step in steps:
+            if step.get("status") == "pending" and not ended:
+                break  # printed once it has its observation
+            if ctx.json:
+                ctx.print(dumps_json(step))
+            else:
+                ctx.print(step_line(ctx, step, full=ctx.args.full))
+            after = step["step_no"]
+        ctx.stdout.flush()
+        if ended:
+            break
+        time.sleep(FOLLOW_INTERVAL_S)
+        res = ctx.call("run.steps", {"id": run_id, "after": after})
+    status = res.get("run_status")
+    ctx.info(f"Run {run_id} {status}.")
+    return 0 if status == "completed" else 1
+
+
+# ---------------------------------------------------------------- cancel, delete
+
+
+def cmd_cancel(ctx: Context) -> None:
+    run = ctx.call("run.cancel", drop_none(id=ctx.args.id, reason=ctx.args.reason))
+    if ctx.json:
+        return ctx.emit_json(run)
+    ctx.info(f"Run {run['id']} {run.get('status')}.")
+
+
+def cmd_delete(ctx: Context) -> None:
+    res = ctx.call("run.delete", {"id": ctx.args.id})
+    if ctx.json:
+        return ctx.emit_json(res)
+    ctx.info(f"Deleted run {res['id']}.")

@@ -1,0 +1,56 @@
+"""The store-backed implementations of the tool contract's ledger and memories."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..store import effects as effects_q
+from ..store import memories as memories_q
+from ..tools.base import EffectRecord, MemoryRecord
+
+if TYPE_CHECKING:
+    from ..app import App
+
+
+class LedgerEffects:
+    """``SideEffects`` bound to one run. An intent that already existed is
+    never handed back as fresh: it comes back ``unknown`` (a crash cut the
+    earlier attempt) or with its recorded outcome, so nothing is sent twice."""
+
+    def __init__(self, app: "App", run_id: str, goal_id: str) -> None:
+        self.app, self.run_id, self.goal_id = app, run_id, goal_id
+
+    async def begin(self, *, kind: str, target: str, key: str, summary: str, source: str = "tool") -> EffectRecord:
+        def tx(conn, now):
+            row, created = effects_q.begin(conn, now, run_id=self.run_id, goal_id=self.goal_id, kind=kind,
+                                           target=target, key=key, summary=summary, source=source)
+            if not created and row["status"] == "intent":
+                effects_q.mark_one_unknown(conn, now, row["id"])
+                row = conn.execute("SELECT * FROM side_effects WHERE id = ?", (row["id"],)).fetchone()
+            return row, created
+
+        row, created = await self.app.store.write(tx, self.app.now())
+        return EffectRecord(id=row["id"], idempotency_key=row["idempotency_key"], status=row["status"],
+                            attempts=row["attempts"] if not created else 0, detail=row["detail"])
+
+    async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str,
+                     attempts: int) -> None:
+        await self.app.store.write(effects_q.finish, self.app.now(), effect_id, status=status, detail=detail,
+                                   attempts=attempts)
+        if self.app.metrics is not None:
+            row = self.app.store.read(lambda c: c.execute("SELECT kind FROM side_effects WHERE id = ?",
+                                                          (effect_id,)).fetchone())
+            if row is not None:
+                self.app.metrics.notification(row["kind"], status == "delivered")
+
+
+class GoalMemories:
+    def __init__(self, app: "App", goal_id: str) -> None:
+        self.app, self.goal_id = app, goal_id
+
+    async def remember(self, *, type: str, content: str, metadata: dict[str, Any] | None = None) -> str:
+        return await self.app.store.write(memories_q.insert, self.app.now(), self.goal_id, type, content, metadata)
+
+    async def recall(self, *, query: str, limit: int = 5) -> list[MemoryRecord]:
+        found = self.app.store.read(memories_q.search, self.goal_id, query, limit)
+        return [MemoryRecord(id=x.id, type=x.type, content=x.content, created_at=x.created_at) for x in found]

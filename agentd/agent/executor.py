@@ -1,0 +1,118 @@
+"""Runs a claimed run to its end: the turn loop, then finalize.
+
+Finalize, in this order (each part idempotent, so a crash during finalize is
+resumed without repeating anything):
+1. the summary is written as markdown in the goal's artifacts
+   (``runs/<run-id>/summary.md``) and recorded as a ``summary`` output;
+2. the goal's webhook gets a signed completion notification (ledger key
+   ``<run>:completion-webhook``; retried with the same webhook-id);
+3. the goal's email recipients get the summary (ledger key
+   ``<run>:completion-email``), when SMTP is configured;
+4. the run ends ``completed`` or ``failed`` with its reason.
+
+A notification that fails is retried, recorded in the ledger and as an event,
+and shown by ``run show``; it never turns a completed run into a failed one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from .. import log
+from ..errors import AgentdError, ProviderError, StoreError, ToolError
+from ..protocol import events as ev
+from ..store import goals as goals_q
+from ..store import runs as runs_q
+from ..tools.files import write_artifact
+from .adapters import LedgerEffects
+from .loop import RepeatedMistake, RunLoop, RunOutcome
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..runs import ActiveRun
+
+_log = log.get("agentd.agent")
+
+
+def make_executor(app: "App"):
+    async def execute(active: "ActiveRun") -> None:
+        try:
+            outcome = await RunLoop(app, active).run()
+        except ProviderError as exc:
+            outcome = RunOutcome("failed", error=f"provider {app.provider.name}/{app.provider.model}: {exc.message}")
+        except RepeatedMistake as exc:
+            outcome = RunOutcome("failed", error=exc.message)
+        except StoreError:
+            raise  # cannot journal: the manager fails it loudly if it can
+        if outcome.status == "interrupted":
+            _log.info("run interrupted for shutdown; it resumes at the next start")
+            return
+        await finalize(app, active.run_id, active.goal_id, outcome)
+
+    return execute
+
+
+def summary_markdown(goal, run, outcome: RunOutcome, now_ms: int) -> str:
+    title = goal.name or (goal.objective.strip().splitlines()[0][:80] if goal.objective.strip() else goal.id)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now_ms / 1000))
+    lines = [f"# {title}", "", f"Run `{run.id}` of goal `{goal.id}` — **{outcome.status}** — {when}", ""]
+    if outcome.error:
+        lines += [f"> {outcome.error}", ""]
+    lines.append(outcome.summary or "_No summary was produced._")
+    return "\n".join(lines) + "\n"
+
+
+async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -> None:
+    goal = app.store.read(goals_q.get_goal, goal_id, secrets=True)
+    run = app.store.read(runs_q.get_run, run_id, detail=True)
+    text = summary_markdown(goal, run, outcome, app.now())
+    rel = f"runs/{run_id}/summary.md"
+    artifacts = app.goal_artifacts(goal_id)
+    try:
+        await trio.to_thread.run_sync(lambda: write_artifact(artifacts, rel, text))
+        if not any(o.kind == "summary" for o in run.outputs):
+            await app.store.write(runs_q.insert_output, app.now(), run_id, "summary", rel)
+    except (ToolError, OSError) as exc:
+        _log.warning("could not write the summary artifact", error=str(exc))
+    await _notify(app, goal, run, outcome, text, rel)
+    await app.finish_run(run_id, goal_id, outcome.status, error=outcome.error, summary=outcome.summary,
+                         budget_exhausted=outcome.budget_exhausted)
+
+
+async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: str) -> None:
+    from ..tools import email, webhook
+    from ..tools.net import NetPolicy
+
+    effects = LedgerEffects(app, run.id, goal.id)
+    if goal.webhook_url:
+        payload = {"type": f"run.{outcome.status}", "run_id": run.id, "goal_id": goal.id, "goal_name": goal.name,
+                   "objective": goal.objective, "status": outcome.status, "summary": outcome.summary,
+                   "error": outcome.error, "summary_path": rel, "steps": run.steps_executed,
+                   "outputs": [{"kind": o.kind, "path_or_payload": o.path_or_payload} for o in run.outputs],
+                   "budget_exhausted": outcome.budget_exhausted}
+        await _deliver(app, run, goal, "webhook", goal.webhook_url, lambda: webhook.deliver_webhook(
+            goal.webhook_url, payload, secret=goal.webhook_secret, key=f"{run.id}:completion-webhook",
+            policy=NetPolicy(app.config.tools, ()), effects=effects, source="completion"))
+    if goal.params.email_to and app.config.smtp.host:
+        subject = f"[agentd] {goal.name or goal.objective[:60]} — run {outcome.status}"
+        await _deliver(app, run, goal, "email", ", ".join(goal.params.email_to), lambda: email.deliver_email(
+            list(goal.params.email_to), subject, text, key=f"{run.id}:completion-email", smtp=app.config.smtp,
+            tools=app.config.tools, effects=effects, source="completion"))
+
+
+async def _deliver(app: "App", run, goal, kind: str, target: str, send) -> None:
+    try:
+        delivery = await send()
+    except AgentdError as exc:  # refused before anything was recorded (bad URL, SMTP not configured)
+        await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=exc.message, attempts=0))
+        if app.metrics is not None:
+            app.metrics.notification(kind, False)
+        return
+    if delivery.status == "delivered":
+        await app.emit(run.id, goal.id, ev.NotificationSent(kind=kind, target=target, attempts=delivery.attempts))
+    elif delivery.status == "failed":
+        await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
+                                                              attempts=delivery.attempts))

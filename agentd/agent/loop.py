@@ -1,0 +1,456 @@
+"""One run's turn loop: model ⇄ tools, every step journaled before the next
+model call. No SQL here (the store's functions do that) and no RPC.
+
+A turn: build the context → call the model with the allowed tools → journal the
+tool calls as ``pending`` steps (with the model's thought and token usage) →
+run the calls concurrently, each under its timeout → journal each result as it
+comes (``ok`` or ``error``) → next turn.
+
+It ends when the model calls ``finish`` or answers in plain text; when the step
+budget or token budget is spent (one last call without tools asks for the
+summary; the run completes with ``budget_exhausted``); when the time limit is
+reached (a last summary attempt, then ``failed``); when the run is cancelled;
+or on an unrecoverable error.
+
+What the model gets wrong — malformed JSON arguments, an unknown tool, a tool
+this goal does not allow, a tool's own failure — becomes the step's
+observation and goes back to the model. The same mistake repeated more than
+``runs.max_repeated_mistakes`` times in a row fails the run with that reason.
+What our code gets wrong raises and fails the run loudly.
+
+Resuming: the conversation is rebuilt from the store. Steps left ``pending``
+by a crash are re-run if their tool is safe to repeat; a side-effecting one is
+closed as ``unknown`` and the model is told so — it is never repeated.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from .. import log
+from ..errors import AgentdError, ProviderError, ToolError
+from ..protocol import events as ev
+from ..protocol import methods as m
+from ..store import runs as runs_q
+from ..tools.base import GoalView, ToolContext
+from ..tools.files import write_artifact
+from . import prompt
+from .adapters import GoalMemories, LedgerEffects
+from .messages import Message, ToolCall
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..runs import ActiveRun
+
+_log = log.get("agentd.agent")
+
+FINISH = "finish"
+UNKNOWN_OUTCOME = ("OUTCOME UNKNOWN: the daemon stopped while this call was in flight. It was NOT repeated, "
+                   "because it may already have had its effect. Do not repeat it unless the objective requires "
+                   "it and you have checked that it did not happen.")
+INTERRUPTED = "the daemon stopped while this call was in flight; it was run again after the restart"
+
+
+class RunOutcome(msgspec.Struct, frozen=True):
+    status: str  # completed | failed | interrupted
+    summary: str | None = None
+    error: str | None = None
+    budget_exhausted: bool = False
+
+
+@dataclass
+class Call:
+    step_no: int
+    call: ToolCall
+    started: float = 0.0
+
+
+@dataclass
+class LoopState:
+    goal: m.Goal
+    run: m.Run
+    secret: str | None
+    messages: list[Message] = field(default_factory=list)
+    next_step: int = 1
+    turn: int = 0
+    tool_steps: int = 0
+    tokens: int = 0
+    working: dict[str, Any] = field(default_factory=dict)
+    mistakes: dict[str, int] = field(default_factory=dict)
+    summary: str | None = None
+
+
+class RunLoop:
+    def __init__(self, app: "App", active: "ActiveRun") -> None:
+        self.app = app
+        self.active = active
+        self.run_id = active.run_id
+        self.goal_id = active.goal_id
+        self.cfg = app.config
+        self.tools = app.tools
+        self.effects = LedgerEffects(app, self.run_id, self.goal_id)
+        self.memories = GoalMemories(app, self.goal_id)
+        self.artifacts = app.goal_artifacts(self.goal_id)
+
+    # ---------------------------------------------------------------- setup
+    def _load(self) -> LoopState:
+        from ..store import goals as goals_q
+        from ..store import memories as memories_q
+
+        app = self.app
+        goal = app.store.read(goals_q.get_goal, self.goal_id, secrets=True)
+        run = app.store.read(runs_q.get_run, self.run_id, detail=False)
+        st = LoopState(goal=goal, run=run, secret=goal.webhook_secret, working=dict(run.working_memory))
+        st.tokens = run.usage.tokens_in + run.usage.tokens_out
+        recalled = app.store.read(memories_q.search, self.goal_id, goal.objective, 5)
+        today = time.strftime("%Y-%m-%d (%A)", time.gmtime(app.now() / 1000))
+        st.messages = [Message(role="system", content=prompt.system_prompt(goal, today=today, memories=recalled)),
+                       Message(role="user", content=prompt.first_user_message(goal, run))]
+        self.specs = self.tools.specs(goal.params.allowed_tools)
+        self.allowed = {s.name for s in self.specs}
+        return st
+
+    def _rebuild(self, st: LoopState) -> list[Call]:
+        """Rebuild the conversation from the journal; return calls left pending."""
+        rows = self.app.store.read(runs_q.step_rows, self.run_id)
+        pending: list[Call] = []
+        by_turn: dict[int, list] = {}
+        for r in rows:
+            by_turn.setdefault(r["turn"], []).append(r)
+            st.next_step = max(st.next_step, r["step_no"] + 1)
+            st.turn = max(st.turn, r["turn"])
+        for turn in sorted(by_turn):
+            steps = by_turn[turn]
+            first = steps[0]
+            if first["kind"] in ("answer", "summary"):
+                st.messages.append(Message(role="assistant", content=first["observation"] or first["thought"] or ""))
+                st.summary = first["observation"]
+                continue
+            calls = [ToolCall(id=s["tool_call_id"], name=s["tool_name"] or "", arguments=s["tool_input"] or "")
+                     for s in steps if s["kind"] == "tool"]
+            st.messages.append(Message(role="assistant", content=first["thought"], tool_calls=calls))
+            for s in steps:
+                if s["kind"] != "tool":
+                    continue
+                if s["status"] == "pending":
+                    pending.append(Call(s["step_no"], ToolCall(id=s["tool_call_id"], name=s["tool_name"] or "",
+                                                               arguments=s["tool_input"] or "")))
+                    continue
+                st.tool_steps += 1
+                st.messages.append(self._tool_message(s["tool_call_id"], s["tool_name"], s["observation"], s["error"]))
+        return pending
+
+    @staticmethod
+    def _tool_message(call_id: str, name: str | None, observation: str | None, error: str | None) -> Message:
+        content = observation if error is None else f"ERROR: {error}"
+        return Message(role="tool", tool_call_id=call_id, name=name, content=content or "")
+
+    # ---------------------------------------------------------------- run
+    async def run(self) -> RunOutcome:
+        st = self._load()
+        pending = self._rebuild(st)
+        resumed = st.next_step > 1 or st.run.recoveries > 0
+        await self.app.emit(self.run_id, self.goal_id,
+                            ev.RunStarted(goal_id=self.goal_id, trigger=st.run.trigger, step_budget=st.goal.params.step_budget,
+                                          resumed=resumed))
+        if st.summary is not None:  # the model had finished; the crash came during finalize
+            return RunOutcome("completed", summary=st.summary, budget_exhausted=st.run.budget_exhausted)
+        if pending:
+            await self._resume_pending(st, pending)
+        await self.app.wait_for_provider()
+        limit = st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
+        deadline = trio.current_time() + limit if limit else float("inf")
+        with trio.move_on_at(deadline) as timer:
+            outcome = await self._turns(st)
+        if timer.cancelled_caught:
+            summary = await self._final_turn(st, prompt.TIME_UP, kind="summary")
+            return RunOutcome("failed", summary=summary,
+                              error=f"the run reached its time limit of {limit:.0f} s before finishing")
+        return outcome
+
+    async def _turns(self, st: LoopState) -> RunOutcome:
+        budget = st.goal.params.step_budget
+        token_budget = st.goal.params.token_budget
+        while True:
+            if self.active.drain.is_set():
+                return RunOutcome("interrupted")
+            if st.tool_steps >= budget or (token_budget and st.tokens >= token_budget):
+                which = "step budget" if st.tool_steps >= budget else "token budget"
+                summary = await self._final_turn(st, prompt.FINAL_TURN, kind="summary")
+                note = f"\n\n_The run stopped because its {which} ran out._"
+                return RunOutcome("completed", summary=(summary or "") + note, budget_exhausted=True)
+            completion = await self._call_model(st, self.specs)
+            msg = completion.message
+            calls = msg.tool_calls[: max(1, budget - st.tool_steps)] if msg.tool_calls else []
+            if not calls:
+                text = (msg.content or "").strip()
+                if not text:
+                    st.messages.append(Message(role="assistant", content=""))
+                    st.messages.append(Message(role="user", content=prompt.NUDGE))
+                    self._mistake(st, "empty answer")
+                    continue
+                await self._journal_text(st, text, kind="answer", completion=completion)
+                return RunOutcome("completed", summary=text)
+            summary = await self._run_calls(st, msg.content, calls, completion)
+            if summary is not None:
+                return RunOutcome("completed", summary=summary)
+
+    # ---------------------------------------------------------------- model
+    async def _call_model(self, st: LoopState, specs, *, note_turn: bool = True):
+        app = self.app
+        st.turn += 1
+        on_delta = None
+        if app.events.wants_deltas(self.run_id, self.goal_id):
+            seq_hint = 0
+
+            def on_delta(text: str) -> None:
+                app.events.publish_delta(self.run_id, self.goal_id, seq_hint, app.now(), text)
+
+        t0 = time.perf_counter()
+        try:
+            completion = await app.provider.complete(st.messages, specs, on_delta=on_delta)
+        except ProviderError as exc:
+            if app.metrics is not None:
+                app.metrics.provider_error(exc.kind)
+            raise
+        u = completion.usage
+        st.tokens += u.tokens_in + u.tokens_out
+        if app.metrics is not None:
+            app.metrics.model_call(app.provider.model, u.tokens_in, u.tokens_out)
+        self._last_model_ms = (time.perf_counter() - t0) * 1000
+        return completion
+
+    async def _final_turn(self, st: LoopState, instruction: str, *, kind: str) -> str | None:
+        """One call without tools asking for the summary. Failure here is not
+        fatal: the run ends with what it has."""
+        st.messages.append(Message(role="user", content=instruction))
+        try:
+            with trio.move_on_after(120):
+                completion = await self._call_model(st, [])
+                text = (completion.message.content or "").strip()
+                await self._journal_text(st, text, kind=kind, completion=completion)
+                return text
+        except ProviderError as exc:
+            _log.warning("final summary call failed", error=exc.message)
+        return None
+
+    async def _journal_text(self, st: LoopState, text: str, *, kind: str, completion) -> None:
+        step_no = st.next_step
+        st.next_step += 1
+        u = completion.usage
+        st.messages.append(Message(role="assistant", content=text))
+        st.summary = text
+
+        def tx(conn, now):
+            runs_q.insert_step(conn, now, self.run_id, step_no=step_no, turn=st.turn, kind=kind, status="ok",
+                               thought=None, observation=text, tokens_in=u.tokens_in, tokens_out=u.tokens_out)
+            runs_q.add_usage(conn, self.run_id, u.tokens_in, u.tokens_out)
+            conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (text, self.run_id))
+
+        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
+            ev.ModelResponded(turn=st.turn, tokens_in=u.tokens_in, tokens_out=u.tokens_out, tool_calls=0,
+                              text=ev.short(text), duration_ms=round(self._last_model_ms, 1))])
+
+    # ---------------------------------------------------------------- tools
+    async def _run_calls(self, st: LoopState, thought: str | None, calls: list[ToolCall], completion) -> str | None:
+        u = completion.usage
+        planned = []
+        for i, call in enumerate(calls):
+            planned.append(Call(st.next_step, call))
+            st.next_step += 1
+        st.messages.append(Message(role="assistant", content=thought, tool_calls=list(calls)))
+        turn = st.turn
+
+        def tx(conn, now):
+            for i, c in enumerate(planned):
+                runs_q.insert_step(conn, now, self.run_id, step_no=c.step_no, turn=turn, kind="tool", status="pending",
+                                   thought=thought if i == 0 else None, tool_name=c.call.name,
+                                   tool_input=c.call.arguments, tool_call_id=c.call.id,
+                                   tokens_in=u.tokens_in if i == 0 else 0, tokens_out=u.tokens_out if i == 0 else 0)
+            runs_q.add_usage(conn, self.run_id, u.tokens_in, u.tokens_out)
+
+        events: list[ev.Event] = [ev.ModelResponded(turn=turn, tokens_in=u.tokens_in, tokens_out=u.tokens_out,
+                                                    tool_calls=len(planned), text=ev.short(thought or ""),
+                                                    duration_ms=round(self._last_model_ms, 1))]
+        for c in planned:
+            events.append(ev.StepStarted(step_no=c.step_no, turn=turn))
+            events.append(ev.ToolCalled(step_no=c.step_no, tool=c.call.name, input=ev.short(c.call.arguments),
+                                        tool_call_id=c.call.id))
+        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=events)
+        return await self._execute(st, planned)
+
+    async def _execute(self, st: LoopState, planned: list[Call]) -> str | None:
+        results: dict[int, tuple[str | None, str | None, float]] = {}
+
+        async def one(c: Call) -> None:
+            results[c.step_no] = await self._invoke(st, c)
+            await self._record(st, c, *results[c.step_no])
+
+        if len(planned) == 1:
+            await one(planned[0])
+        else:
+            async with trio.open_nursery() as nursery:
+                for c in planned:
+                    nursery.start_soon(one, c)
+        for c in planned:  # tool messages in call order, whatever order they finished in
+            obs, err, _ = results[c.step_no]
+            st.messages.append(self._tool_message(c.call.id, c.call.name, obs, err))
+        for c in planned:
+            if c.call.name == FINISH and results[c.step_no][1] is None:
+                return results[c.step_no][0] or ""
+        return None
+
+    async def _invoke(self, st: LoopState, c: Call) -> tuple[str | None, str | None, float]:
+        """(observation, error, duration_ms) for one call. Model mistakes and
+        tool failures come back as ``error``; bugs raise."""
+        t0 = time.perf_counter()
+        name = c.call.name
+        try:
+            if name not in self.allowed:
+                if name in self.tools:
+                    raise ToolError(f"the tool {name!r} is not allowed for this goal; use one of: "
+                                    f"{', '.join(sorted(self.allowed))}")
+                raise ToolError(f"there is no tool named {name!r}; use one of: {', '.join(sorted(self.allowed))}")
+            params = self.tools.decode_args(name, c.call.arguments)
+            tool = self.tools.get(name)
+            ctx = ToolContext(goal=GoalView(id=st.goal.id, objective=st.goal.objective,
+                                            allowed_domains=list(st.goal.params.allowed_domains),
+                                            webhook_url=st.goal.webhook_url, webhook_secret=st.secret,
+                                            email_to=list(st.goal.params.email_to)),
+                              run_id=self.run_id, tool_call_id=c.call.id or f"step{c.step_no}",
+                              artifacts=self.artifacts, tools=self.cfg.tools, smtp=self.cfg.smtp,
+                              effects=self.effects, memories=self.memories)
+            timeout = self.tools.timeout_for(name, self.cfg.tools)
+            with log.bind(step=c.step_no, tool=name):
+                with trio.fail_after(timeout):
+                    observation = await tool.run(params, ctx)
+            return self._clip(c, observation), None, (time.perf_counter() - t0) * 1000
+        except trio.TooSlowError:
+            return None, f"{name} timed out after {self.tools.timeout_for(name, self.cfg.tools):.0f} s", \
+                (time.perf_counter() - t0) * 1000
+        except ToolError as exc:
+            return None, exc.message, (time.perf_counter() - t0) * 1000
+
+    def _clip(self, c: Call, observation: str) -> str:
+        limit = self.cfg.tools.observation_limit
+        if observation is None or len(observation) <= limit:
+            return observation
+        rel = f"runs/{self.run_id}/step-{c.step_no}-{c.call.name}.txt"
+        try:
+            write_artifact(self.artifacts, rel, observation, quota=None)
+            where = f" The full text ({len(observation)} characters) is saved: read_file(path=\"{rel}\") to see the rest."
+        except (ToolError, OSError):
+            where = ""
+        return observation[:limit] + f"\n\n[... cut at {limit} characters.{where}]"
+
+    async def _record(self, st: LoopState, c: Call, observation: str | None, error: str | None, ms: float) -> None:
+        app = self.app
+        name = c.call.name
+        working = self._update_working(st, c, error)
+        output = self._output_for(c, error)
+
+        def tx(conn, now):
+            runs_q.complete_step(conn, self.run_id, c.step_no, status="ok" if error is None else "error",
+                                 observation=observation, error=error, duration_ms=round(ms, 3))
+            if working is not None:
+                runs_q.set_working_memory(conn, self.run_id, working)
+            if output is not None:
+                runs_q.insert_output(conn, now, self.run_id, *output)
+
+        events: list[ev.Event] = [ev.ToolReturned(step_no=c.step_no, tool=name, ok=error is None,
+                                                  output=ev.short(error if error is not None else observation or ""),
+                                                  duration_ms=round(ms, 1))]
+        if working is not None:
+            events.append(ev.MemoryUpdated(keys=sorted(working)))
+        await app.journal(self.run_id, self.goal_id, tx, app.now(), events=events)
+        st.tool_steps += 1
+        if app.metrics is not None:
+            app.metrics.tool_call(name, error is None)
+        if error is not None:
+            self._mistake(st, f"{name}: {error[:120]}")
+
+    def _mistake(self, st: LoopState, signature: str) -> None:
+        st.mistakes = {signature: st.mistakes.get(signature, 0) + 1}  # only consecutive repeats count
+        limit = self.cfg.runs.max_repeated_mistakes
+        if st.mistakes[signature] > limit:
+            raise RepeatedMistake(f"the model made the same mistake {st.mistakes[signature]} times in a row: {signature}")
+
+    def _update_working(self, st: LoopState, c: Call, error: str | None) -> dict | None:
+        """The run's scratchpad: what it has done so far, persisted with the run."""
+        if error is not None:
+            return None
+        w = st.working
+        try:
+            args = msgspec.json.decode(c.call.arguments or "{}")
+        except msgspec.DecodeError:
+            return None
+        if not isinstance(args, dict):
+            return None
+        key = {"web_search": ("searches", "query"), "fetch_page": ("pages", "url"), "read_feed": ("feeds", "url"),
+               "write_file": ("files_written", "path"), "send_webhook": ("webhooks_sent", "url"),
+               "send_email": ("emails_sent", "subject"), "remember": ("remembered", "content")}.get(c.call.name)
+        if key is None:
+            return None
+        bucket, arg = key
+        value = args.get(arg)
+        if value is None:
+            return None
+        items = w.setdefault(bucket, [])
+        if value not in items:
+            items.append(value if not isinstance(value, str) else value[:200])
+            del items[:-50]
+        return dict(w)
+
+    def _output_for(self, c: Call, error: str | None) -> tuple[str, str] | None:
+        if error is not None:
+            return None
+        try:
+            args = msgspec.json.decode(c.call.arguments or "{}")
+        except msgspec.DecodeError:
+            return None
+        if c.call.name == "write_file" and isinstance(args, dict) and "path" in args:
+            return ("file", str(args["path"]))
+        if c.call.name == "send_webhook" and isinstance(args, dict):
+            return ("webhook", msgspec.json.encode({"url": args.get("url")}).decode())
+        if c.call.name == "send_email" and isinstance(args, dict):
+            return ("email", msgspec.json.encode({"to": args.get("to"), "subject": args.get("subject")}).decode())
+        return None
+
+    # ---------------------------------------------------------------- resume
+    async def _resume_pending(self, st: LoopState, pending: list[Call]) -> None:
+        rerun: list[Call] = []
+        for c in pending:
+            tool = self.tools.get(c.call.name) if c.call.name in self.tools else None
+            if tool is not None and tool.side_effect:
+                await self._record_unknown(st, c)
+            else:
+                rerun.append(c)
+        if rerun:
+            await self.app.emit(self.run_id, self.goal_id, ev.Note(message=f"re-running {len(rerun)} interrupted "
+                                                                   f"tool call(s) that are safe to repeat"))
+            await self._execute(st, rerun)
+        # Tool messages must follow their assistant message: rebuild in order.
+        st.messages = st.messages[:2]
+        st.next_step, st.turn, st.tool_steps = 1, 0, 0
+        self._rebuild(st)
+
+    async def _record_unknown(self, st: LoopState, c: Call) -> None:
+        def tx(conn, now):
+            runs_q.complete_step(conn, self.run_id, c.step_no, status="unknown", observation=None,
+                                 error=UNKNOWN_OUTCOME, duration_ms=0.0)
+
+        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
+            ev.ToolReturned(step_no=c.step_no, tool=c.call.name, ok=False, output=ev.short(UNKNOWN_OUTCOME),
+                            duration_ms=0.0)])
+
+
+class RepeatedMistake(AgentdError):
+    kind = "repeated_mistake"
+
+
+__all__ = ["RunLoop", "RunOutcome", "RepeatedMistake", "ProviderError"]

@@ -1,0 +1,259 @@
+"""The daemon's parts, wired together: store, events, run manager, scheduler,
+provider state, tools. Handlers and the agent loop reach everything through
+this object; nothing here is global.
+
+``journal(run_id, goal_id, fn, *args, events=[...])`` is how a run records
+anything: ``fn(conn, ...)`` and the events are committed in ONE transaction,
+then the events are published to watchers. A crash can lose the whole
+transaction, never half of it, and a watcher never sees an event that was not
+committed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import trio
+
+from . import __version__, log
+from .config import Config
+from .errors import ProviderUnavailable, StoreUnavailable
+from .events import EventHub
+from .protocol import methods as m
+from .protocol.events import Event, RunFinished
+from .store import Store
+from .store import events as events_q
+from .store import goals as goals_q
+from .store import runs as runs_q
+from .store import ticks as ticks_q
+from .timeutil import iso
+
+T = TypeVar("T")
+_log = log.get("agentd")
+
+
+class App:
+    def __init__(self, config: Config, store: Store, *, clock: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self._clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.started_at = self.now()
+        self.started_mono = time.monotonic()
+        self.pid = os.getpid()
+        self.events = EventHub(store)
+        self.runs: Any = None  # RunManager, set by the daemon
+        self.scheduler: Any = None  # Scheduler, set by the daemon
+        self.provider: Any = None  # providers.base.Provider
+        self.provider_status: m.ProviderStatus | None = None
+        self.provider_ready = trio.Event()
+        self.metrics: Any = None
+        self.tools: Any = None  # tools.registry.ToolRegistry
+        self.stopping = False
+        self.stop_requested = trio.Event()
+        self.stop_deadline_s = config.daemon.shutdown_grace_s
+        self.stop_reason = ""
+        self.lag_ms = 0.0
+        self.lag_max_ms = 0.0
+
+    def now(self) -> int:
+        return self._clock()
+
+    # ---------------------------------------------------------------- journal
+    async def journal(self, run_id: str, goal_id: str, fn: Callable[..., T] | None, *args: Any,
+                      events: list[Event] = ()) -> T | None:
+        now = self.now()
+        events = list(events)
+
+        def tx(conn):
+            result = fn(conn, *args) if fn is not None else None
+            first = events_q.append(conn, now, run_id, events) if events else 0
+            return result, first
+
+        result, first = await self.store.write(tx)
+        if events:
+            self.events.publish(run_id, goal_id, first, now, events)
+        return result
+
+    async def emit(self, run_id: str, goal_id: str, *events: Event) -> None:
+        await self.journal(run_id, goal_id, None, events=list(events))
+
+    async def finish_run(self, run_id: str, goal_id: str, status: str, *, error: str | None = None,
+                         summary: str | None = None, budget_exhausted: bool = False) -> bool:
+        now = self.now()
+
+        def tx(conn):
+            if not runs_q.finish(conn, now, run_id, status, error=error, summary=summary,
+                                 budget_exhausted=budget_exhausted):
+                return None
+            row = runs_q.run_row(conn, run_id)
+            return RunFinished(status=status, summary=row["summary"], error=error, steps=row["steps_executed"],
+                               tokens_in=row["tokens_in"], tokens_out=row["tokens_out"],
+                               budget_exhausted=budget_exhausted)
+
+        def tx_with_event(conn):
+            ev = tx(conn)
+            first = events_q.append(conn, now, run_id, [ev]) if ev else 0
+            return ev, first
+
+        ev, first = await self.store.write(tx_with_event)
+        if ev is None:
+            return False
+        self.events.publish(run_id, goal_id, first, now, [ev])
+        _log.info("run finished", run_id=run_id, goal_id=goal_id, status=status, error=error)
+        if self.metrics is not None:
+            self.metrics.run_finished(status, run_id)
+        return True
+
+    # ---------------------------------------------------------------- schedules
+    def schedules_changed(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.wake()
+
+    def describe_cron(self, expr: str) -> str:
+        from .scheduling.describe import describe
+
+        try:
+            return describe(expr)
+        except Exception:  # a description is a nicety; never fail a request over it
+            return ""
+
+    def next_fire_iso(self, s: m.Schedule) -> str | None:
+        from .scheduling.cron import next_fires
+
+        try:
+            times = next_fires(s.cron, s.timezone, self.now(), 1)
+        except Exception:
+            return None
+        return iso(times[0]) if times else None
+
+    def next_fires(self, goal: m.Goal, count: int) -> list[m.FireTime]:
+        from .scheduling.cron import next_fires
+
+        out: list[m.FireTime] = []
+        now = self.now()
+        for s in goal.schedules:
+            if not s.active:
+                continue
+            zone = ZoneInfo(s.timezone)
+            for at in next_fires(s.cron, s.timezone, now, count):
+                dt = datetime.fromtimestamp(at / 1000, tz=timezone.utc)
+                out.append(m.FireTime(schedule_id=s.id, cron=s.cron, timezone=s.timezone, at=iso(at),
+                                      local=dt.astimezone(zone).isoformat(timespec="minutes"),
+                                      system_local=dt.astimezone().isoformat(timespec="minutes")))
+        out.sort(key=lambda f: f.at)
+        return out[:count] if len(goal.schedules) > 1 else out
+
+    # ---------------------------------------------------------------- goals
+    def goal_health(self, goal_id: str) -> m.GoalHealth | None:
+        if self.metrics is None:
+            return None
+        return self.metrics.goal_health(goal_id)
+
+    def new_webhook_secret(self) -> str:
+        from .tools.webhook import generate_secret
+
+        return generate_secret()
+
+    def goal_artifacts(self, goal_id: str) -> Path:
+        path = self.config.artifacts_root / goal_id
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def remove_goal_artifacts(self, goal_id: str) -> None:
+        path = self.config.artifacts_root / goal_id
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+    def require_store_writable(self) -> None:
+        if not self.store.writable:
+            raise StoreUnavailable(
+                f"the database cannot be written ({self.store.last_write_error}); free disk space or fix "
+                f"permissions on {self.store.path}, then retry", path=str(self.store.path))
+
+    # ---------------------------------------------------------------- tools
+    def tool_names(self) -> set[str]:
+        return set(self.tools.names()) if self.tools is not None else set()
+
+    def tool_infos(self) -> list[m.ToolInfo]:
+        return self.tools.infos(self.config.tools) if self.tools is not None else []
+
+    # ---------------------------------------------------------------- provider
+    async def check_provider(self) -> m.ProviderStatus:
+        from .providers.lifecycle import check_now
+
+        return await check_now(self)
+
+    async def wait_for_provider(self) -> None:
+        """Wait (bounded) until the provider validated; raise its reason otherwise."""
+        if self.provider_ready.is_set():
+            return
+        with trio.move_on_after(self.config.provider.wait_for_provider_s):
+            await self.provider_ready.wait()
+            return
+        st = self.provider_status
+        raise ProviderUnavailable(
+            f"the provider is not available ({st.message if st else 'not checked'}); waited "
+            f"{self.config.provider.wait_for_provider_s:.0f}s")
+
+    # ---------------------------------------------------------------- daemon
+    def request_stop(self, *, deadline_s: float | None = None, reason: str = "") -> None:
+        if deadline_s is not None:
+            self.stop_deadline_s = deadline_s
+        self.stop_reason = reason
+        self.stop_requested.set()
+
+    def reload(self, *, log_level: str | None) -> None:
+        from . import config as config_mod
+
+        if log_level is None:
+            fresh = config_mod.load(Path(self.config.config_file))
+            log_level = fresh.daemon.log_level
+        log.set_level(log_level)
+        _log.info("reloaded", log_level=log_level)
+
+    def status(self) -> m.DaemonStatus:
+        cfg = self.config
+
+        def q(conn):
+            return (goals_q.counts_by_status(conn, "goals"), goals_q.counts_by_status(conn, "runs"))
+
+        goals, runs = self.store.read(q)
+        reasons: list[str] = []
+        ready = True
+        if not self.store.writable:
+            ready = False
+            reasons.append(f"store not writable: {self.store.last_write_error}")
+        sched_alive = self.scheduler is None or self.scheduler.alive()
+        if not sched_alive:
+            ready = False
+            reasons.append("the scheduler task is not running")
+        st = self.provider_status
+        if st is not None and not st.ok:
+            reasons.append(f"provider {st.provider}/{st.model}: {st.message}")
+        state = "stopping" if self.stopping else ("degraded" if reasons else "ok")
+        next_ticks = self.scheduler.next_ticks(5) if self.scheduler is not None else []
+        return m.DaemonStatus(
+            version=__version__, pid=self.pid, started_at=iso(self.started_at),
+            uptime_s=round(time.monotonic() - self.started_mono, 3),
+            paths=m.Paths(socket=str(cfg.socket_path), db=str(self.store.path), config=cfg.config_file,
+                          data_dir=str(self.store.path.parent), artifacts_dir=str(cfg.artifacts_root),
+                          state_dir=str(cfg.state_dir)),
+            goals=goals, runs=runs, state=state, ready=ready and not self.stopping, reasons=reasons,
+            provider=st, queue=self.runs.queue() if self.runs else [],
+            running=sorted(self.runs.active) if self.runs else [], next_ticks=next_ticks,
+            loop_lag_ms=round(self.lag_ms, 3), loop_lag_max_ms=round(self.lag_max_ms, 3),
+            store_writable=self.store.writable, scheduler_alive=sched_alive,
+            breakers=self.metrics.breakers() if self.metrics is not None else [], log_level=log.get_level(),
+        )
+
+    def metrics_result(self, fmt: str) -> m.MetricsResult:
+        if self.metrics is None:
+            return m.MetricsResult()
+        return self.metrics.result(fmt)

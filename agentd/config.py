@@ -1,0 +1,250 @@
+"""Configuration: a TOML file, then the environment, then command-line flags.
+
+Precedence: flag > environment > config file > default. The file lives at
+``~/.config/agentd/config.toml`` (``--config``/``AGENTD_CONFIG`` override).
+Every key is documented in man/agentd.toml.5.
+
+Raises ``ConfigError`` with the offending key's path when the file is not
+valid TOML or a value has the wrong type.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from . import paths
+from .errors import ConfigError
+
+ProviderName = Literal["openai", "openrouter", "ollama"]
+
+
+class _C(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class DaemonConfig(_C):
+    socket: str | None = None
+    db: str | None = None
+    artifacts_dir: str | None = None
+    log_level: str = "info"
+    max_concurrent_runs: int = 4
+    shutdown_grace_s: float = 10.0
+    synchronous: Literal["normal", "full"] = "normal"
+    client_idle_timeout_s: float = 300.0
+    partial_line_timeout_s: float = 10.0
+    max_connections: int = 256
+
+
+class ProviderSection(_C):
+    api_key: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+
+
+class ProviderConfig(_C):
+    name: ProviderName | None = None
+    model: str | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    retry_max_delay_s: float = 30.0
+    check_on_start: bool = True
+    # How long a run waits for a degraded provider before failing.
+    wait_for_provider_s: float = 300.0
+    # First retry delay; later ones grow x2 up to retry_max_delay_s (full jitter).
+    retry_base_delay_s: float = 1.0
+    # An OpenAI-compatible server's model that is not on the known tool-calling
+    # list is refused at start-up unless this is true.
+    assume_tools: bool = False
+    # OpenRouter's optional attribution headers (HTTP-Referer, X-Title).
+    http_referer: str | None = None
+    app_title: str | None = "agentd"
+
+
+class ToolsConfig(_C):
+    timeout_s: float = 60.0
+    timeouts: dict[str, float] = {}
+    allow_private_networks: bool = False
+    max_fetch_bytes: int = 10 * 1024 * 1024
+    fetch_timeout_s: float = 30.0
+    max_redirects: int = 5
+    search_backend: Literal["duckduckgo", "searxng"] = "duckduckgo"
+    duckduckgo_url: str = "https://html.duckduckgo.com/html/"
+    searxng_url: str | None = None
+    file_quota_bytes: int = 100 * 1024 * 1024
+    observation_limit: int = 12000
+    user_agent: str = "agentd/0.1 (+https://github.com/agentd)"
+    # Hosts the HTTP tools may reach even though they resolve to non-global
+    # addresses (for a LAN webhook receiver, say). "host" or "host:port".
+    private_hosts_allowed: list[str] = []
+    # Webhook/email delivery: attempts per send and the first backoff (doubles).
+    delivery_attempts: int = 3
+    delivery_backoff_s: float = 1.0
+
+
+class SmtpConfig(_C):
+    host: str | None = None
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str | None = None
+    timeout_s: float = 30.0
+
+
+class RunsConfig(_C):
+    time_limit_s: float | None = 3600.0
+    max_recoveries: int = 3
+    max_repeated_mistakes: int = 3
+    notification_retries: int = 3
+
+
+class Config(_C):
+    daemon: DaemonConfig = msgspec.field(default_factory=DaemonConfig)
+    provider: ProviderConfig = msgspec.field(default_factory=ProviderConfig)
+    openai: ProviderSection = msgspec.field(default_factory=ProviderSection)
+    openrouter: ProviderSection = msgspec.field(default_factory=ProviderSection)
+    ollama: ProviderSection = msgspec.field(default_factory=ProviderSection)
+    tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
+    smtp: SmtpConfig = msgspec.field(default_factory=SmtpConfig)
+    runs: RunsConfig = msgspec.field(default_factory=RunsConfig)
+    # Filled in by load(), not read from the file:
+    config_file: str = ""
+
+    # ---- resolved paths
+    @property
+    def socket_path(self) -> Path:
+        return Path(self.daemon.socket) if self.daemon.socket else paths.runtime_dir() / "agentd.sock"
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.daemon.db) if self.daemon.db else paths.data_dir() / "agentd.db"
+
+    @property
+    def artifacts_root(self) -> Path:
+        if self.daemon.artifacts_dir:
+            return Path(self.daemon.artifacts_dir)
+        return self.db_path.parent / "artifacts"
+
+    @property
+    def state_dir(self) -> Path:
+        return paths.state_dir()
+
+    # ---- resolved provider settings
+    def resolved_provider(self) -> "ResolvedProvider | None":
+        name = self.provider.name
+        if name is None:
+            return None
+        section: ProviderSection = getattr(self, name)
+        model = section.model or self.provider.model
+        if name == "openrouter":
+            base_url = section.base_url or "https://openrouter.ai/api/v1"
+        elif name == "ollama":
+            base_url = section.base_url or "http://localhost:11434"
+        else:
+            base_url = section.base_url
+        return ResolvedProvider(name=name, model=model, api_key=section.api_key, base_url=base_url)
+
+
+class ResolvedProvider(msgspec.Struct, frozen=True):
+    name: ProviderName
+    model: str | None
+    api_key: str | None
+    base_url: str | None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ResolvedProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+
+# Environment variables: name -> (section, key). Documented in agentd.toml(5).
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "LLM_PROVIDER": ("provider", "name"),
+    "LLM_MODEL": ("provider", "model"),
+    "OPENAI_API_KEY": ("openai", "api_key"),
+    "OPENAI_MODEL": ("openai", "model"),
+    "OPENAI_BASE_URL": ("openai", "base_url"),
+    "OPENROUTER_API_KEY": ("openrouter", "api_key"),
+    "OPENROUTER_MODEL": ("openrouter", "model"),
+    "OPENROUTER_BASE_URL": ("openrouter", "base_url"),
+    "OLLAMA_BASE_URL": ("ollama", "base_url"),
+    "OLLAMA_MODEL": ("ollama", "model"),
+    "AGENTD_SOCKET": ("daemon", "socket"),
+    "AGENTD_DB": ("daemon", "db"),
+    "AGENTD_LOG_LEVEL": ("daemon", "log_level"),
+    "AGENTD_MAX_CONCURRENT_RUNS": ("daemon", "max_concurrent_runs"),
+    "SMTP_HOST": ("smtp", "host"),
+    "SMTP_PORT": ("smtp", "port"),
+    "SMTP_USERNAME": ("smtp", "username"),
+    "SMTP_PASSWORD": ("smtp", "password"),
+    "SMTP_FROM": ("smtp", "sender"),
+    "SMTP_SECURITY": ("smtp", "security"),
+}
+
+SECRET_KEYS = {"api_key", "password"}
+
+
+def read_file(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", path=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
+
+
+def _coerce(raw: str) -> object:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def load(
+    config_file: Path | None = None,
+    *,
+    environ: os._Environ | dict | None = None,
+    overrides: dict[str, dict[str, object]] | None = None,
+) -> Config:
+    """Build the Config: file, then environment, then ``overrides`` (flags)."""
+    env = os.environ if environ is None else environ
+    path = config_file or paths.default_config_file()
+    data = read_file(path)
+    for var, (section, key) in ENV_VARS.items():
+        value = env.get(var)
+        if value not in (None, ""):
+            data.setdefault(section, {})[key] = _coerce(value) if key not in ("api_key", "password", "model", "name", "base_url", "socket", "db") else value
+    for section, values in (overrides or {}).items():
+        for key, value in values.items():
+            if value is not None:
+                data.setdefault(section, {})[key] = value
+    try:
+        cfg = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"configuration {path}: {exc}", path=str(path)) from exc
+    cfg.config_file = str(path)
+    return cfg
+
+
+def redacted(cfg: Config) -> dict:
+    """The config as a plain dict with secrets replaced by ``"***"``."""
+    out = msgspec.to_builtins(cfg)
+    for section in out.values():
+        if isinstance(section, dict):
+            for key in list(section):
+                if key in SECRET_KEYS and section[key]:
+                    section[key] = "***"
+    return out

@@ -1,0 +1,166 @@
+"""``serve(config)``: the daemon's whole life.
+
+1. Open the store (migrating it), build the parts, check the provider
+   (incompatible: refuse to start; unreachable: start degraded).
+2. Bind the socket (or take systemd's), recover interrupted runs.
+3. Start events, run manager, scheduler, RPC server, in that order, each with
+   ``nursery.start`` so each is ready before the next depends on it; then
+   ``READY=1`` to systemd and ``task_status.started(app)``.
+4. On SIGTERM/SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting
+   connections, stop claiming runs, drain runs within the deadline (those cut
+   off are resumed at the next start), close connections, remove the socket.
+
+Raises ConfigError / ProviderIncompatible / ListenerError before serving when
+the daemon cannot start; the CLI turns them into a message and exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import trio
+
+from . import log
+from .app import App
+from .config import Config
+from .rpc import listener
+from .rpc.dispatch import Dispatcher
+from .rpc.handlers import Handlers
+from .rpc.server import RpcServer
+from .store import Store
+from .systemd import Notifier, watchdog_interval_s
+
+_log = log.get("agentd")
+
+
+def build(config: Config, *, clock=None) -> App:
+    from .agent.executor import make_executor
+    from .providers import lifecycle
+    from .runs import RunManager
+    from .scheduler import Scheduler
+    from .tools.registry import default_registry
+
+    store = Store(config.db_path, synchronous=config.daemon.synchronous)
+    try:
+        app = App(config, store, clock=clock)
+        app.tools = default_registry()
+        lifecycle.make(app)
+        app.runs = RunManager(app, make_executor(app), max_concurrent=config.daemon.max_concurrent_runs)
+        app.scheduler = Scheduler(app)
+        from .metrics import Metrics
+
+        app.metrics = Metrics(app)
+    except BaseException:
+        store.close()
+        raise
+    return app
+
+
+async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=None) -> None:
+    from .providers import lifecycle
+
+    app = build(config, clock=clock)
+    notifier = Notifier()
+    bound = None
+    try:
+        await lifecycle.startup(app)
+        bound = listener.bind(config.socket_path)
+        app.runs.recover()
+        dispatcher = Dispatcher(Handlers(app).table())
+        dispatcher.on_request = app.metrics.rpc_request
+        server = RpcServer(dispatcher, idle_timeout=config.daemon.client_idle_timeout_s,
+                           partial_timeout=config.daemon.partial_line_timeout_s,
+                           max_connections=config.daemon.max_connections)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_signals, app)
+            await nursery.start(app.events.serve)
+            await nursery.start(app.runs.serve)
+            await nursery.start(app.scheduler.serve)
+            await nursery.start(lifecycle.revalidate, app)
+            nursery.start_soon(_lag_monitor, app)
+            nursery.start_soon(_systemd_status, app, notifier)
+            server_scope = trio.CancelScope()
+
+            async def run_server(task_status=trio.TASK_STATUS_IGNORED):
+                with server_scope:
+                    await server.serve(bound.sock, task_status=task_status)
+
+            await nursery.start(run_server)
+            _log.info("agentd ready", socket=str(bound.path), db=str(app.store.path), pid=app.pid,
+                      provider=app.provider.name, model=app.provider.model,
+                      provider_state=app.provider_status.state if app.provider_status else "unchecked",
+                      activated=bound.activated)
+            notifier.ready(_status_line(app))
+            task_status.started(app)
+
+            await app.stop_requested.wait()
+            app.stopping = True
+            notifier.stopping()
+            _log.info("agentd stopping", reason=app.stop_reason, deadline_s=app.stop_deadline_s)
+            server.stop_accepting()
+            await app.runs.drain(app.stop_deadline_s)
+            server_scope.cancel()
+            await server.close_all()
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            if app.provider is not None:
+                with trio.move_on_after(2):
+                    await app.provider.aclose()
+        if bound is not None:
+            listener.release(bound)
+        app.store.close()
+        notifier.close()
+        _log.info("agentd stopped")
+
+
+async def _signals(app: App) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            if app.stop_requested.is_set():
+                _log.warning("second signal: stopping now", signal=signal.Signals(signum).name)
+                app.stop_deadline_s = 0
+                if app.runs is not None:
+                    for a in list(app.runs.active.values()):
+                        a.scope.cancel()
+                continue
+            app.request_stop(reason=signal.Signals(signum).name)
+
+
+async def _lag_monitor(app: App, interval: float = 0.25) -> None:
+    """Event-loop lag: how late a timer fires. Current, and the max over ~60 s."""
+    window: list[float] = []
+    while True:
+        t0 = trio.current_time()
+        await trio.sleep(interval)
+        lag = max(0.0, (trio.current_time() - t0 - interval) * 1000)
+        window.append(lag)
+        if len(window) > int(60 / interval):
+            window.pop(0)
+        app.lag_ms = lag
+        app.lag_max_ms = max(window)
+
+
+def _status_line(app: App) -> str:
+    running = len(app.runs.active) if app.runs else 0
+    pending = len(app.runs.queue()) if app.runs else 0
+    text = f"{running} running, {pending} pending"
+    if app.scheduler is not None:
+        ticks = app.scheduler.next_ticks(1)
+        if ticks:
+            text += f", next tick {ticks[0].at[11:16]} UTC"
+    if app.provider_status is not None and not app.provider_status.ok:
+        text += f"; provider degraded: {app.provider_status.message}"
+    return text
+
+
+async def _systemd_status(app: App, notifier: Notifier) -> None:
+    if not notifier.enabled:
+        return
+    interval = watchdog_interval_s()
+    step = min(interval, 5.0) if interval else 5.0
+    while True:
+        notifier.status(_status_line(app))
+        if interval:
+            notifier.watchdog()
+        await trio.sleep(step)

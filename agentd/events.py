@@ -1,0 +1,170 @@
+"""In-process fan-out of run events to watchers.
+
+Events are journaled by the run (in the same transaction as the step they
+describe) and *then* published here, so a watcher never sees an event that a
+crash could take back. Each subscription has a bounded buffer and its own
+sender task: a slow watcher never slows a run. A watcher that falls behind by
+more than the buffer is dropped with a ``run.lagged`` notification carrying the
+last seq it got; it resumes with ``run.watch {since}``.
+
+Replay and live events meet without gaps or duplicates: the subscription is
+registered before the replay is read, and the sender skips any seq it has
+already sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import log
+from .protocol import methods as m
+from .protocol.events import LIFECYCLE, Event, EventEnvelope, RunFinished, TextDelta
+from .store import events as events_q
+from .store import runs as runs_q
+from .timeutil import iso
+
+if TYPE_CHECKING:
+    from .store import Store
+
+_log = log.get("agentd.events")
+_ids = itertools.count(1)
+
+Item = tuple[str, str, int, int, Event]  # run_id, goal_id, seq, at_ms, event
+
+
+@dataclass(eq=False)
+class Subscription:
+    id: str
+    conn: Any
+    run_id: str | None
+    goal_id: str | None
+    everything: bool
+    deltas: bool
+    detail: bool
+    send: trio.MemorySendChannel
+    recv: trio.MemoryReceiveChannel
+    last_sent: dict[str, int] = field(default_factory=dict)
+    lagged: bool = False
+
+    def wants(self, run_id: str, goal_id: str, event: Event) -> bool:
+        if isinstance(event, TextDelta) and not self.deltas:
+            return False
+        if self.run_id is not None:
+            return run_id == self.run_id
+        if self.goal_id is not None and goal_id != self.goal_id:
+            return False
+        return self.detail or type(event).__struct_config__.tag in LIFECYCLE
+
+
+class EventHub:
+    def __init__(self, store: "Store", *, buffer: int = 1024) -> None:
+        self.store = store
+        self.buffer = buffer
+        self._subs: set[Subscription] = set()
+        self._nursery: trio.Nursery | None = None
+        self.lagged_total = 0
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Owns the sender tasks. Runs until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    # -- publishing (called on the loop after the journal commit; never blocks)
+    def publish(self, run_id: str, goal_id: str, first_seq: int, at_ms: int, events: list[Event]) -> None:
+        if not self._subs:
+            return
+        for i, ev in enumerate(events):
+            self._offer((run_id, goal_id, first_seq + i, at_ms, ev))
+
+    def publish_delta(self, run_id: str, goal_id: str, seq: int, at_ms: int, text: str) -> None:
+        if self._subs:
+            self._offer((run_id, goal_id, seq, at_ms, TextDelta(text=text)))
+
+    def _offer(self, item: Item) -> None:
+        run_id, goal_id, _, _, ev = item
+        for sub in list(self._subs):
+            if sub.lagged or not sub.wants(run_id, goal_id, ev):
+                continue
+            try:
+                sub.send.send_nowait(item)
+            except trio.WouldBlock:
+                sub.lagged = True
+                self.lagged_total += 1
+                sub.send.close()
+            except trio.ClosedResourceError:
+                self._subs.discard(sub)
+
+    def wants_deltas(self, run_id: str, goal_id: str) -> bool:
+        return any(s.deltas and not s.lagged and (s.run_id == run_id or s.goal_id == goal_id or s.everything)
+                   for s in self._subs)
+
+    # -- subscribing
+    async def watch(self, conn: Any, *, run_id: str | None, goal_id: str | None, everything: bool,
+                    since: int, deltas: bool, detail: bool) -> m.RunWatchResult:
+        assert self._nursery is not None, "EventHub.serve is not running"
+        send, recv = trio.open_memory_channel(self.buffer)
+        sub = Subscription(id=f"s{next(_ids)}", conn=conn, run_id=run_id, goal_id=goal_id, everything=everything,
+                           deltas=deltas, detail=detail, send=send, recv=recv)
+        self._subs.add(sub)
+        conn.subscriptions[sub.id] = lambda: self._drop(sub)
+        status, last = None, 0
+        if run_id is not None:
+            row = self.store.read(runs_q.run_row, run_id)
+            status, last = row["status"], row["last_seq"]
+        # The reply must reach the client before the first notification: the
+        # sender waits for this handler's reply to be written.
+        self._nursery.start_soon(self._sender, sub, since, status)
+        return m.RunWatchResult(subscription=sub.id, run_status=status, last_seq=last)
+
+    def _drop(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+        sub.send.close()
+
+    async def _sender(self, sub: Subscription, since: int, status: str | None) -> None:
+        conn = sub.conn
+        try:
+            await trio.sleep(0)  # let the watch reply go out first (same connection, sent in order)
+            async with conn._send_lock:
+                pass
+            if sub.run_id is not None:
+                sub.last_sent[sub.run_id] = since
+                for seq, at, ev in self.store.read(events_q.after, sub.run_id, since):
+                    await self._send(sub, sub.run_id, self._goal_of(sub.run_id), seq, at, ev)
+                    if isinstance(ev, RunFinished):
+                        return
+                if status in runs_q.FINISHED:
+                    return
+            async for run_id, goal_id, seq, at, ev in sub.recv:
+                if not isinstance(ev, TextDelta) and seq <= sub.last_sent.get(run_id, 0):
+                    continue
+                await self._send(sub, run_id, goal_id, seq, at, ev)
+                if sub.run_id is not None and isinstance(ev, RunFinished):
+                    return
+            if sub.lagged:
+                await conn.notify("run.lagged", {"subscription": sub.id, "run_id": sub.run_id,
+                                                 "last_seq": sub.last_sent.get(sub.run_id or "", 0)})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+            pass
+        finally:
+            self._subs.discard(sub)
+            conn.subscriptions.pop(sub.id, None)
+            sub.send.close()
+
+    def _goal_of(self, run_id: str) -> str:
+        return self.store.read(runs_q.run_row, run_id)["goal_id"]
+
+    async def _send(self, sub: Subscription, run_id: str, goal_id: str, seq: int, at: int, ev: Event) -> None:
+        await sub.conn.notify("run.event", EventEnvelope(subscription=sub.id, seq=seq, run_id=run_id,
+                                                         goal_id=goal_id, at=iso(at), event=ev))
+        if not isinstance(ev, TextDelta):
+            sub.last_sent[run_id] = seq
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)

@@ -1,0 +1,145 @@
+"""Structured logs: one JSON object per line on stderr.
+
+Every line carries the ids bound in the current context (request id, goal id,
+run id, step, tool) — ``with bind(run_id=...)`` sets them for everything logged
+inside, including in child trio tasks started there (contextvars). Under
+systemd (``JOURNAL_STREAM`` set, or ``journal=True``) each line starts with a
+``<N>`` syslog priority prefix so the journal records the right level.
+
+Nothing secret is ever passed here: callers log ids, sizes and statuses, never
+keys, passwords or message bodies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "warning": logging.WARNING, "error": logging.ERROR}
+_PRIORITY = {TRACE: 7, logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("agentd_log_context", default={})
+_enc = msgspec.json.Encoder()
+
+
+@contextlib.contextmanager
+def bind(**fields: Any) -> Iterator[None]:
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+@contextlib.contextmanager
+def fresh(**fields: Any) -> Iterator[None]:
+    """Like bind, but drops the ids inherited from the spawning task (a run
+    started by an RPC request must not carry that request's id forever)."""
+    token = _context.set({k: v for k, v in fields.items() if v is not None})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current() -> dict[str, Any]:
+    return _context.get()
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, *, journal: bool = False) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        t = record.created
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update(_context.get())
+        fields = getattr(record, "fields", None)
+        if fields:
+            line.update(fields)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        text = _enc.encode(line).decode()
+        if self.journal:
+            return f"<{_PRIORITY.get(record.levelno, 6)}>{text}"
+        return text
+
+
+def setup(level: str = "info", *, stream=None, journal: bool | None = None) -> logging.Handler:
+    import os
+
+    if journal is None:
+        journal = bool(os.environ.get("JOURNAL_STREAM"))
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(journal=journal))
+    root = logging.getLogger("agentd")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    set_level(level)
+    return handler
+
+
+def set_level(level: str) -> None:
+    try:
+        logging.getLogger("agentd").setLevel(LEVELS[level.lower()])
+    except KeyError:
+        from .errors import ValidationFailed
+
+        raise ValidationFailed(f"unknown log level {level!r}; use one of trace, debug, info, warn, error",
+                               field="log_level", value=level) from None
+
+
+def get_level() -> str:
+    lvl = logging.getLogger("agentd").level
+    return {v: k for k, v in LEVELS.items() if k != "warning"}.get(lvl, "info")
+
+
+def get(name: str) -> "Logger":
+    return Logger(logging.getLogger(name))
+
+
+class Logger:
+    """``log.info("run finished", status="completed")``: a message and fields."""
+
+    __slots__ = ("_l",)
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._l = logger
+
+    def _log(self, level: int, msg: str, exc_info: Any = None, **fields: Any) -> None:
+        if self._l.isEnabledFor(level):
+            self._l.log(level, msg, exc_info=exc_info, extra={"fields": fields}, stacklevel=3)
+
+    def trace(self, msg: str, **f: Any) -> None:
+        self._log(TRACE, msg, **f)
+
+    def debug(self, msg: str, **f: Any) -> None:
+        self._log(logging.DEBUG, msg, **f)
+
+    def info(self, msg: str, **f: Any) -> None:
+        self._log(logging.INFO, msg, **f)
+
+    def warning(self, msg: str, **f: Any) -> None:
+        self._log(logging.WARNING, msg, **f)
+
+    def error(self, msg: str, exc_info: Any = None, **f: Any) -> None:
+        self._log(logging.ERROR, msg, exc_info=exc_info, **f)
+
+    def enabled(self, level: int) -> bool:
+        return self._l.isEnabledFor(level)

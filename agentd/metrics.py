@@ -1,0 +1,208 @@
+"""Counters and histograms since start, plus totals derived from the store.
+
+Names follow Prometheus conventions (``agentd_runs_total{status="completed"}``);
+``result("prometheus")`` renders the text exposition format (version 0.0.4).
+Everything is in memory and cheap to bump: a dict increment per event.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from .protocol import methods as m
+
+if TYPE_CHECKING:
+    from .app import App
+
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
+RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, math.inf)
+HEALTH_WINDOW = 20
+STALE_PERIODS = 3
+
+HELP = {
+    "agentd_runs_total": ("counter", "Runs finished, by status."),
+    "agentd_steps_total": ("counter", "Tool steps executed."),
+    "agentd_tool_calls_total": ("counter", "Tool executions, by tool and outcome."),
+    "agentd_model_calls_total": ("counter", "Model calls, by model."),
+    "agentd_tokens_total": ("counter", "Tokens, by model and direction."),
+    "agentd_provider_retries_total": ("counter", "Provider call retries, by error class."),
+    "agentd_provider_errors_total": ("counter", "Provider calls that failed after retries, by error class."),
+    "agentd_notifications_total": ("counter", "Notification deliveries, by kind and outcome."),
+    "agentd_ticks_total": ("counter", "Schedule ticks, by decision."),
+    "agentd_rpc_requests_total": ("counter", "RPC requests, by method and outcome."),
+    "agentd_run_duration_seconds": ("histogram", "Run duration from claim to end."),
+    "agentd_rpc_duration_seconds": ("histogram", "RPC request handling time."),
+    "agentd_runs": ("gauge", "Runs in the store, by status."),
+    "agentd_goals": ("gauge", "Goals in the store, by status."),
+    "agentd_goals_stale": ("gauge", "Scheduled goals without a successful run for several periods."),
+    "agentd_loop_lag_milliseconds": ("gauge", "Event-loop lag, current."),
+    "agentd_breaker_open": ("gauge", "Circuit breakers currently open, by name."),
+}
+
+
+class Histogram:
+    __slots__ = ("buckets", "counts", "sum", "count")
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * len(buckets)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def as_dict(self) -> dict:
+        cumulative, out = 0, {}
+        for b, c in zip(self.buckets, self.counts):
+            cumulative += c
+            out["+Inf" if math.isinf(b) else repr(b)] = cumulative
+        return {"buckets": out, "sum": self.sum, "count": self.count}
+
+
+def _key(name: str, labels: dict[str, str]) -> str:
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Metrics:
+    def __init__(self, app: "App") -> None:
+        self.app = app
+        self.counters: dict[str, float] = defaultdict(float)
+        self.histograms: dict[str, Histogram] = {
+            "agentd_run_duration_seconds": Histogram(DURATION_BUCKETS),
+            "agentd_rpc_duration_seconds": Histogram(RPC_BUCKETS),
+        }
+        self.breaker_states: dict[str, m.BreakerState] = {}
+
+    def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
+        self.counters[_key(name, labels)] += value
+
+    # -- hooks
+    def rpc_request(self, method: str, seconds: float, ok: bool) -> None:
+        self.inc("agentd_rpc_requests_total", method=method, outcome="ok" if ok else "error")
+        self.histograms["agentd_rpc_duration_seconds"].observe(seconds)
+
+    def run_finished(self, status: str, run_id: str) -> None:
+        self.inc("agentd_runs_total", status=status)
+        from .store import runs as runs_q
+
+        row = self.app.store.read(runs_q.run_row, run_id)
+        if row["started_at"] and row["ended_at"]:
+            self.histograms["agentd_run_duration_seconds"].observe((row["ended_at"] - row["started_at"]) / 1000)
+
+    def tick(self, decision: str) -> None:
+        self.inc("agentd_ticks_total", decision=decision)
+
+    def tool_call(self, tool: str, ok: bool) -> None:
+        self.inc("agentd_tool_calls_total", tool=tool, outcome="ok" if ok else "error")
+        self.inc("agentd_steps_total")
+
+    def model_call(self, model: str, tokens_in: int, tokens_out: int) -> None:
+        self.inc("agentd_model_calls_total", model=model)
+        self.inc("agentd_tokens_total", tokens_in, model=model, direction="in")
+        self.inc("agentd_tokens_total", tokens_out, model=model, direction="out")
+
+    def provider_retry(self, error_class: str) -> None:
+        self.inc("agentd_provider_retries_total", error=error_class)
+
+    def provider_error(self, error_class: str) -> None:
+        self.inc("agentd_provider_errors_total", error=error_class)
+
+    def notification(self, kind: str, ok: bool) -> None:
+        self.inc("agentd_notifications_total", kind=kind, outcome="delivered" if ok else "failed")
+
+    # -- health
+    def goal_health(self, goal_id: str) -> m.GoalHealth:
+        from .scheduling import cron
+        from .store import goals as goals_q
+        from .timeutil import iso
+
+        def q(conn):
+            rows = conn.execute(
+                "SELECT status, ended_at FROM runs WHERE goal_id = ? AND status IN ('completed', 'failed')"
+                " ORDER BY created_at DESC LIMIT ?", (goal_id, HEALTH_WINDOW)).fetchall()
+            last_ok = conn.execute("SELECT max(ended_at) FROM runs WHERE goal_id = ? AND status = 'completed'",
+                                   (goal_id,)).fetchone()[0]
+            goal = goals_q.goal_row(conn, goal_id)
+            scheds = conn.execute("SELECT cron_expr, timezone, created_at FROM schedules WHERE goal_id = ?"
+                                  " AND active = 1", (goal_id,)).fetchall()
+            return rows, last_ok, goal, scheds
+
+        rows, last_ok, goal, scheds = self.app.store.read(q)
+        rate = (sum(1 for r in rows if r["status"] == "completed") / len(rows)) if rows else None
+        stale = False
+        if goal is not None and goal["status"] == "active" and scheds:
+            now = self.app.now()
+            since = last_ok or min(s["created_at"] for s in scheds)
+            try:
+                owed = sum(cron.count_between(s["cron_expr"], s["timezone"], since, now) for s in scheds)
+            except Exception:
+                owed = 0
+            stale = owed >= STALE_PERIODS
+        return m.GoalHealth(runs_considered=len(rows), success_rate=None if rate is None else round(rate, 3),
+                            last_success_at=iso(last_ok), stale=stale)
+
+    def breakers(self) -> list[m.BreakerState]:
+        return list(self.breaker_states.values())
+
+    # -- output
+    def _gauges(self) -> dict[str, float]:
+        from .store import goals as goals_q
+
+        out: dict[str, float] = {}
+        runs, goals = self.app.store.read(lambda c: (goals_q.counts_by_status(c, "runs"),
+                                                     goals_q.counts_by_status(c, "goals")))
+        for status in ("pending", "running", "completed", "failed", "cancelled"):
+            out[_key("agentd_runs", {"status": status})] = runs.get(status, 0)
+        for status in ("active", "paused", "archived"):
+            out[_key("agentd_goals", {"status": status})] = goals.get(status, 0)
+        out["agentd_loop_lag_milliseconds"] = self.app.lag_ms
+        for b in self.breakers():
+            out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0
+        return out
+
+    def result(self, fmt: str) -> m.MetricsResult:
+        counters = {**dict(self.counters), **self._gauges()}
+        hists = {k: h.as_dict() for k, h in self.histograms.items()}
+        if fmt == "prometheus":
+            return m.MetricsResult(text=self.prometheus(counters))
+        return m.MetricsResult(counters=counters, histograms=hists)
+
+    def prometheus(self, counters: dict[str, float]) -> str:
+        by_family: dict[str, list[str]] = defaultdict(list)
+        for key, value in sorted(counters.items()):
+            family = key.split("{", 1)[0]
+            by_family[family].append(f"{key} {_num(value)}")
+        lines: list[str] = []
+        for family in sorted(set(by_family) | set(self.histograms)):
+            kind, help_text = HELP.get(family, ("untyped", family))
+            lines.append(f"# HELP {family} {help_text}")
+            lines.append(f"# TYPE {family} {kind}")
+            if family in self.histograms:
+                h = self.histograms[family]
+                cumulative = 0
+                for b, c in zip(h.buckets, h.counts):
+                    cumulative += c
+                    le = "+Inf" if math.isinf(b) else repr(b)
+                    lines.append(f'{family}_bucket{{le="{le}"}} {cumulative}')
+                lines.append(f"{family}_sum {_num(h.sum)}")
+                lines.append(f"{family}_count {h.count}")
+            else:
+                lines.extend(by_family[family])
+        return "\n".join(lines) + "\n"
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))

@@ -1,0 +1,81 @@
+"""JSON-RPC 2.0 envelopes and framing.
+
+Transport: a SOCK_STREAM Unix socket; each message is one line of compact JSON
+ending in ``\\n``. A line longer than ``MAX_LINE`` bytes is answered with an
+invalid-request error and the connection is closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+MAX_LINE = 1 << 20  # 1 MiB
+
+# Spec error codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+Id = int | str | None
+
+
+class Request(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A request as it arrives. ``params`` stays raw until the method is known,
+    so "method not found" and "invalid params" stay distinct."""
+
+    jsonrpc: str
+    method: str
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+    id: Id | msgspec.UnsetType = msgspec.UNSET
+
+
+class ErrorObject(msgspec.Struct, frozen=True, omit_defaults=True):
+    code: int
+    message: str
+    data: Any = None
+
+
+class Response(msgspec.Struct, frozen=True):
+    id: Id
+    result: Any
+    jsonrpc: str = "2.0"
+
+
+class ErrorResponse(msgspec.Struct, frozen=True):
+    id: Id
+    error: ErrorObject
+    jsonrpc: str = "2.0"
+
+
+class Notification(msgspec.Struct, frozen=True):
+    method: str
+    params: Any
+    jsonrpc: str = "2.0"
+
+
+class OutgoingRequest(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a client sends."""
+
+    method: str
+    id: Id | msgspec.UnsetType = msgspec.UNSET
+    params: Any = msgspec.UNSET
+    jsonrpc: str = "2.0"
+
+
+class IncomingMessage(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a client receives: a response, an error response or a notification."""
+
+    jsonrpc: str = "2.0"
+    id: Id | msgspec.UnsetType = msgspec.UNSET
+    result: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    error: ErrorObject | msgspec.UnsetType = msgspec.UNSET
+    method: str | msgspec.UnsetType = msgspec.UNSET
+    params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+def error_response(id: Id, code: int, message: str, data: Any = None) -> ErrorResponse:
+    return ErrorResponse(id=id, error=ErrorObject(code=code, message=message, data=data))

@@ -1,0 +1,502 @@
+"""One Params and one Result struct per JSON-RPC method, and the METHODS table.
+
+Conventions:
+- timestamps are ISO-8601 UTC strings with millisecond precision and a ``Z``
+  suffix (``2026-11-21T16:00:00.000Z``), or null;
+- ``id`` parameters accept a full id or a unique prefix of one;
+- new fields always get defaults, so old clients keep working.
+
+The same structs generate docs/rpc-reference.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+GoalStatus = Literal["active", "paused", "archived"]
+RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+RunTrigger = Literal["manual", "schedule", "catchup", "recovery"]
+CatchUp = Literal["none", "latest", "all"]
+Overlap = Literal["skip", "queue", "cancel"]
+OutputKind = Literal["summary", "file", "webhook", "email"]
+MemoryType = Literal["note", "fact", "artifact"]
+StepStatus = Literal["pending", "ok", "error", "unknown"]
+EffectStatus = Literal["intent", "delivered", "failed", "unknown"]
+TickDecision = Literal["fired", "skipped", "missed", "coalesced", "caught_up", "queued"]
+
+DEFAULT_STEP_BUDGET = 20
+
+
+class _S(Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Base for params: unknown fields are an error (a typo must not pass silently)."""
+
+
+class _R(Struct, frozen=True):
+    """Base for results."""
+
+
+class Empty(_S):
+    pass
+
+
+class Ok(_R):
+    ok: bool = True
+
+
+# ---------------------------------------------------------------- goals
+
+
+class ScheduleSpec(_S):
+    cron: str
+    timezone: str = "UTC"
+
+
+class Schedule(_R):
+    id: str
+    cron: str
+    timezone: str
+    active: bool
+    created_at: str
+    description: str = ""
+    next_fire: str | None = None
+
+
+class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
+    """A goal's run parameters (the seeds' ``params``)."""
+
+    step_budget: int = DEFAULT_STEP_BUDGET
+    allowed_tools: list[str] | None = None  # None: every default tool
+    constraints: list[str] = []
+    allowed_domains: list[str] = []  # empty: any public host
+    email_to: list[str] = []
+    token_budget: int | None = None
+    time_limit_s: float | None = None
+    max_concurrent: int | None = None
+
+
+class Tick(_R):
+    due_at: str
+    decision: TickDecision
+    reason: str = ""
+    run_id: str | None = None
+    schedule_id: str | None = None
+    recorded_at: str | None = None
+
+
+class GoalHealth(_R):
+    runs_considered: int = 0
+    success_rate: float | None = None
+    last_success_at: str | None = None
+    stale: bool = False
+
+
+class Goal(_R):
+    id: str
+    objective: str
+    status: GoalStatus
+    params: GoalParams
+    created_at: str
+    updated_at: str
+    name: str | None = None
+    webhook_url: str | None = None
+    schedules: list[Schedule] = []
+    catchup: CatchUp = "latest"
+    catchup_window_s: int = 86400
+    overlap: Overlap = "skip"
+    last_run: "Run | None" = None
+    health: GoalHealth | None = None
+    recent_ticks: list[Tick] = []
+    webhook_secret: str | None = None  # only with goal.get {secrets: true}
+
+
+class GoalCreate(_S):
+    objective: str
+    name: str | None = None
+    schedules: list[ScheduleSpec] = []
+    webhook_url: str | None = None
+    params: GoalParams = GoalParams()
+    catchup: CatchUp = "latest"
+    catchup_window_s: int = 86400
+    overlap: Overlap = "skip"
+    paused: bool = False
+
+
+class GoalList(_S):
+    status: GoalStatus | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class GoalListResult(_R):
+    goals: list[Goal]
+    total: int
+
+
+class GoalRef(_S):
+    id: str
+
+
+class GoalGet(_S):
+    id: str
+    secrets: bool = False
+    ticks: int = 10
+
+
+class GoalUpdate(_S):
+    """Fields left out are unchanged. ``schedules`` replaces the whole set."""
+
+    id: str
+    objective: str | UnsetType = UNSET
+    name: str | None | UnsetType = UNSET
+    schedules: list[ScheduleSpec] | UnsetType = UNSET
+    webhook_url: str | None | UnsetType = UNSET
+    step_budget: int | UnsetType = UNSET
+    allowed_tools: list[str] | None | UnsetType = UNSET
+    constraints: list[str] | UnsetType = UNSET
+    allowed_domains: list[str] | UnsetType = UNSET
+    email_to: list[str] | UnsetType = UNSET
+    token_budget: int | None | UnsetType = UNSET
+    time_limit_s: float | None | UnsetType = UNSET
+    max_concurrent: int | None | UnsetType = UNSET
+    catchup: CatchUp | UnsetType = UNSET
+    catchup_window_s: int | UnsetType = UNSET
+    overlap: Overlap | UnsetType = UNSET
+
+
+class Deleted(_R):
+    id: str
+    deleted: bool = True
+    runs_cancelled: int = 0
+
+
+class GoalRun(_S):
+    id: str
+
+
+class GoalNext(_S):
+    id: str
+    count: int = 5
+
+
+class FireTime(_R):
+    schedule_id: str
+    cron: str
+    timezone: str
+    at: str  # UTC
+    local: str  # in the schedule's timezone, with offset
+    system_local: str  # in the daemon's local timezone, with offset
+
+
+class GoalNextResult(_R):
+    goal_id: str
+    times: list[FireTime]
+
+
+# ---------------------------------------------------------------- runs
+
+
+class Usage(_R):
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+class Output(_R):
+    id: str
+    run_id: str
+    kind: OutputKind
+    path_or_payload: str
+    created_at: str
+
+
+class SideEffect(_R):
+    id: str
+    run_id: str
+    kind: str  # webhook | email
+    idempotency_key: str
+    target: str
+    status: EffectStatus
+    attempts: int
+    created_at: str
+    updated_at: str
+    detail: str = ""
+    source: str = ""  # tool | completion
+
+
+class Run(_R):
+    id: str
+    goal_id: str
+    status: RunStatus
+    trigger: RunTrigger
+    created_at: str
+    step_budget: int
+    steps_executed: int = 0
+    started_at: str | None = None
+    ended_at: str | None = None
+    scheduled_for: str | None = None
+    working_memory: dict[str, Any] = {}
+    error: str | None = None
+    summary: str | None = None
+    usage: Usage = Usage()
+    recoveries: int = 0
+    outputs: list[Output] = []
+    side_effects: list[SideEffect] = []
+    budget_exhausted: bool = False
+
+
+class RunList(_S):
+    goal_id: str | None = None
+    status: RunStatus | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class RunListResult(_R):
+    runs: list[Run]
+    total: int
+
+
+class RunRef(_S):
+    id: str
+
+
+class RunCancel(_S):
+    id: str
+    reason: str = "cancelled by user"
+
+
+class Step(_R):
+    run_id: str
+    step_no: int
+    turn: int
+    status: StepStatus
+    created_at: str
+    thought: str | None = None
+    tool_name: str | None = None
+    tool_input: Any = None
+    tool_call_id: str | None = None
+    observation: str | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+class RunSteps(_S):
+    id: str
+    after: int = 0  # step_no
+    limit: int = 1000
+
+
+class RunStepsResult(_R):
+    run_id: str
+    steps: list[Step]
+    run_status: RunStatus
+
+
+class RunOutputsResult(_R):
+    run_id: str
+    outputs: list[Output]
+
+
+class RunWatch(_S):
+    """Replay the run's events after ``since``, then stream new ones as
+    ``run.event`` notifications. With ``goal_id`` or ``all`` instead of
+    ``run_id``: every run of that goal / of the daemon (start and finish events
+    and, with ``all``, nothing else unless ``detail`` is set)."""
+
+    run_id: str | None = None
+    goal_id: str | None = None
+    all: bool = False
+    since: int = 0
+    deltas: bool = False
+    detail: bool = False
+
+
+class RunWatchResult(_R):
+    subscription: str
+    run_status: RunStatus | None = None
+    last_seq: int = 0
+
+
+class RunUnwatch(_S):
+    subscription: str
+
+
+# ---------------------------------------------------------------- memories
+
+
+class Memory(_R):
+    id: str
+    goal_id: str
+    type: MemoryType
+    content: str
+    created_at: str
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryList(_S):
+    goal_id: str
+    type: MemoryType | None = None
+    query: str | None = None
+    limit: int = 100
+
+
+class MemoryListResult(_R):
+    memories: list[Memory]
+
+
+class MemoryAdd(_S):
+    goal_id: str
+    content: str
+    type: MemoryType = "note"
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryRef(_S):
+    id: str
+
+
+# ---------------------------------------------------------------- tools, provider
+
+
+class ToolInfo(_R):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    timeout_s: float
+    default: bool = True
+    side_effect: bool = False
+
+
+class ToolListResult(_R):
+    tools: list[ToolInfo]
+
+
+class ProviderCheck(_S):
+    pass
+
+
+class ProviderStatus(_R):
+    provider: str
+    model: str
+    ok: bool
+    checked_at: str | None = None
+    message: str = ""
+    base_url: str | None = None
+    state: Literal["unchecked", "ok", "degraded", "incompatible"] = "unchecked"
+
+
+# ---------------------------------------------------------------- daemon
+
+
+class Paths(_R):
+    socket: str
+    db: str
+    config: str
+    data_dir: str
+    artifacts_dir: str
+    state_dir: str
+
+
+class BreakerState(_R):
+    name: str
+    state: Literal["closed", "open", "half_open"]
+    failures: int = 0
+    opened_at: str | None = None
+
+
+class NextTick(_R):
+    goal_id: str
+    schedule_id: str
+    at: str
+
+
+class DaemonStatus(_R):
+    version: str
+    pid: int
+    started_at: str
+    uptime_s: float
+    paths: Paths
+    goals: dict[str, int]
+    runs: dict[str, int]
+    state: Literal["ok", "degraded", "stopping"] = "ok"
+    ready: bool = True
+    reasons: list[str] = []
+    provider: ProviderStatus | None = None
+    queue: list[str] = []  # pending run ids in claim order
+    running: list[str] = []
+    next_ticks: list[NextTick] = []
+    loop_lag_ms: float = 0.0
+    loop_lag_max_ms: float = 0.0
+    store_writable: bool = True
+    scheduler_alive: bool = True
+    breakers: list[BreakerState] = []
+    log_level: str = "info"
+
+
+class DaemonStop(_S):
+    deadline_s: float = 10.0
+
+
+class DaemonReload(_S):
+    log_level: str | None = None
+
+
+class DaemonMetrics(_S):
+    format: Literal["json", "prometheus"] = "json"
+
+
+class MetricsResult(_R):
+    counters: dict[str, float] = {}
+    histograms: dict[str, Any] = {}
+    text: str | None = None
+
+
+class MethodSpec(Struct, frozen=True):
+    params: type
+    result: type
+    doc: str
+    errors: tuple[str, ...] = ()
+
+
+METHODS: dict[str, MethodSpec] = {
+    "goal.create": MethodSpec(GoalCreate, Goal, "Create a goal with its schedules.", ("validation_failed",)),
+    "goal.list": MethodSpec(GoalList, GoalListResult, "List goals, newest first."),
+    "goal.get": MethodSpec(GoalGet, Goal, "One goal, with its last run, health and recent ticks.", ("not_found", "ambiguous_id")),
+    "goal.update": MethodSpec(GoalUpdate, Goal, "Change a goal; fields left out stay as they are.", ("not_found", "ambiguous_id", "validation_failed")),
+    "goal.delete": MethodSpec(GoalRef, Deleted, "Delete a goal with its schedules, runs, steps, outputs and memories; running runs are cancelled first.", ("not_found", "ambiguous_id")),
+    "goal.pause": MethodSpec(GoalRef, Goal, "Pause a goal: its schedules stop firing (ticks are recorded as skipped).", ("not_found", "ambiguous_id", "invalid_state")),
+    "goal.resume": MethodSpec(GoalRef, Goal, "Resume a paused goal.", ("not_found", "ambiguous_id", "invalid_state")),
+    "goal.run": MethodSpec(GoalRun, Run, "Start a run of the goal now (trigger: manual).", ("not_found", "ambiguous_id", "invalid_state", "shutting_down")),
+    "goal.next": MethodSpec(GoalNext, GoalNextResult, "The next fire times of the goal's schedules.", ("not_found", "ambiguous_id")),
+    "run.list": MethodSpec(RunList, RunListResult, "List runs, newest first."),
+    "run.get": MethodSpec(RunRef, Run, "One run with its outputs and side effects.", ("not_found", "ambiguous_id")),
+    "run.steps": MethodSpec(RunSteps, RunStepsResult, "A run's steps after step number ``after``.", ("not_found", "ambiguous_id")),
+    "run.outputs": MethodSpec(RunRef, RunOutputsResult, "A run's outputs.", ("not_found", "ambiguous_id")),
+    "run.cancel": MethodSpec(RunCancel, Run, "Cancel a pending or running run.", ("not_found", "ambiguous_id", "invalid_state")),
+    "run.delete": MethodSpec(RunRef, Deleted, "Delete a finished run with its steps and outputs.", ("not_found", "ambiguous_id", "invalid_state")),
+    "run.watch": MethodSpec(RunWatch, RunWatchResult, "Replay and stream run events as run.event notifications.", ("not_found", "ambiguous_id")),
+    "run.unwatch": MethodSpec(RunUnwatch, Ok, "Stop a subscription made by run.watch.", ("not_found",)),
+    "memory.list": MethodSpec(MemoryList, MemoryListResult, "A goal's long-term memories.", ("not_found", "ambiguous_id")),
+    "memory.add": MethodSpec(MemoryAdd, Memory, "Add a long-term memory to a goal.", ("not_found", "ambiguous_id", "validation_failed")),
+    "memory.delete": MethodSpec(MemoryRef, Deleted, "Delete a memory.", ("not_found", "ambiguous_id")),
+    "tool.list": MethodSpec(Empty, ToolListResult, "The tools agents can use, with their JSON Schemas."),
+    "provider.check": MethodSpec(ProviderCheck, ProviderStatus, "Check now that the configured model can call tools.", ("provider_error",)),
+    "daemon.status": MethodSpec(Empty, DaemonStatus, "Version, paths, counts, health and readiness."),
+    "daemon.stop": MethodSpec(DaemonStop, Ok, "Stop the daemon: stop claiming runs, drain within the deadline, exit."),
+    "daemon.reload": MethodSpec(DaemonReload, Ok, "Re-read the configuration file; change the log level."),
+    "daemon.metrics": MethodSpec(DaemonMetrics, MetricsResult, "Counters and histograms (JSON or Prometheus text)."),
+}
+
+# Notifications the daemon sends.
+NOTIFICATIONS = {
+    "run.event": "A run event for a subscription: {subscription, seq, run_id, event}.",
+    "run.lagged": "A subscription fell behind and was dropped: {subscription, run_id, last_seq}; resume with run.watch since=last_seq.",
+}
+
+
+def result_encoder() -> msgspec.json.Encoder:
+    return msgspec.json.Encoder()

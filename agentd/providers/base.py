@@ -1,0 +1,60 @@
+"""The provider interface. Implementations: openai.py (OpenAI, OpenRouter and any
+OpenAI-compatible server), ollama.py.
+
+Errors: every SDK or transport error is translated inside the provider module
+into the ``ProviderError`` subclasses of ``agentd.errors`` (``raise ... from``):
+ProviderUnavailable (connection refused, timeouts and 5xx left after retries),
+ProviderRateLimited (429 left after retries), ProviderRejected (other 4xx: auth,
+bad request, unknown model), ProviderIncompatible (the model cannot call tools).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+from ..agent.messages import Completion, Message, ToolSpec
+
+CheckState = Literal["ok", "degraded", "incompatible"]
+
+
+class CheckResult(msgspec.Struct, frozen=True):
+    """The outcome of the tool-calling validation.
+
+    ``state``: ok — the model can call tools; incompatible — it cannot (the
+    daemon refuses to start); degraded — we could not tell (server unreachable),
+    the daemon starts and retries with backoff.
+    """
+
+    state: CheckState
+    message: str
+    provider: str
+    model: str
+
+
+class Provider(Protocol):
+    name: str  # "openai" | "openrouter" | "ollama"
+    model: str
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """One model call, retried on transient errors per the retry policy.
+
+        ``tools`` empty means "answer without tools" (the final summary turn).
+        ``on_delta`` (optional) receives text deltas when the provider streams.
+        Cancellation: cancelling the caller aborts the HTTP request.
+        """
+        ...
+
+    async def check(self) -> CheckResult:
+        """Tool-calling validation (see the module docstring of validate.py)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,90 @@
+"""The provider's life in the daemon: validated at start, re-validated with
+backoff while degraded, checked on demand (``provider.check``).
+
+- incompatible (the model cannot call tools, a key is missing): the daemon
+  refuses to start (``ProviderIncompatible`` escapes ``startup``);
+- degraded (the provider cannot be reached): the daemon starts, status says
+  degraded and why, ``revalidate`` retries with backoff; runs wait for it a
+  bounded time (``provider.wait_for_provider_s``) and then fail with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from .. import log
+from ..errors import ConfigError, ProviderIncompatible
+from ..protocol import methods as m
+from ..retry import RetryPolicy
+from ..timeutil import iso
+
+if TYPE_CHECKING:
+    from ..app import App
+
+_log = log.get("agentd.provider")
+
+
+def make(app: "App") -> None:
+    from .factory import make_provider
+
+    resolved = app.config.resolved_provider()
+    if resolved is None:
+        raise ConfigError(
+            "no LLM provider is configured: set LLM_PROVIDER (openai, openrouter or ollama) and the model "
+            "(e.g. OPENAI_MODEL=gpt-4o with OPENAI_API_KEY), or run `agentctl init`")
+    app.provider = make_provider(resolved, app.config.provider)
+
+
+def _record(app: "App", result) -> m.ProviderStatus:
+    resolved = app.config.resolved_provider()
+    status = m.ProviderStatus(provider=result.provider, model=result.model, ok=result.state == "ok",
+                              checked_at=iso(app.now()), message=result.message,
+                              base_url=resolved.base_url if resolved else None, state=result.state)
+    app.provider_status = status
+    if status.ok:
+        app.provider_ready.set()
+    elif app.provider_ready.is_set():
+        app.provider_ready = trio.Event()
+    return status
+
+
+async def check_now(app: "App") -> m.ProviderStatus:
+    result = await app.provider.check()
+    status = _record(app, result)
+    _log.info("provider checked", provider=status.provider, model=status.model, state=status.state,
+              detail=status.message)
+    return status
+
+
+async def startup(app: "App") -> None:
+    if not app.config.provider.check_on_start:
+        app.provider_status = m.ProviderStatus(provider=app.provider.name, model=app.provider.model, ok=True,
+                                               message="not checked (provider.check_on_start = false)")
+        app.provider_ready.set()
+        return
+    status = await check_now(app)
+    if status.state == "incompatible":
+        raise ProviderIncompatible(status.message, provider=status.provider, model=status.model)
+
+
+async def revalidate(app: "App", *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """While degraded, re-check with exponential backoff (capped at 5 minutes)."""
+    task_status.started()
+    import random
+
+    policy = RetryPolicy(max_attempts=1_000_000, base_delay=2.0, max_delay=300.0)
+    rng = random.Random()
+    attempt = 0
+    while True:
+        if app.provider_ready.is_set():
+            attempt = 0
+            await trio.sleep(60)
+            continue
+        attempt += 1
+        await trio.sleep(policy.delay(attempt, rng))
+        try:
+            await check_now(app)
+        except Exception as exc:  # keep trying; the status says why
+            _log.warning("provider re-check failed", error=str(exc))

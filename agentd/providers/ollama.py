@@ -1,0 +1,295 @@
+"""Ollama, through the ``ollama`` package's ``AsyncClient`` (``/api/chat`` with tools).
+
+``ollama.AsyncClient`` is a thin layer over ``httpx.AsyncClient``, whose
+transport (httpcore) picks its async backend with sniffio, so it runs under
+``trio.run`` unchanged (the tests all run under trio).
+
+Conversion: our messages become Ollama's chat messages (tool results carry
+``tool_name``; an assistant's tool-call arguments go back as objects). Ollama
+returns tool-call arguments as objects and no call ids: arguments are
+re-encoded to JSON text and ids are synthesized.
+
+Errors: ``ollama.ResponseError`` (an HTTP status), the package's
+``ConnectionError`` and raw ``httpx`` transport errors (raised while a stream
+is read) are retried per ``agentd.retry`` when transient (408, 429, 5xx,
+connection refused, timeouts, malformed bodies), then translated with
+``raise ... from exc``: ProviderRateLimited (429), ProviderUnavailable (5xx,
+unreachable, timeouts, malformed), ProviderIncompatible (400 "does not support
+tools"), ProviderRejected (other 4xx; 404 says to run ``ollama pull``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from ..errors import (
+    ProviderError, ProviderIncompatible, ProviderRateLimited, ProviderRejected, ProviderUnavailable,
+)
+from ..retry import OnRetry, RetryPolicy, retry
+from .base import CheckResult
+
+OLLAMA_BASE_URL = "http://localhost:11434"
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+class MalformedResponse(Exception):
+    """Ollama answered with something we cannot read (internal; retried)."""
+
+
+class _StreamBroken(Exception):
+    """The stream failed after text was delivered (internal; not retried)."""
+
+
+def _arguments_object(text: str) -> dict[str, Any]:
+    try:
+        value = _decode(text)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def to_ollama_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": tc.name, "arguments": _arguments_object(tc.arguments)}} for tc in m.tool_calls
+        ]
+    if m.role == "tool" and m.name:
+        out["tool_name"] = m.name
+    return out
+
+
+def _tool_calls(raw: Sequence[Any] | None) -> list[ToolCall]:
+    calls = []
+    for i, tc in enumerate(raw or ()):
+        fn = tc.function
+        args = fn.arguments if fn.arguments is not None else {}
+        text = args if isinstance(args, str) else _encode(dict(args)).decode()
+        calls.append(ToolCall(f"call_{uuid.uuid4().hex[:16]}_{i}", fn.name, text))
+    return calls
+
+
+class OllamaProvider:
+    """One model on an Ollama server. Raises like ``OpenAIProvider.complete``,
+    plus ProviderIncompatible when the server says the model has no tools."""
+
+    name = "ollama"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        policy: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        import ollama
+
+        self.model = model
+        self.base_url = (base_url or OLLAMA_BASE_URL).rstrip("/")
+        self.timeout_s = timeout_s
+        self.policy = policy or RetryPolicy()
+        self.retries = 0
+        self._on_retry = on_retry
+        self._rng = rng
+        self._sleep = sleep
+        self._tools_key: tuple[int, ...] = ()
+        self._tools_held: tuple[ToolSpec, ...] = ()
+        self._tools_wire: list[dict[str, Any]] = []
+        self._client = ollama.AsyncClient(host=self.base_url, timeout=timeout_s)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _wire_tools(self, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+        key = tuple(map(id, tools))
+        if key != self._tools_key:
+            self._tools_held = tuple(tools)
+            self._tools_wire = [
+                {"type": "function",
+                 "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in tools
+            ]
+            self._tools_key = key
+        return self._tools_wire
+
+    # -- the call
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Completion:
+        return await self._complete(messages, tools, on_delta, self.policy)
+
+    async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion:
+        """One attempt, no retries: validation reports "degraded" rather than wait."""
+        return await self._complete(messages, tools, None, RetryPolicy(max_attempts=1))
+
+    async def _complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
+                        on_delta: Callable[[str], None] | None, policy: RetryPolicy) -> Completion:
+        wire = [to_ollama_message(m) for m in messages]
+        wire_tools = self._wire_tools(tools) if tools else None
+        if on_delta is None:
+            attempt = lambda: self._chat(wire, wire_tools)  # noqa: E731
+        else:
+            attempt = lambda: self._chat_stream(wire, wire_tools, on_delta)  # noqa: E731
+        return await self._retrying(attempt, policy)
+
+    async def _retrying(self, fn: Callable[[], Awaitable[Any]], policy: RetryPolicy) -> Any:
+        try:
+            return await retry(fn, policy=policy, is_transient=self._is_transient,
+                               on_retry=self._count_retry, rng=self._rng, sleep=self._sleep)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def _count_retry(self, attempt: int, delay: float, exc: BaseException) -> None:
+        self.retries += 1
+        if self._on_retry is not None:
+            self._on_retry(attempt, delay, exc)
+
+    async def _chat(self, wire: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Completion:
+        import pydantic
+
+        try:
+            resp = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=False)
+        except (pydantic.ValidationError, json.JSONDecodeError, TypeError) as exc:
+            raise MalformedResponse(f"unreadable response: {exc}") from exc
+        calls = _tool_calls(resp.message.tool_calls)
+        return Completion(
+            message=Message(role="assistant", content=resp.message.content or None, tool_calls=calls),
+            usage=Usage(resp.prompt_eval_count or 0, resp.eval_count or 0),
+            finish_reason="tool_calls" if calls else (resp.done_reason or "stop"),
+            model=resp.model or self.model,
+        )
+
+    async def _chat_stream(
+        self, wire: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_delta: Callable[[str], None],
+    ) -> Completion:
+        import pydantic
+
+        text: list[str] = []
+        raw_calls: list[Any] = []
+        last = None
+        try:
+            stream = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=True)
+            async for part in stream:
+                last = part
+                if part.message.content:
+                    text.append(part.message.content)
+                    on_delta(part.message.content)
+                raw_calls.extend(part.message.tool_calls or ())
+        except (pydantic.ValidationError, json.JSONDecodeError, TypeError) as exc:
+            if text:
+                raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
+            raise MalformedResponse(f"unreadable stream: {exc}") from exc
+        except Exception as exc:
+            if text:
+                raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
+            raise
+        if last is None or not last.done:
+            raise MalformedResponse("stream ended before it finished")
+        calls = _tool_calls(raw_calls)
+        return Completion(
+            message=Message(role="assistant", content="".join(text) or None, tool_calls=calls),
+            usage=Usage(last.prompt_eval_count or 0, last.eval_count or 0),
+            finish_reason="tool_calls" if calls else (last.done_reason or "stop"),
+            model=last.model or self.model,
+        )
+
+    # -- errors
+    def _is_transient(self, exc: BaseException) -> float | bool | None:
+        import httpx
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError):
+            status = exc.status_code
+            return True if status in (408, 429) or status >= 500 or status == -1 else None
+        if isinstance(exc, (ConnectionError, httpx.TransportError, MalformedResponse)):
+            return True
+        return None
+
+    def _translate(self, exc: BaseException) -> ProviderError:
+        import httpx
+        import ollama
+
+        who = f"ollama ({self.model})"
+        data = {"provider": "ollama"}
+        if isinstance(exc, ollama.ResponseError):
+            status, detail = exc.status_code, exc.error
+            if status == 429:
+                return ProviderRateLimited(f"{who}: rate limited: {detail}", status=status, **data)
+            if status >= 500 or status in (408, -1):
+                return ProviderUnavailable(f"{who}: server error {status}: {detail}", status=status, **data)
+            if "does not support tools" in str(detail):
+                return ProviderIncompatible(
+                    f"{who}: the model cannot call tools ({detail}); pick a tools model, e.g. llama3.1 or qwen2.5",
+                    status=status, **data)
+            if status == 404:
+                return ProviderRejected(f"{who}: {detail}; run `ollama pull {self.model}`", status=status, **data)
+            return ProviderRejected(f"{who}: rejected ({status}): {detail}", status=status, **data)
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g}s", **data)
+        if isinstance(exc, (ConnectionError, httpx.TransportError)):
+            return ProviderUnavailable(
+                f"{who}: cannot reach Ollama at {self.base_url} ({exc}); is `ollama serve` running?", **data)
+        if isinstance(exc, (MalformedResponse, _StreamBroken)):
+            return ProviderUnavailable(f"{who}: {exc}", **data)
+        raise exc
+
+    # -- validation helpers (each raises the ProviderError subclasses; no retries:
+    #    validation reports "degraded" instead of waiting)
+    async def server_version(self) -> str:
+        try:
+            r = await self._client._client.get("/api/version")
+            r.raise_for_status()
+            return str(_decode(r.content).get("version", "?"))
+        except Exception as exc:
+            raise self._translate_any(exc) from exc
+
+    async def pulled_models(self) -> list[str]:
+        try:
+            resp = await self._client.list()
+        except Exception as exc:
+            raise self._translate_any(exc) from exc
+        return [m.model for m in resp.models if m.model]
+
+    async def capabilities(self) -> list[str] | None:
+        """The model's ``/api/show`` capabilities (None: the server does not report them)."""
+        try:
+            resp = await self._client.show(self.model)
+        except Exception as exc:
+            raise self._translate_any(exc) from exc
+        return None if resp.capabilities is None else list(resp.capabilities)
+
+    def _translate_any(self, exc: Exception) -> ProviderError:
+        import httpx
+        import ollama
+
+        if isinstance(exc, httpx.HTTPStatusError):
+            exc = ollama.ResponseError(exc.response.text, exc.response.status_code)
+        if isinstance(exc, (msgspec.DecodeError, json.JSONDecodeError, AttributeError, TypeError)):
+            exc = MalformedResponse(f"unreadable answer: {exc}")
+        try:
+            return self._translate(exc)
+        except Exception:
+            return ProviderUnavailable(f"ollama ({self.model}): {exc}", provider="ollama")
+
+    async def check(self) -> CheckResult:
+        from . import validate
+
+        return await validate.check_ollama(self)

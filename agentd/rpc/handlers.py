@@ -1,0 +1,327 @@
+"""The JSON-RPC handlers: thin calls from params structs into the parts.
+
+Each handler validates what the store cannot (cron, timezone, URLs, tool
+names), then does one write transaction. A refused request writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from .. import __version__
+from .. import log
+from ..errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
+from ..protocol import methods as m
+from ..store import effects as effects_q
+from ..store import goals as goals_q
+from ..store import memories as memories_q
+from ..store import runs as runs_q
+from ..store import ticks as ticks_q
+from ..store.ids import resolve
+from ..timeutil import iso
+
+if TYPE_CHECKING:
+    from ..app import App
+
+_log = log.get("agentd.rpc")
+
+MAX_OBJECTIVE = 20_000
+MAX_STEP_BUDGET = 1000
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_url(url: str, field: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed(f"{field}: {url!r} is not an http(s) URL with a host", field=field, value=url)
+    if parts.username or parts.password:
+        raise ValidationFailed(f"{field}: credentials in the URL are not allowed", field=field)
+
+
+def _check_schedules(schedules: list[m.ScheduleSpec]) -> None:
+    from ..scheduling.cron import validate
+
+    for i, s in enumerate(schedules):
+        try:
+            validate(s.cron, s.timezone)
+        except ValidationFailed as exc:
+            sub = exc.data.get("field", "cron")
+            raise ValidationFailed(f"schedule {s.cron!r} ({s.timezone}): {exc.message}",
+                                   field=f"schedules[{i}].{sub}", value=exc.data.get("value")) from None
+
+
+def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
+    if not 1 <= p.step_budget <= MAX_STEP_BUDGET:
+        raise ValidationFailed(f"step budget must be between 1 and {MAX_STEP_BUDGET}, not {p.step_budget}",
+                               field=prefix + "step_budget", value=p.step_budget)
+    if p.allowed_tools is not None:
+        known = app.tool_names()
+        for name in p.allowed_tools:
+            if name not in known:
+                raise ValidationFailed(f"unknown tool {name!r}; known tools: {', '.join(sorted(known))}",
+                                       field=prefix + "allowed_tools", value=name)
+    for d in p.allowed_domains:
+        if not _HOST.match(d.lower().lstrip("*.")):
+            raise ValidationFailed(f"{d!r} is not a domain name", field=prefix + "allowed_domains", value=d)
+    for addr in p.email_to:
+        if not _EMAIL.match(addr):
+            raise ValidationFailed(f"{addr!r} is not an email address", field=prefix + "email_to", value=addr)
+    if p.token_budget is not None and p.token_budget < 1:
+        raise ValidationFailed("token budget must be positive", field=prefix + "token_budget")
+    if p.time_limit_s is not None and p.time_limit_s <= 0:
+        raise ValidationFailed("time limit must be positive", field=prefix + "time_limit_s")
+    if p.max_concurrent is not None and p.max_concurrent < 1:
+        raise ValidationFailed("max_concurrent must be at least 1", field=prefix + "max_concurrent")
+
+
+def _check_objective(text: str) -> None:
+    if not text.strip():
+        raise ValidationFailed("the objective is empty: say what the agent should do", field="objective")
+    if len(text) > MAX_OBJECTIVE:
+        raise ValidationFailed(f"the objective is longer than {MAX_OBJECTIVE} characters", field="objective")
+
+
+def _check_window(seconds: int) -> None:
+    if not 0 <= seconds <= 90 * 86400:
+        raise ValidationFailed("catch-up window must be between 0 and 90 days (in seconds)", field="catchup_window_s")
+
+
+# ---------------------------------------------------------------- handlers
+
+
+class Handlers:
+    def __init__(self, app: "App") -> None:
+        self.app = app
+
+    def table(self) -> dict[str, Any]:
+        return {name: getattr(self, name.replace(".", "_")) for name in m.METHODS
+                if hasattr(self, name.replace(".", "_"))}
+
+    # -- helpers
+    def _goal_id(self, ref: str) -> str:
+        return self.app.store.read(resolve, "goal", ref)
+
+    def _run_id(self, ref: str) -> str:
+        return self.app.store.read(resolve, "run", ref)
+
+    def _full_goal(self, goal_id: str, *, secrets: bool = False, ticks: int = 10) -> m.Goal:
+        app = self.app
+
+        def q(conn):
+            goal = goals_q.get_goal(conn, goal_id, secrets=secrets)
+            return goal, runs_q.last_run(conn, goal_id), ticks_q.recent(conn, goal_id, ticks)
+
+        goal, last, recent = app.store.read(q)
+        schedules = [msgspec.structs.replace(s, description=app.describe_cron(s.cron),
+                                             next_fire=app.next_fire_iso(s)) for s in goal.schedules]
+        return msgspec.structs.replace(goal, schedules=schedules, last_run=last, recent_ticks=recent,
+                                       health=app.goal_health(goal_id))
+
+    # -- goals
+    async def goal_create(self, p: m.GoalCreate, conn) -> m.Goal:
+        _check_objective(p.objective)
+        _check_schedules(p.schedules)
+        if p.webhook_url is not None:
+            _check_url(p.webhook_url, "webhook_url")
+        _check_params(self.app, p.params)
+        _check_window(p.catchup_window_s)
+        secret = self.app.new_webhook_secret()
+        gid = await self.app.store.write(goals_q.insert_goal, self.app.now(), p, secret)
+        _log.info("goal created", goal_id=gid, schedules=len(p.schedules))
+        self.app.schedules_changed()
+        return self._full_goal(gid)
+
+    async def goal_list(self, p: m.GoalList, conn) -> m.GoalListResult:
+        goals, total = self.app.store.read(goals_q.list_goals, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
+        app = self.app
+        goals = [msgspec.structs.replace(g, health=app.goal_health(g.id),
+                                         schedules=[msgspec.structs.replace(s, next_fire=app.next_fire_iso(s))
+                                                    for s in g.schedules]) for g in goals]
+        return m.GoalListResult(goals=goals, total=total)
+
+    async def goal_get(self, p: m.GoalGet, conn) -> m.Goal:
+        return self._full_goal(self._goal_id(p.id), secrets=p.secrets, ticks=max(0, min(p.ticks, 500)))
+
+    async def goal_update(self, p: m.GoalUpdate, conn) -> m.Goal:
+        gid = self._goal_id(p.id)
+        if p.objective is not msgspec.UNSET:
+            _check_objective(p.objective)
+        if p.schedules is not msgspec.UNSET:
+            _check_schedules(p.schedules)
+        if p.webhook_url not in (msgspec.UNSET, None):
+            _check_url(p.webhook_url, "webhook_url")
+        if p.catchup_window_s is not msgspec.UNSET:
+            _check_window(p.catchup_window_s)
+        current = self.app.store.read(goals_q.get_goal, gid).params
+        merged = {**msgspec.to_builtins(current)}
+        for f in m.GoalParams.__struct_fields__:
+            v = getattr(p, f, msgspec.UNSET)
+            if v is not msgspec.UNSET:
+                merged[f] = v
+        try:
+            params = msgspec.convert(merged, m.GoalParams)
+        except msgspec.ValidationError as exc:
+            raise ValidationFailed(f"invalid goal parameters: {exc}") from None
+        _check_params(self.app, params, prefix="")
+        await self.app.store.write(goals_q.update_goal, self.app.now(), gid, p)
+        self.app.schedules_changed()
+        return self._full_goal(gid)
+
+    async def goal_delete(self, p: m.GoalRef, conn) -> m.Deleted:
+        gid = self._goal_id(p.id)
+        cancelled = await self.app.runs.cancel_goal_runs(gid, "the goal was deleted")
+        await self.app.store.write(goals_q.delete_goal, gid)
+        self.app.schedules_changed()
+        self.app.remove_goal_artifacts(gid)
+        _log.info("goal deleted", goal_id=gid, runs_cancelled=cancelled)
+        return m.Deleted(id=gid, runs_cancelled=cancelled)
+
+    async def _set_status(self, ref: str, want: str, allowed_from: tuple[str, ...]) -> m.Goal:
+        gid = self._goal_id(ref)
+
+        def tx(conn, now):
+            row = goals_q.goal_row(conn, gid)
+            if row["status"] == want:
+                return
+            if row["status"] not in allowed_from:
+                raise InvalidState(f"goal {gid} is {row['status']}; cannot set it {want}", status=row["status"])
+            goals_q.set_status(conn, now, gid, want)
+
+        await self.app.store.write(tx, self.app.now())
+        self.app.schedules_changed()
+        return self._full_goal(gid)
+
+    async def goal_pause(self, p: m.GoalRef, conn) -> m.Goal:
+        return await self._set_status(p.id, "paused", ("active",))
+
+    async def goal_resume(self, p: m.GoalRef, conn) -> m.Goal:
+        return await self._set_status(p.id, "active", ("paused",))
+
+    async def goal_run(self, p: m.GoalRun, conn) -> m.Run:
+        app = self.app
+        if app.stopping:
+            raise ShuttingDown("agentd is shutting down and starts no new runs")
+        app.require_store_writable()
+        gid = self._goal_id(p.id)
+        goal = app.store.read(goals_q.get_goal, gid)
+        if goal.status == "archived":
+            raise InvalidState(f"goal {gid} is archived; it cannot run", status=goal.status)
+
+        def tx(conn, now):
+            return runs_q.insert_run(conn, now, gid, step_budget=goal.params.step_budget, trigger="manual")
+
+        rid = await app.store.write(tx, app.now())
+        _log.info("run created", goal_id=gid, run_id=rid, trigger="manual")
+        await app.runs.submit(rid)
+        return app.store.read(runs_q.get_run, rid)
+
+    async def goal_next(self, p: m.GoalNext, conn) -> m.GoalNextResult:
+        gid = self._goal_id(p.id)
+        goal = self.app.store.read(goals_q.get_goal, gid)
+        return m.GoalNextResult(goal_id=gid, times=self.app.next_fires(goal, max(1, min(p.count, 100))))
+
+    # -- runs
+    async def run_list(self, p: m.RunList, conn) -> m.RunListResult:
+        gid = self._goal_id(p.goal_id) if p.goal_id else None
+        runs, total = self.app.store.read(runs_q.list_runs, gid, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
+        return m.RunListResult(runs=runs, total=total)
+
+    async def run_get(self, p: m.RunRef, conn) -> m.Run:
+        return self.app.store.read(runs_q.get_run, self._run_id(p.id))
+
+    async def run_steps(self, p: m.RunSteps, conn) -> m.RunStepsResult:
+        rid = self._run_id(p.id)
+
+        def q(c):
+            return runs_q.steps_of(c, rid, p.after, max(1, min(p.limit, 10000))), runs_q.run_row(c, rid)["status"]
+
+        steps, status = self.app.store.read(q)
+        return m.RunStepsResult(run_id=rid, steps=steps, run_status=status)
+
+    async def run_outputs(self, p: m.RunRef, conn) -> m.RunOutputsResult:
+        rid = self._run_id(p.id)
+        return m.RunOutputsResult(run_id=rid, outputs=self.app.store.read(runs_q.outputs_of, rid))
+
+    async def run_cancel(self, p: m.RunCancel, conn) -> m.Run:
+        rid = self._run_id(p.id)
+        await self.app.runs.cancel(rid, p.reason)
+        return self.app.store.read(runs_q.get_run, rid)
+
+    async def run_delete(self, p: m.RunRef, conn) -> m.Deleted:
+        rid = self._run_id(p.id)
+        status = self.app.store.read(runs_q.run_row, rid)["status"]
+        if status in runs_q.ACTIVE:
+            raise InvalidState(f"run {rid} is {status}; cancel it first (`agentctl run cancel {rid}`)", status=status)
+        await self.app.store.write(runs_q.delete_run, rid)
+        return m.Deleted(id=rid)
+
+    async def run_watch(self, p: m.RunWatch, conn) -> m.RunWatchResult:
+        run_id = self._run_id(p.run_id) if p.run_id else None
+        goal_id = self._goal_id(p.goal_id) if p.goal_id else None
+        if not (run_id or goal_id or p.all):
+            raise ValidationFailed("give run_id, goal_id or all=true", field="run_id")
+        return await self.app.events.watch(conn, run_id=run_id, goal_id=goal_id, everything=p.all,
+                                           since=p.since, deltas=p.deltas, detail=p.detail)
+
+    async def run_unwatch(self, p: m.RunUnwatch, conn) -> m.Ok:
+        cancel = conn.subscriptions.pop(p.subscription, None)
+        if cancel is None:
+            raise NotFound(f"no subscription {p.subscription} on this connection", id=p.subscription)
+        cancel()
+        return m.Ok()
+
+    # -- memories
+    async def memory_list(self, p: m.MemoryList, conn) -> m.MemoryListResult:
+        gid = self._goal_id(p.goal_id)
+        limit = max(1, min(p.limit, 1000))
+        if p.query:
+            mems = self.app.store.read(memories_q.search, gid, p.query, limit)
+            if p.type:
+                mems = [x for x in mems if x.type == p.type]
+        else:
+            mems = self.app.store.read(memories_q.list_, gid, p.type, limit)
+        return m.MemoryListResult(memories=mems)
+
+    async def memory_add(self, p: m.MemoryAdd, conn) -> m.Memory:
+        gid = self._goal_id(p.goal_id)
+        if not p.content.strip():
+            raise ValidationFailed("the memory is empty", field="content")
+        mid = await self.app.store.write(memories_q.insert, self.app.now(), gid, p.type, p.content, p.metadata)
+        return self.app.store.read(memories_q.get, mid)
+
+    async def memory_delete(self, p: m.MemoryRef, conn) -> m.Deleted:
+        mid = self.app.store.read(resolve, "memory", p.id)
+        await self.app.store.write(memories_q.delete, mid)
+        return m.Deleted(id=mid)
+
+    # -- tools, provider
+    async def tool_list(self, p: m.Empty, conn) -> m.ToolListResult:
+        return m.ToolListResult(tools=self.app.tool_infos())
+
+    async def provider_check(self, p: m.ProviderCheck, conn) -> m.ProviderStatus:
+        return await self.app.check_provider()
+
+    # -- daemon
+    async def daemon_status(self, p: m.Empty, conn) -> m.DaemonStatus:
+        return self.app.status()
+
+    async def daemon_stop(self, p: m.DaemonStop, conn) -> m.Ok:
+        self.app.request_stop(deadline_s=p.deadline_s, reason=f"daemon.stop from pid {conn.pid}")
+        return m.Ok()
+
+    async def daemon_reload(self, p: m.DaemonReload, conn) -> m.Ok:
+        self.app.reload(log_level=p.log_level)
+        return m.Ok()
+
+    async def daemon_metrics(self, p: m.DaemonMetrics, conn) -> m.MetricsResult:
+        return self.app.metrics_result(p.format)

@@ -1,0 +1,193 @@
+"""The SQLite store: one file, one writer.
+
+- ``journal_mode=WAL``, ``foreign_keys=ON``, ``busy_timeout``; ``synchronous``
+  is NORMAL by default (durable across a crash of the daemon; the last commits
+  may roll back on power loss) or FULL (config ``daemon.synchronous``).
+- Every write is a function ``fn(conn, *args)`` run inside ``BEGIN IMMEDIATE``
+  on the one writer connection, in a worker thread (``await store.write``), so
+  a slow commit or a WAL checkpoint never blocks the trio loop. One writer at a
+  time (a CapacityLimiter of 1): writes are serialised, never interleaved.
+- Reads use a second connection on the loop thread (``store.read``): WAL lets
+  them run beside the writer, and small indexed reads cost less than a thread
+  hop. A read always sees every write whose ``await`` has returned.
+
+Failure: a write that fails rolls back entirely and raises; "disk full" and
+"read-only" become ``StoreUnavailable`` and flip ``store.writable`` to False
+(reported by daemon.status) until a later write succeeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import StoreError, StoreUnavailable
+from .schema import LATEST, MIGRATIONS
+
+T = TypeVar("T")
+
+_UNAVAILABLE_HINTS = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open")
+
+
+def _connect(path: Path, *, synchronous: str, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"{path}: could not switch the database to WAL mode (got {mode})")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    return conn
+
+
+def _split(script: str) -> list[str]:
+    statements, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buf[:80]!r}")
+    return statements
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> list[int]:
+    """Apply the migrations from the file's version up to ``target``, each in
+    its own transaction with its user_version bump. Returns the versions
+    reached. Raises StoreError if the file is newer than this code."""
+    current = schema_version(conn)
+    if current > LATEST:
+        raise StoreError(
+            f"the database is at schema version {current}, newer than this agentd "
+            f"understands ({LATEST}); upgrade agentd or point --db at another file",
+            version=current,
+        )
+    applied = []
+    for version in range(current, target):
+        name, script = MIGRATIONS[version]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version + 1)
+    return applied
+
+
+def _classify(exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and any(h in text.lower() for h in _UNAVAILABLE_HINTS):
+        return StoreUnavailable(f"the database cannot be written: {text}", reason=text)
+    return StoreError(f"database error: {text}", reason=text)
+
+
+class Store:
+    """The daemon's one SQLite file. See the module docstring."""
+
+    def __init__(self, path: Path, *, synchronous: str = "normal") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not self.path.exists()
+        self._writer = _connect(self.path, synchronous=synchronous)
+        if fresh:
+            os.chmod(self.path, 0o600)
+        migrate(self._writer)
+        self._reader = _connect(self.path, synchronous=synchronous)
+        self._lock = threading.Lock()  # guards the writer against misuse from two threads
+        self._limiter = None  # trio.CapacityLimiter(1), made lazily inside trio
+        self.writable = True
+        self.last_write_error: str | None = None
+
+    # -- reads: on the calling thread, second connection
+    def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self._reader, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _classify(exc) from exc
+
+    # -- writes: BEGIN IMMEDIATE on the writer connection
+    def write_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in one IMMEDIATE transaction, here and now.
+        For start-up, recovery and tests; the daemon's loop uses ``write``."""
+        with self._lock:
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+            try:
+                result = fn(conn, *args, **kwargs)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._failed(exc) from exc
+            except BaseException:
+                self._rollback()
+                raise
+            if not self.writable:
+                self.writable, self.last_write_error = True, None
+            return result
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in one IMMEDIATE transaction in a worker
+        thread. Cancellation: waiting for the writer can be cancelled; once the
+        transaction started it runs to its end (never abandoned half-way)."""
+        import trio
+
+        if self._limiter is None:
+            self._limiter = trio.CapacityLimiter(1)
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
+        return await trio.to_thread.run_sync(self.write_sync, fn, *args, limiter=self._limiter)
+
+    def _rollback(self) -> None:
+        try:
+            self._writer.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _failed(self, exc: sqlite3.Error) -> StoreError:
+        err = _classify(exc)
+        if isinstance(err, StoreUnavailable):
+            self.writable = False
+            self.last_write_error = err.message
+        return err
+
+    def probe_writable(self) -> bool:
+        """Check that a write transaction can be taken (for readiness)."""
+        try:
+            self.write_sync(lambda conn: conn.execute("PRAGMA user_version").fetchone())
+            return True
+        except StoreError:
+            return False
+
+    def integrity_check(self) -> str:
+        return self._reader.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass

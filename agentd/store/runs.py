@@ -1,0 +1,192 @@
+"""Runs, their steps and outputs."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+from ..errors import NotFound
+from ..protocol import methods as m
+from ..timeutil import iso
+from .ids import new_id
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder()
+
+ACTIVE = ("pending", "running")
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def insert_run(
+    conn: sqlite3.Connection, now: int, goal_id: str, *, step_budget: int, trigger: str = "manual",
+    scheduled_at: int | None = None, schedule_id: str | None = None,
+) -> str:
+    rid = new_id()
+    conn.execute(
+        "INSERT INTO runs (id, goal_id, status, scheduled_at, step_budget, created_at, trigger, schedule_id)"
+        " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
+        (rid, goal_id, scheduled_at, step_budget, now, trigger, schedule_id),
+    )
+    return rid
+
+
+def claim(conn: sqlite3.Connection, now: int, run_id: str) -> bool:
+    """pending -> running, in one guarded update. False if someone else won."""
+    return conn.execute(
+        "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?)"
+        " WHERE id = ? AND status = 'pending'", (now, run_id)
+    ).rowcount == 1
+
+
+def finish(conn: sqlite3.Connection, now: int, run_id: str, status: str, *, error: str | None = None,
+           summary: str | None = None, budget_exhausted: bool = False, cancel_reason: str | None = None) -> bool:
+    return conn.execute(
+        "UPDATE runs SET status = ?, ended_at = ?, error = ?, summary = coalesce(?, summary),"
+        " budget_exhausted = ?, cancel_reason = coalesce(?, cancel_reason)"
+        " WHERE id = ? AND status IN ('pending', 'running')",
+        (status, now, error, summary, int(budget_exhausted), cancel_reason, run_id),
+    ).rowcount == 1
+
+
+def set_working_memory(conn: sqlite3.Connection, run_id: str, memory: dict[str, Any]) -> None:
+    conn.execute("UPDATE runs SET working_memory = ? WHERE id = ?", (_enc.encode(memory).decode(), run_id))
+
+
+def add_usage(conn: sqlite3.Connection, run_id: str, tokens_in: int, tokens_out: int) -> None:
+    conn.execute("UPDATE runs SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ? WHERE id = ?",
+                 (tokens_in, tokens_out, run_id))
+
+
+def bump_recoveries(conn: sqlite3.Connection, run_id: str) -> int:
+    conn.execute("UPDATE runs SET recoveries = recoveries + 1 WHERE id = ?", (run_id,))
+    return conn.execute("SELECT recoveries FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+
+
+def _run(row: sqlite3.Row) -> m.Run:
+    return m.Run(
+        id=row["id"], goal_id=row["goal_id"], status=row["status"], trigger=row["trigger"],
+        created_at=iso(row["created_at"]), step_budget=row["step_budget"], steps_executed=row["steps_executed"],
+        started_at=iso(row["started_at"]), ended_at=iso(row["ended_at"]), scheduled_for=iso(row["scheduled_at"]),
+        working_memory=_dec.decode(row["working_memory"]), error=row["error"], summary=row["summary"],
+        usage=m.Usage(tokens_in=row["tokens_in"], tokens_out=row["tokens_out"]), recoveries=row["recoveries"],
+        budget_exhausted=bool(row["budget_exhausted"]),
+    )
+
+
+def run_row(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no run with id {run_id}", noun="run", id=run_id)
+    return row
+
+
+def get_run(conn: sqlite3.Connection, run_id: str, *, detail: bool = True) -> m.Run:
+    run = _run(run_row(conn, run_id))
+    if detail:
+        from .effects import effects_of
+
+        run = msgspec.structs.replace(run, outputs=outputs_of(conn, run_id), side_effects=effects_of(conn, run_id))
+    return run
+
+
+def list_runs(conn: sqlite3.Connection, goal_id: str | None, status: str | None, limit: int, offset: int) -> tuple[list[m.Run], int]:
+    clauses, args = [], []
+    if goal_id:
+        clauses.append("goal_id = ?")
+        args.append(goal_id)
+    if status:
+        clauses.append("status = ?")
+        args.append(status)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = conn.execute(f"SELECT count(*) FROM runs {where}", args).fetchone()[0]
+    rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                        [*args, limit, offset]).fetchall()
+    return [_run(r) for r in rows], total
+
+
+def last_run(conn: sqlite3.Connection, goal_id: str) -> m.Run | None:
+    row = conn.execute("SELECT * FROM runs WHERE goal_id = ? ORDER BY created_at DESC, id LIMIT 1", (goal_id,)).fetchone()
+    return _run(row) if row else None
+
+
+def active_runs_of(conn: sqlite3.Connection, goal_id: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT id, status FROM runs WHERE goal_id = ? AND status IN ('pending', 'running') ORDER BY created_at",
+        (goal_id,))]
+
+
+def ids_with_status(conn: sqlite3.Connection, status: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM runs WHERE status = ? ORDER BY created_at, id", (status,))]
+
+
+def delete_run(conn: sqlite3.Connection, run_id: str) -> bool:
+    return conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
+
+
+# ---------------------------------------------------------------- steps
+
+
+def insert_step(conn: sqlite3.Connection, now: int, run_id: str, *, step_no: int, turn: int, kind: str = "tool",
+                status: str, thought: str | None = None, tool_name: str | None = None, tool_input: Any = None,
+                tool_call_id: str | None = None, observation: str | None = None, error: str | None = None,
+                duration_ms: float = 0.0, tokens_in: int = 0, tokens_out: int = 0) -> None:
+    conn.execute(
+        "INSERT INTO steps (id, run_id, step_no, thought, tool_name, tool_input, observation, duration_ms, error,"
+        " created_at, turn, kind, tool_call_id, status, tokens_in, tokens_out)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (new_id(), run_id, step_no, thought, tool_name,
+         None if tool_input is None else (tool_input if isinstance(tool_input, str) else _enc.encode(tool_input).decode()),
+         observation, duration_ms, error, now, turn, kind, tool_call_id, status, tokens_in, tokens_out),
+    )
+
+
+def complete_step(conn: sqlite3.Connection, run_id: str, step_no: int, *, status: str,
+                  observation: str | None, error: str | None, duration_ms: float) -> None:
+    conn.execute(
+        "UPDATE steps SET status = ?, observation = ?, error = ?, duration_ms = ? WHERE run_id = ? AND step_no = ?",
+        (status, observation, error, duration_ms, run_id, step_no),
+    )
+    conn.execute("UPDATE runs SET steps_executed = (SELECT count(*) FROM steps WHERE run_id = ? AND kind = 'tool'"
+                 " AND status != 'pending') WHERE id = ?", (run_id, run_id))
+
+
+def _step(row: sqlite3.Row) -> m.Step:
+    raw = row["tool_input"]
+    try:
+        tool_input = _dec.decode(raw) if raw is not None else None
+    except msgspec.DecodeError:
+        tool_input = raw  # the model's malformed JSON, kept verbatim
+    return m.Step(
+        run_id=row["run_id"], step_no=row["step_no"], turn=row["turn"], status=row["status"],
+        created_at=iso(row["created_at"]), thought=row["thought"], tool_name=row["tool_name"],
+        tool_input=tool_input, tool_call_id=row["tool_call_id"], observation=row["observation"],
+        error=row["error"], duration_ms=row["duration_ms"], tokens_in=row["tokens_in"], tokens_out=row["tokens_out"],
+    )
+
+
+def steps_of(conn: sqlite3.Connection, run_id: str, after: int = 0, limit: int = 100000) -> list[m.Step]:
+    return [_step(r) for r in conn.execute(
+        "SELECT * FROM steps WHERE run_id = ? AND step_no > ? ORDER BY step_no LIMIT ?", (run_id, after, limit))]
+
+
+def step_rows(conn: sqlite3.Connection, run_id: str) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY step_no", (run_id,)).fetchall()
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def insert_output(conn: sqlite3.Connection, now: int, run_id: str, kind: str, path_or_payload: str) -> str:
+    oid = new_id()
+    conn.execute("INSERT INTO outputs (id, run_id, kind, path_or_payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                 (oid, run_id, kind, path_or_payload, now))
+    return oid
+
+
+def outputs_of(conn: sqlite3.Connection, run_id: str) -> list[m.Output]:
+    return [m.Output(id=r["id"], run_id=r["run_id"], kind=r["kind"], path_or_payload=r["path_or_payload"],
+                     created_at=iso(r["created_at"]))
+            for r in conn.execute("SELECT * FROM outputs WHERE run_id = ? ORDER BY created_at, id", (run_id,))]

@@ -1,0 +1,100 @@
+"""The tool contract.
+
+A tool is an object with a name, a description, a msgspec params struct (whose
+JSON Schema goes to the model), a timeout, and an async ``run``. It returns the
+observation text for the model.
+
+Failures: a tool raises ``ToolError`` (or ``ToolRefused`` for safety refusals:
+SSRF, path escape, quota, allowlist) with a message the model can act on; that
+message becomes the step's observation. Any other exception is a bug in our
+code and fails the run loudly.
+
+Side effects (webhooks, email) go through ``ctx.effects``: the intent is
+committed with an idempotency key before the attempt and the outcome after;
+a key whose intent already exists is never attempted again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import msgspec
+
+from ..config import SmtpConfig, ToolsConfig
+
+
+class EffectRecord(msgspec.Struct, frozen=True):
+    id: str
+    idempotency_key: str
+    status: Literal["intent", "delivered", "failed", "unknown"]
+    attempts: int
+    detail: str = ""
+
+
+class SideEffects(Protocol):
+    """The side-effect ledger, bound to one run."""
+
+    async def begin(self, *, kind: str, target: str, key: str, summary: str, source: str = "tool") -> EffectRecord:
+        """Commit the intent. If ``key`` already has a record, return it unchanged
+        (the caller must not attempt again unless it is ``failed`` before any
+        delivery attempt reached the wire)."""
+        ...
+
+    async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str, attempts: int) -> None:
+        """Commit the outcome."""
+        ...
+
+
+class MemoryRecord(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    content: str
+    created_at: str
+
+
+class Memories(Protocol):
+    """A goal's long-term memories."""
+
+    async def remember(self, *, type: str, content: str, metadata: dict[str, Any] | None = None) -> str: ...
+
+    async def recall(self, *, query: str, limit: int = 5) -> list[MemoryRecord]: ...
+
+
+@dataclass
+class GoalView:
+    """What tools may know of the goal."""
+
+    id: str
+    objective: str
+    allowed_domains: list[str] = field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None  # "whsec_<base64>"
+    email_to: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ToolContext:
+    goal: GoalView
+    run_id: str
+    tool_call_id: str
+    artifacts: Path  # the goal's artifacts directory (exists)
+    tools: ToolsConfig
+    smtp: SmtpConfig
+    effects: SideEffects
+    memories: Memories
+
+
+class Tool(Protocol):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Params: ClassVar[type[msgspec.Struct]]
+    # default timeout; ToolsConfig.timeouts[name] overrides
+    timeout_s: ClassVar[float]
+    # True: repeating a call after a crash could repeat an effect in the world
+    side_effect: ClassVar[bool]
+    # False: only when a goal lists it in allowed_tools
+    default: ClassVar[bool]
+
+    async def run(self, params: Any, ctx: ToolContext) -> str: ...

@@ -1,0 +1,259 @@
+"""read_file / write_file inside the goal's artifacts directory.
+
+Paths are relative, made of plain components (no ``..``, no absolute paths, no
+NUL, no backslashes). They are walked one component at a time with
+``dir_fd``-relative ``open(O_NOFOLLOW)``, so a symlink anywhere in the path
+(middle or end) is refused rather than followed, and a rename race cannot
+move the walk outside the artifacts directory. Writes are atomic (temporary
+file in the same directory, fsync, ``os.replace``) and bounded by the goal's
+quota (``file_quota_bytes``, the sum of every file in the directory).
+
+``write_artifact`` and ``artifacts_path`` are the same checks for the runtime
+(summaries, large observations). All failures raise ToolRefused / ToolError.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Annotated, ClassVar
+
+import msgspec
+import trio
+
+from ..errors import ToolError, ToolRefused
+from .base import ToolContext
+
+MAX_PATH = 512
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+RelPath = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=MAX_PATH,
+    description="Path relative to the goal's artifacts directory, e.g. 'reports/2024-06-07.md'. No '..', no absolute paths.",
+)]
+
+
+def split_path(rel: str) -> list[str]:
+    """Check ``rel`` and return its components. Raises ToolRefused."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise ToolRefused("the path is empty")
+    if "\x00" in rel:
+        raise ToolRefused("the path contains a NUL character")
+    if "\\" in rel:
+        raise ToolRefused("use '/' to separate directories; backslashes are not allowed in paths")
+    if rel.startswith("/") or rel.startswith("~"):
+        raise ToolRefused(f"{rel!r} is absolute; give a path relative to the artifacts directory")
+    if len(rel) > MAX_PATH:
+        raise ToolRefused(f"the path is longer than {MAX_PATH} characters")
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise ToolRefused(f"{rel!r} contains '..'; paths must stay inside the artifacts directory")
+    if any(any(ord(c) < 32 for c in p) for p in parts):
+        raise ToolRefused("the path contains control characters")
+    if not parts:
+        raise ToolRefused(f"{rel!r} names the artifacts directory itself, not a file")
+    return parts
+
+
+def _open_dir(fd: int, name: str, rel: str, create: bool) -> int:
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        if not create:
+            raise ToolError(f"{rel}: no such file or directory") from None
+        try:
+            os.mkdir(name, 0o700, dir_fd=fd)
+        except FileExistsError:
+            pass
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    if stat.S_ISLNK(st.st_mode):
+        raise ToolRefused(f"{rel}: '{name}' is a symbolic link; links are not followed")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ToolRefused(f"{rel}: '{name}' is a file, not a directory")
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=fd)
+    except OSError as exc:  # raced into a link or a file
+        raise ToolRefused(f"{rel}: cannot open directory '{name}' safely ({exc.strerror})") from exc
+
+
+def _open_parent(root: Path, parts: list[str], rel: str, create: bool) -> int:
+    fd = os.open(root, DIR_FLAGS)
+    try:
+        for name in parts[:-1]:
+            child = _open_dir(fd, name, rel, create)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _check_leaf(st: os.stat_result | None, rel: str) -> None:
+    if st is None:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise ToolRefused(f"{rel} is a symbolic link; links are not followed")
+    if stat.S_ISDIR(st.st_mode):
+        raise ToolRefused(f"{rel} is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ToolRefused(f"{rel} is not a regular file")
+
+
+def dir_usage(root: Path) -> int:
+    """Bytes used by regular files under ``root`` (links are not followed)."""
+    total, stack = 0, [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def read_text(root: Path, rel: str) -> str:
+    """Read a UTF-8 file under ``root`` safely."""
+    parts = split_path(rel)
+    dfd = _open_parent(root, parts, rel, create=False)
+    try:
+        _check_leaf(_lstat(dfd, parts[-1]), rel)
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        except FileNotFoundError:
+            raise ToolError(f"{rel}: no such file") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ToolRefused(f"{rel} is a symbolic link; links are not followed") from exc
+            raise ToolError(f"{rel}: cannot open ({exc.strerror})") from exc
+        with os.fdopen(fd, "rb") as f:
+            _check_leaf(os.fstat(f.fileno()), rel)
+            data = f.read()
+    finally:
+        os.close(dfd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolError(f"{rel} is not UTF-8 text; only text files can be read") from exc
+
+
+def write_artifact(root: Path, rel: str, text: str, *, append: bool = False, quota: int | None = None) -> int:
+    """Atomically write ``text`` (UTF-8) to ``rel`` under ``root``, creating
+    parent directories. Returns the file's new size in bytes.
+
+    Raises ToolRefused for unsafe paths or when the quota would be exceeded.
+    """
+    parts = split_path(rel)
+    data = text.encode("utf-8")
+    root.mkdir(parents=True, exist_ok=True)
+    dfd = _open_parent(root, parts, rel, create=True)
+    try:
+        name = parts[-1]
+        st = _lstat(dfd, name)
+        _check_leaf(st, rel)
+        old = st.st_size if st else 0
+        if append and st is not None:
+            data = read_text(root, rel).encode("utf-8") + data
+        if quota is not None:
+            after = dir_usage(root) - old + len(data)
+            if after > quota:
+                raise ToolRefused(
+                    f"writing {rel} would bring this goal's files to {after} bytes, over the quota of "
+                    f"{quota} bytes; delete or shorten files, or raise [tools] file_quota_bytes"
+                )
+        tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return len(data)
+
+
+def artifacts_path(ctx_or_root: ToolContext | Path, rel: str) -> Path:
+    """The checked absolute path of ``rel`` under the artifacts directory
+    (parent directories created, no symlinks on the way)."""
+    root = ctx_or_root if isinstance(ctx_or_root, Path) else ctx_or_root.artifacts
+    parts = split_path(rel)
+    root.mkdir(parents=True, exist_ok=True)
+    os.close(_open_parent(root, parts, rel, create=True))
+    with_leaf = root.joinpath(*parts)
+    _check_leaf(_lstat_path(with_leaf), rel)
+    return with_leaf
+
+
+def _lstat_path(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+
+
+class ReadFileParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: RelPath
+    offset: Annotated[int, msgspec.Meta(ge=0, description="Character offset to start reading at.")] = 0
+    max_chars: Annotated[int | None, msgspec.Meta(description="Most characters to return (default: the observation limit).")] = None
+
+
+class WriteFileParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: RelPath
+    content: Annotated[str, msgspec.Meta(description="UTF-8 text to write.")]
+    append: Annotated[bool, msgspec.Meta(description="Add to the end of the file instead of replacing it.")] = False
+
+
+class ReadFile:
+    name: ClassVar[str] = "read_file"
+    description: ClassVar[str] = "Read a text file from this goal's artifacts directory (files saved by earlier steps or runs)."
+    Params: ClassVar[type[msgspec.Struct]] = ReadFileParams
+    timeout_s: ClassVar[float] = 15.0
+    side_effect: ClassVar[bool] = False
+    default: ClassVar[bool] = True
+
+    async def run(self, params: ReadFileParams, ctx: ToolContext) -> str:
+        text = await trio.to_thread.run_sync(read_text, ctx.artifacts, params.path)
+        limit = ctx.tools.observation_limit
+        size = max(1, min(params.max_chars or limit, limit))
+        part = text[params.offset : params.offset + size]
+        end = params.offset + len(part)
+        if end < len(text):
+            part += f"\n[… {len(text) - end} more characters; read on with offset={end}]"
+        return part if part else f"{params.path} is empty (or offset {params.offset} is past its end, {len(text)} characters)."
+
+
+class WriteFile:
+    name: ClassVar[str] = "write_file"
+    description: ClassVar[str] = "Write (or append to) a UTF-8 text file in this goal's artifacts directory; parent folders are created."
+    Params: ClassVar[type[msgspec.Struct]] = WriteFileParams
+    timeout_s: ClassVar[float] = 15.0
+    side_effect: ClassVar[bool] = False
+    default: ClassVar[bool] = True
+
+    async def run(self, params: WriteFileParams, ctx: ToolContext) -> str:
+        size = await trio.to_thread.run_sync(
+            lambda: write_artifact(ctx.artifacts, params.path, params.content,
+                                   append=params.append, quota=ctx.tools.file_quota_bytes)
+        )
+        verb = "Appended to" if params.append else "Wrote"
+        return f"{verb} {params.path} ({size} bytes)."

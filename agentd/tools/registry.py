@@ -1,0 +1,131 @@
+"""The tool registry: lookup by name, JSON Schemas for the model, argument decoding.
+
+``decode_args`` turns the model's raw JSON into the tool's params struct and
+raises ToolError (a model mistake, reported back to it) naming the field path
+on any problem. An unknown tool name is a ToolError listing the valid names.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from ..agent.messages import ToolSpec
+from ..config import ToolsConfig
+from ..errors import ToolError
+from .base import Tool
+
+ALWAYS_ALLOWED = ("finish",)
+
+
+def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace every ``$ref`` into ``$defs`` by the definition itself."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                name = ref.removeprefix("#/$defs/")
+                if name in seen:
+                    raise ValueError(f"recursive schema through {name}; cannot inline")
+                merged = {**copy.deepcopy(defs[name]), **{k: v for k, v in node.items() if k != "$ref"}}
+                return resolve(merged, seen + (name,))
+            return {k: resolve(v, seen) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v, seen) for v in node]
+        return node
+
+    out = resolve(schema, ())
+    out.pop("title", None)
+    return out
+
+
+def params_schema(params: type[msgspec.Struct]) -> dict[str, Any]:
+    schema = inline_schema(msgspec.json.schema(params))
+    schema.setdefault("properties", {})
+    schema.setdefault("required", [])
+    schema["additionalProperties"] = False
+    return schema
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool]) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            if tool.name in self._tools:
+                raise ValueError(f"two tools named {tool.name!r}")
+            self._tools[tool.name] = tool
+        self._decoders = {name: msgspec.json.Decoder(t.Params) for name, t in self._tools.items()}
+        self._schemas = {name: params_schema(t.Params) for name, t in self._tools.items()}
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise ToolError(
+                f"there is no tool named {name!r}; the tools are: {', '.join(self._tools)}", tool=name
+            ) from None
+
+    def select(self, allowed: list[str] | None) -> list[Tool]:
+        """The tools a goal may use: the defaults when ``allowed`` is None, else
+        those named (plus ``finish``). Unknown names raise ToolError."""
+        if allowed is None:
+            return [t for t in self._tools.values() if t.default]
+        extra = [n for n in ALWAYS_ALLOWED if n in self._tools]
+        return [self.get(n) for n in dict.fromkeys([*allowed, *extra])]
+
+    def specs(self, allowed: list[str] | None = None) -> list[ToolSpec]:
+        return [
+            ToolSpec(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]))
+            for t in self.select(allowed)
+        ]
+
+    def decode_args(self, name: str, raw_json: str) -> msgspec.Struct:
+        """The params struct for ``raw_json``; ToolError saying what is wrong otherwise."""
+        self.get(name)
+        text = raw_json.strip() if isinstance(raw_json, str) else raw_json
+        if not text:
+            text = "{}"
+        try:
+            return self._decoders[name].decode(text)
+        except msgspec.ValidationError as exc:
+            raise ToolError(f"invalid arguments for {name}: {exc}", tool=name, field=_field_path(str(exc))) from None
+        except msgspec.DecodeError as exc:
+            raise ToolError(f"the arguments for {name} are not valid JSON ({exc}); send one JSON object", tool=name) from None
+
+    def timeout_for(self, name: str, config: ToolsConfig) -> float:
+        tool = self.get(name)
+        return float(config.timeouts.get(name, tool.timeout_s))
+
+
+def _field_path(message: str) -> str:
+    marker = " - at `"
+    if marker in message:
+        return message.rsplit(marker, 1)[1].rstrip("`")
+    return "$"
+
+
+def default_registry() -> ToolRegistry:
+    from .email import SendEmail
+    from .fetch_page import FetchPage
+    from .files import ReadFile, WriteFile
+    from .finish import Finish
+    from .memory_tools import Recall, Remember
+    from .read_feed import ReadFeed
+    from .web_search import WebSearch
+    from .webhook import SendWebhook
+
+    return ToolRegistry([
+        WebSearch(), FetchPage(), ReadFeed(), ReadFile(), WriteFile(), SendWebhook(), SendEmail(),
+        Remember(), Recall(), Finish(),
+    ])

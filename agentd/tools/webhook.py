@@ -1,0 +1,212 @@
+"""send_webhook and ``deliver_webhook``: signed POSTs per Standard Webhooks.
+
+Headers: ``webhook-id`` (the same on every retry), ``webhook-timestamp`` (unix
+seconds of the attempt) and ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
+``f"{id}.{timestamp}.{body}"`` keyed with the base64 part of ``whsec_…``.
+
+Ledger discipline: the intent is committed with the idempotency key before
+the first attempt; a key that already has a record is never sent again (its
+earlier outcome is reported instead). Redirects are not followed; 5xx, 408,
+429, timeouts and connection errors are retried with doubling backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+import httpx
+import msgspec
+import trio
+
+from ..errors import ToolError, ToolRefused
+from .base import EffectRecord, SideEffects, ToolContext
+from .net import NetPolicy, PinnedClient, host_allowed, parse_url, url_for_display
+
+MAX_BODY = 256 * 1024
+RETRY_STATUS = frozenset((408, 425, 429, 500, 502, 503, 504))
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """What happened to one side effect."""
+
+    status: Literal["delivered", "failed", "skipped"]
+    detail: str
+    attempts: int = 0
+    message_id: str = ""
+
+
+# ---------------------------------------------------------------- signing
+
+def generate_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _key(secret: str) -> bytes:
+    raw = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except ValueError as exc:
+        raise ToolError("the webhook secret is not 'whsec_' followed by base64") from exc
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance_s: int = 300) -> bool:
+    """Check a Standard Webhooks signature (any of the space-separated ``v1,`` values)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    try:
+        msg_id, ts = h["webhook-id"], int(h["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() - ts) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, ts, body).split(",", 1)[1]
+    for part in h.get("webhook-signature", "").split():
+        version, _, value = part.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            return True
+    return False
+
+
+def message_id(key: str) -> str:
+    """The webhook-id for an idempotency key: stable across retries and restarts."""
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def earlier_outcome(record: EffectRecord) -> Delivery | None:
+    """None if ``record`` is a fresh intent; else what to report instead of sending."""
+    if record.status == "intent" and record.attempts == 0:
+        return None
+    if record.status == "delivered":
+        return Delivery("skipped", f"already delivered earlier ({record.detail or 'no detail'}); not sent again", record.attempts)
+    if record.status == "failed":
+        return Delivery("skipped", f"an earlier attempt failed ({record.detail or 'no detail'}); not sent again", record.attempts)
+    return Delivery("skipped", "an earlier attempt's outcome is unknown (it may have been delivered); not sent again", record.attempts)
+
+
+# ---------------------------------------------------------------- delivery
+
+async def deliver_webhook(
+    url: str,
+    payload: Any,
+    *,
+    secret: str | None,
+    key: str,
+    policy: NetPolicy | ToolContext,
+    effects: SideEffects,
+    source: str = "tool",
+) -> Delivery:
+    """POST ``payload`` as signed JSON to ``url`` once per idempotency ``key``.
+
+    ``policy`` decides which hosts are reachable (pass ``NetPolicy(tools, ())``
+    for a URL the user configured). Raises ToolRefused for a refused URL
+    (before anything is recorded); delivery failures are returned, not raised.
+    """
+    policy = NetPolicy.of(policy)
+    body = msgspec.json.encode(payload)
+    if len(body) > MAX_BODY:
+        raise ToolError(f"the payload is {len(body)} bytes; the limit is {MAX_BODY}")
+    parse_url(url)
+    msg_id = message_id(key)
+    record = await effects.begin(kind="webhook", target=url_for_display(url), key=key,
+                                 summary=f"POST {len(body)} bytes to {url_for_display(url)}", source=source)
+    skipped = earlier_outcome(record)
+    if skipped is not None:
+        return skipped
+    outcome = await _attempts(url, body, secret, msg_id, policy)
+    await effects.finish(record.id, status="delivered" if outcome.status == "delivered" else "failed",
+                         detail=outcome.detail, attempts=outcome.attempts)
+    return outcome
+
+
+async def _attempts(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy) -> Delivery:
+    tools = policy.tools
+    attempts, delay, detail = max(1, tools.delivery_attempts), tools.delivery_backoff_s, ""
+    for attempt in range(1, attempts + 1):
+        retry, detail = await _attempt(url, body, secret, msg_id, policy)
+        if retry is None:
+            return Delivery("delivered", detail, attempt, msg_id)
+        if not retry or attempt == attempts:
+            return Delivery("failed", detail, attempt, msg_id)
+        await trio.sleep(delay)
+        delay *= 2
+    return Delivery("failed", detail, attempts, msg_id)  # pragma: no cover
+
+
+async def _attempt(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy) -> tuple[bool | None, str]:
+    """One POST. Returns (None, detail) on success, (retryable, detail) on failure."""
+    ts = int(time.time())
+    headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts)}
+    if secret:
+        headers["webhook-signature"] = sign(secret, msg_id, ts, body)
+    try:
+        with trio.fail_after(policy.tools.fetch_timeout_s):
+            async with PinnedClient(policy) as pc:
+                target = await pc.check(url)
+                assert pc.client is not None
+                response = await pc.client.post(target.url, content=body, headers=headers)
+    except trio.TooSlowError:
+        return True, "timed out"
+    except httpx.HTTPError as exc:
+        return True, f"connection failed: {exc}"
+    except ToolRefused:
+        raise
+    except ToolError as exc:  # DNS failure: worth another try
+        return True, exc.message
+    status = response.status_code
+    if 200 <= status < 300:
+        return None, f"HTTP {status}"
+    if 300 <= status < 400:
+        return False, f"HTTP {status} redirect (redirects are not followed)"
+    return status in RETRY_STATUS, f"HTTP {status}"
+
+
+# ---------------------------------------------------------------- the tool
+
+class SendWebhookParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=4096,
+        description="The goal's webhook URL, or a URL on one of the goal's allowed domains.",
+    )]
+    payload: Annotated[dict[str, Any], msgspec.Meta(description="JSON object to POST (signed).")]
+
+
+class SendWebhook:
+    name: ClassVar[str] = "send_webhook"
+    description: ClassVar[str] = (
+        "POST a JSON object, signed (Standard Webhooks), to the goal's webhook URL. "
+        "Each call is delivered at most once."
+    )
+    Params: ClassVar[type[msgspec.Struct]] = SendWebhookParams
+    timeout_s: ClassVar[float] = 120.0
+    side_effect: ClassVar[bool] = True
+    default: ClassVar[bool] = True
+
+    async def run(self, params: SendWebhookParams, ctx: ToolContext) -> str:
+        goal = ctx.goal
+        if goal.webhook_url and params.url == goal.webhook_url:
+            policy = NetPolicy(ctx.tools, ())  # the user chose this URL
+        else:
+            host = parse_url(params.url).host
+            if not goal.allowed_domains or not host_allowed(host, goal.allowed_domains):
+                allowed = goal.webhook_url or "none configured"
+                raise ToolRefused(f"webhooks may only go to the goal's webhook URL ({allowed}) or its allowed domains")
+            policy = NetPolicy.of(ctx)
+        outcome = await deliver_webhook(
+            params.url, params.payload, secret=goal.webhook_secret,
+            key=f"{ctx.run_id}:{ctx.tool_call_id}", policy=policy, effects=ctx.effects,
+        )
+        if outcome.status == "failed":
+            raise ToolError(f"the webhook was not delivered after {outcome.attempts} attempt(s): {outcome.detail}")
+        if outcome.status == "skipped":
+            return f"Not sent: {outcome.detail}."
+        return f"Webhook delivered ({outcome.detail}, webhook-id {outcome.message_id})."

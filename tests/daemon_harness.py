@@ -1,0 +1,220 @@
+"""Start the real agentd as a subprocess on private XDG directories and talk
+to it through its real socket.
+
+Readiness is the daemon's own ``READY=1`` on a NOTIFY_SOCKET we bind (the
+systemd protocol), so nothing here sleeps to wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def xdg_env(base: Path) -> dict[str, str]:
+    dirs = {}
+    for var, name in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
+                      ("XDG_RUNTIME_DIR", "run")):
+        d = base / name
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d, 0o700)
+        dirs[var] = str(d)
+    return dirs
+
+
+def base_env(base: Path, llm_url: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_", "AGENTD_", "SMTP_", "NOTIFY_",
+                                "LISTEN_", "JOURNAL_", "WATCHDOG_"))}
+    env.update(xdg_env(base))
+    env["HOME"] = str(base / "home")
+    (base / "home").mkdir(exist_ok=True)
+    env["NO_COLOR"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if llm_url:
+        env.update(LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test-key-123", OPENAI_BASE_URL=llm_url,
+                   OPENAI_MODEL="gpt-4o")
+    env.update(extra)
+    return env
+
+
+def write_config(env: dict[str, str], text: str) -> Path:
+    path = Path(env["XDG_CONFIG_HOME"]) / "agentd" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+class RpcError(Exception):
+    def __init__(self, error: dict) -> None:
+        super().__init__(f"{error.get('code')}: {error.get('message')}")
+        self.code = error.get("code")
+        self.message = error.get("message")
+        self.data = error.get("data")
+
+
+class RawClient:
+    """A minimal JSON-RPC client on a raw socket (independent of agentctl)."""
+
+    def __init__(self, path: str | Path, timeout: float = 10.0) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.buf = b""
+        self.next_id = 0
+        self.notifications: list[dict] = []
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_line(self) -> bytes:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by the daemon")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def read_message(self) -> Any:
+        return json.loads(self.read_line())
+
+    def call(self, method: str, params: dict | None = None) -> Any:
+        self.next_id += 1
+        rid = self.next_id
+        msg = {"jsonrpc": "2.0", "id": rid, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.send_raw(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = self.read_message()
+            if isinstance(reply, dict) and "method" in reply and "id" not in reply:
+                self.notifications.append(reply)
+                continue
+            assert reply.get("id") == rid, reply
+            if "error" in reply:
+                raise RpcError(reply["error"])
+            return reply["result"]
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "RawClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Daemon:
+    def __init__(self, base: Path, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.base = base
+        self.env = env
+        self.args = args or []
+        self.socket = Path(env["XDG_RUNTIME_DIR"]) / "agentd" / "agentd.sock"
+        self.db = Path(env["XDG_DATA_HOME"]) / "agentd" / "agentd.db"
+        self.log_path = base / "agentd.log"
+        self.proc: subprocess.Popen | None = None
+
+    # -- life
+    def start(self, timeout: float = 20.0, expect_ready: bool = True) -> "Daemon":
+        notify_path = self.base / f"notify-{time.monotonic_ns()}.sock"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        notify.settimeout(timeout)
+        env = dict(self.env, NOTIFY_SOCKET=str(notify_path))
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "agentd", *self.args], env=env, stdout=log, stderr=log,
+                                     cwd=str(self.base))
+        log.close()
+        try:
+            if not expect_ready:
+                return self
+            deadline = time.monotonic() + timeout
+            while True:
+                notify.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+                try:
+                    data = notify.recv(4096).decode()
+                except socket.timeout:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError(f"agentd exited with {self.proc.returncode}:\n{self.log()}")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"agentd not ready after {timeout}s:\n{self.log()}")
+                    continue
+                if "READY=1" in data.split("\n"):
+                    return self
+        finally:
+            notify.close()
+            notify_path.unlink(missing_ok=True)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_records(self) -> list[dict]:
+        out = []
+        for line in self.log().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    # -- talking
+    def client(self, timeout: float = 10.0) -> RawClient:
+        return RawClient(self.socket, timeout)
+
+    def call(self, method: str, params: dict | None = None) -> Any:
+        with self.client() as c:
+            return c.call(method, params)
+
+    def ctl(self, *args: str, input: str | None = None, timeout: float = 30.0,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "agentctl", *args], env=env or self.env, input=input,
+                              capture_output=True, text=True, timeout=timeout, cwd=str(self.base))
+
+    def wait_run(self, run_id: str, timeout: float = 30.0, statuses=("completed", "failed", "cancelled")) -> dict:
+        """Block until the run ends, by watching its events (run.watch), not by sleeping."""
+        with self.client(timeout=timeout) as c:
+            res = c.call("run.watch", {"run_id": run_id})
+            if res["run_status"] in statuses and res["run_status"] not in ("pending", "running"):
+                pass
+            deadline = time.monotonic() + timeout
+            while True:
+                run = c.call("run.get", {"id": run_id})
+                if run["status"] in statuses:
+                    return run
+                c.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                msg = c.read_message()  # the next event; then look again
+                c.notifications.append(msg)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"run {run_id} still {run['status']} after {timeout}s")

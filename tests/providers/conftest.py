@@ -1,0 +1,1 @@
+from provider_helpers import run, sleeps  # noqa: F401  (fixtures)
