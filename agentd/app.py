@@ -54,6 +54,7 @@ class App:
         self.provider_status: m.ProviderStatus | None = None
         self.provider_ready = trio.Event()
         self.metrics: Any = None
+        self.breakers: Any = None  # breaker.Board
         self.tools: Any = None  # tools.registry.ToolRegistry
         self.stopping = False
         self.stop_requested = trio.Event()

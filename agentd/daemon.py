@@ -42,8 +42,11 @@ def build(config: Config, *, clock=None) -> App:
 
     store = Store(config.db_path, synchronous=config.daemon.synchronous)
     try:
+        from .breaker import Board, guard_registry
+
         app = App(config, store, clock=clock)
-        app.tools = default_registry()
+        app.breakers = Board()
+        app.tools = guard_registry(default_registry(), app.breakers, config.tools)
         lifecycle.make(app)
         app.runs = RunManager(app, make_executor(app), max_concurrent=config.daemon.max_concurrent_runs)
         app.scheduler = Scheduler(app)
@@ -65,7 +68,10 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
     try:
         await lifecycle.startup(app)
         bound = listener.bind(config.socket_path)
-        app.runs.recover()
+        if app.store.writable:
+            app.runs.recover()
+        else:
+            _log.error("the database cannot be written; serving reads only", reason=app.store.last_write_error)
         dispatcher = Dispatcher(Handlers(app).table())
         dispatcher.on_request = app.metrics.rpc_request
         server = RpcServer(dispatcher, idle_timeout=config.daemon.client_idle_timeout_s,

@@ -84,7 +84,6 @@ class Metrics:
             "agentd_run_duration_seconds": Histogram(DURATION_BUCKETS),
             "agentd_rpc_duration_seconds": Histogram(RPC_BUCKETS),
         }
-        self.breaker_states: dict[str, m.BreakerState] = {}
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         self.counters[_key(name, labels)] += value
@@ -155,7 +154,8 @@ class Metrics:
                             last_success_at=iso(last_ok), stale=stale)
 
     def breakers(self) -> list[m.BreakerState]:
-        return list(self.breaker_states.values())
+        board = self.app.breakers
+        return board.snapshot() if board is not None else []
 
     # -- output
     def _gauges(self) -> dict[str, float]:

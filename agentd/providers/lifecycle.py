@@ -34,7 +34,24 @@ def make(app: "App") -> None:
         raise ConfigError(
             "no LLM provider is configured: set LLM_PROVIDER (openai, openrouter or ollama) and the model "
             "(e.g. OPENAI_MODEL=gpt-4o with OPENAI_API_KEY), or run `agentctl init`")
-    app.provider = make_provider(resolved, app.config.provider)
+    provider = make_provider(resolved, app.config.provider,
+                             on_retry=lambda attempt, delay, exc: _count_retry(app, exc))
+    board = getattr(app, "breakers", None)
+    if board is not None:
+        from ..breaker import GuardedProvider
+
+        provider = GuardedProvider(provider, board.get(f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
+    app.provider = provider
+    # Import the SDK now rather than in the first run: it costs ~0.5 s of CPU.
+    if resolved.name == "ollama":
+        import ollama  # noqa: F401
+    else:
+        import openai  # noqa: F401
+
+
+def _count_retry(app: "App", exc: BaseException) -> None:
+    if app.metrics is not None:
+        app.metrics.provider_retry(type(exc).__name__)
 
 
 def _record(app: "App", result) -> m.ProviderStatus:

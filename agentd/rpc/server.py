@@ -131,27 +131,35 @@ class RpcServer:
 
     async def _loop(self, conn: Connection) -> None:
         buf = bytearray()
+        # When the partial line in ``buf`` must be complete: counted from its
+        # first byte, so a client trickling a byte at a time is dropped too.
+        partial_deadline = math.inf
         while True:
             nl = buf.find(b"\n")
             while nl >= 0:
+                if nl > self.max_line:  # a whole over-long line arrived in one read
+                    await self._too_long(conn)
+                    return
                 line = bytes(buf[:nl])
                 del buf[: nl + 1]
+                partial_deadline = math.inf
                 if line.strip():
                     reply = await self.dispatcher.handle(line, conn)
                     if reply is not None:
                         await conn.send_line(reply)
                 nl = buf.find(b"\n")
             if len(buf) > self.max_line:
-                await conn.send_line(_enc.encode(e.error_response(
-                    None, e.INVALID_REQUEST, f"invalid request: line longer than {self.max_line} bytes; closing")))
+                await self._too_long(conn)
                 return
             if buf:
-                timeout = self.partial_timeout
+                if partial_deadline == math.inf:
+                    partial_deadline = trio.current_time() + self.partial_timeout
+                deadline = partial_deadline
             elif conn.subscriptions:
-                timeout = math.inf
+                deadline = math.inf
             else:
-                timeout = self.idle_timeout
-            with trio.move_on_after(timeout) as scope:
+                deadline = trio.current_time() + self.idle_timeout
+            with trio.move_on_at(deadline) as scope:
                 data = await conn.stream.receive_some(65536)
             if scope.cancelled_caught:
                 # A subscription may have started while we waited: then keep going.
@@ -162,6 +170,10 @@ class RpcServer:
             if not data:
                 return
             buf += data
+
+    async def _too_long(self, conn: Connection) -> None:
+        await conn.send_line(_enc.encode(e.error_response(
+            None, e.INVALID_REQUEST, f"invalid request: line longer than {self.max_line} bytes; closing")))
 
     async def close_all(self) -> None:
         for conn in list(self.connections):

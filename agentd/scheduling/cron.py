@@ -342,7 +342,7 @@ def _instants(spec: Spec, z: ZoneInfo, after_ms: int) -> Iterator[int]:
             if not spec.fixed_time:
                 continue
             instant = _gap_end(z, base - o1, base - o0, o0)
-        while second_pass:
+        while second_pass and second_pass[0] < instant:
             later = second_pass.popleft()
             if later > last:
                 yield later

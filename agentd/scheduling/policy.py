@@ -81,7 +81,8 @@ def plan_catchup(expr: str, tz: str, last_ms: int | None, now_ms: int, policy: C
     cutoff = in_window[-max_all:][0] if max_all > 0 and in_window else None  # earliest tick policy all runs
     records = [_decide(policy, due, tail[-1], window_start, cutoff, max_all) for due in tail]
     if total > len(tail):
-        records.insert(0, _summary(expr, tz, last_ms, folded_last, total - len(tail), policy, tail, window_start))
+        records.insert(0, _summary(expr, tz, last_ms, folded_last, total - len(tail), policy, tail, window_start,
+                                    max_all))
     return records
 
 
@@ -102,7 +103,7 @@ def _decide(policy: CatchupPolicy, due: int, latest: int, window_start: int, cut
 
 
 def _summary(expr: str, tz: str, last_ms: int, folded_last: int, count: int, policy: CatchupPolicy,
-             tail: list[int], window_start: int) -> TickDecision:
+             tail: list[int], window_start: int, max_all: int) -> TickDecision:
     first = cron.next_fires(expr, tz, last_ms, 1)[0]
     span = f"{count:,} ticks due from {_iso(first)} to {_iso(folded_last)}"
     if policy == "none":
@@ -111,8 +112,9 @@ def _summary(expr: str, tz: str, last_ms: int, folded_last: int, count: int, pol
         why = f"folded into the catch-up run for the tick due {_iso(tail[-1])} (catch-up policy latest)"
     else:
         older = cron.count_between(expr, tz, last_ms, min(window_start - 1, folded_last))
-        why = (f"{older:,} older than the catch-up window, {count - older:,} beyond the cap of catch-up runs"
-               " (catch-up policy all)")
+        parts = [f"{older:,} older than the catch-up window" if older else "",
+                 f"{count - older:,} beyond the cap of {max_all} catch-up runs" if count > older else ""]
+        why = ", ".join(filter(None, parts)) + " (catch-up policy all)"
     return TickDecision(first, "missed", f"{NOT_RUNNING}; this record stands for {span}; {why}", ticks=count)
 
 
@@ -125,6 +127,8 @@ def decide_overlap(policy: OverlapPolicy, active_runs: Sequence[ActiveRun]) -> O
     Raises:
         ValueError: unknown policy.
     """
+    if policy not in ("skip", "queue", "cancel"):
+        raise ValueError(f"unknown overlap policy {policy!r}")
     if not active_runs:
         return OverlapDecision("fire", "no run active")
     ids = ", ".join(r.id for r in active_runs)
@@ -136,9 +140,7 @@ def decide_overlap(policy: OverlapPolicy, active_runs: Sequence[ActiveRun]) -> O
         if waiting:
             return OverlapDecision("skip", f"overlap: one run already queued ({waiting[0].id})")
         return OverlapDecision("queue", f"overlap: run {ids} still running; queued to start when it ends")
-    if policy == "cancel":
-        return OverlapDecision("cancel_previous", f"overlap: cancelling run {ids} (overlap policy cancel)")
-    raise ValueError(f"unknown overlap policy {policy!r}")
+    return OverlapDecision("cancel_previous", f"overlap: cancelling run {ids} (overlap policy cancel)")
 
 
 def _iso(ms: int) -> str:

@@ -109,15 +109,39 @@ class Store:
         self.synchronous = synchronous
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not self.path.exists()
-        self._writer = _connect(self.path, synchronous=synchronous)
-        if fresh:
-            os.chmod(self.path, 0o600)
-        migrate(self._writer)
-        self._reader = _connect(self.path, synchronous=synchronous)
         self._lock = threading.Lock()  # guards the writer against misuse from two threads
         self._limiter = None  # trio.CapacityLimiter(1), made lazily inside trio
         self.writable = True
         self.last_write_error: str | None = None
+        self.read_only = False
+        try:
+            self._writer = _connect(self.path, synchronous=synchronous)
+            if fresh:
+                os.chmod(self.path, 0o600)
+            migrate(self._writer)
+        except sqlite3.OperationalError as exc:
+            if fresh or not any(h in str(exc).lower() for h in ("readonly", "read-only", "unable to open")):
+                raise _classify(exc) from exc
+            self._open_read_only(str(exc))
+            return
+        self._reader = _connect(self.path, synchronous=synchronous)
+
+    def _open_read_only(self, why: str) -> None:
+        """The file (or its filesystem) cannot be written: serve reads only.
+        Every write raises StoreUnavailable; daemon.status says why."""
+        self._writer = None
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        version = schema_version(conn)
+        if version != LATEST:
+            conn.close()
+            raise StoreError(f"{self.path} is read-only and at schema version {version}, not {LATEST}; "
+                             f"it cannot be migrated. Make it writable, then start agentd again")
+        self._reader = conn
+        self.read_only = True
+        self.writable = False
+        self.last_write_error = f"the database is read-only ({why}); make {self.path} and its directory writable"
 
     # -- reads: on the calling thread, second connection
     def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -132,6 +156,8 @@ class Store:
         For start-up, recovery and tests; the daemon's loop uses ``write``."""
         with self._lock:
             conn = self._writer
+            if conn is None:
+                raise StoreUnavailable(self.last_write_error or "the database is read-only", reason="read-only")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -162,6 +188,8 @@ class Store:
         return await trio.to_thread.run_sync(self.write_sync, fn, *args, limiter=self._limiter)
 
     def _rollback(self) -> None:
+        if self._writer is None:
+            return
         try:
             self._writer.execute("ROLLBACK")
         except sqlite3.Error:
@@ -187,6 +215,8 @@ class Store:
 
     def close(self) -> None:
         for conn in (self._reader, self._writer):
+            if conn is None:
+                continue
             try:
                 conn.close()
             except sqlite3.Error:

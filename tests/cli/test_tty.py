@@ -1,0 +1,42 @@
+"""Behaviour on a terminal (pexpect): the delete confirmation, and `agentctl`
+alone (the REPL's hook; for now it prints the help)."""
+
+from __future__ import annotations
+
+import sys
+
+import pexpect
+from conftest import ROOT, ctl_env
+
+
+def spawn(*args: str, env: dict | None = None) -> pexpect.spawn:
+    return pexpect.spawn(sys.executable, ["-m", "agentctl", *args], env=ctl_env(env), cwd=str(ROOT),
+                         encoding="utf-8", timeout=15)
+
+
+def test_goal_delete_asks_on_a_terminal(fake):
+    child = spawn("goal", "delete", "g_0")
+    child.expect(r"Delete goal g_0123456789 .*\[y/N\] ")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert not any(meth == "goal.delete" for meth, _ in fake.requests)
+
+    fake.handlers["goal.delete"] = lambda p: __import__("agentd.protocol.methods", fromlist=["x"]).Deleted(id=p.id)
+    child = spawn("goal", "delete", "g_0")
+    child.expect(r"\[y/N\] ")
+    child.sendline("y")
+    child.expect("Deleted goal g_0123456789")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert ("goal.delete", {"id": "g_0123456789"}) in fake.requests
+
+
+def test_no_arguments_on_a_terminal_prints_help(xdg):
+    child = spawn()
+    child.expect("exit status:")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
