@@ -35,8 +35,8 @@ HELP = {
     "agentd_rpc_requests_total": ("counter", "RPC requests, by method and outcome."),
     "agentd_run_duration_seconds": ("histogram", "Run duration from claim to end."),
     "agentd_rpc_duration_seconds": ("histogram", "RPC request handling time."),
-    "agentd_runs": ("gauge", "Runs in the store, by status."),
-    "agentd_goals": ("gauge", "Goals in the store, by status."),
+    "agentd_runs_in_store": ("gauge", "Runs in the store, by status."),
+    "agentd_goals_in_store": ("gauge", "Goals in the store, by status."),
     "agentd_goals_stale": ("gauge", "Scheduled goals without a successful run for several periods."),
     "agentd_loop_lag_milliseconds": ("gauge", "Event-loop lag, current."),
     "agentd_breaker_open": ("gauge", "Circuit breakers currently open, by name."),
@@ -165,9 +165,9 @@ class Metrics:
         runs, goals = self.app.store.read(lambda c: (goals_q.counts_by_status(c, "runs"),
                                                      goals_q.counts_by_status(c, "goals")))
         for status in ("pending", "running", "completed", "failed", "cancelled"):
-            out[_key("agentd_runs", {"status": status})] = runs.get(status, 0)
+            out[_key("agentd_runs_in_store", {"status": status})] = runs.get(status, 0)
         for status in ("active", "paused", "archived"):
-            out[_key("agentd_goals", {"status": status})] = goals.get(status, 0)
+            out[_key("agentd_goals_in_store", {"status": status})] = goals.get(status, 0)
         out["agentd_loop_lag_milliseconds"] = self.app.lag_ms
         for b in self.breakers():
             out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0

@@ -2,25 +2,31 @@
 
 - ``submit`` / ``fill`` claim pending runs in creation order while there is
   capacity (global ``max_concurrent_runs``, and a goal's ``max_concurrent``;
-  a goal with overlap policy ``queue`` runs one run at a time).
+  a goal with overlap policy ``queue`` runs one run at a time). Runs that
+  wait stay ``pending``, in order; ``queue()`` lists them (daemon.status).
   Each run task is started with ``nursery.start``: it reports started once the
   run is claimed (``pending`` -> ``running`` in one guarded update), so a
   ``goal.run`` reply goes out only after the claim.
-- ``cancel(run_id, reason)``: a pending run is finished ``cancelled`` at once;
-  a running one is cancelled through its CancelScope and finished
-  ``cancelled`` with that reason, its steps kept.
+- ``cancel(run_id, reason)``: a pending run is finished ``cancelled`` at once
+  (a guarded update: it cannot race with its claim); a running one is
+  cancelled through its CancelScope and finished ``cancelled`` with that
+  reason, its steps kept. In the same transaction, tool calls left in flight
+  are closed (``unknown`` for a side-effecting tool, ``error`` otherwise) and
+  the run's ledger intents without an outcome become ``unknown``.
 - Shutdown: ``drain(deadline)`` stops claiming, tells runs to stop at their
   next turn boundary, waits up to the deadline, then cancels them. Runs
-  stopped this way stay ``running`` in the store and are resumed at the next
-  start by ``recover``.
-- ``recover`` at start: runs found ``running`` (the daemon died or was stopped)
-  go back to ``pending`` to be resumed from their last committed step; their
-  side-effect intents without an outcome become ``unknown``. A run that has
-  been recovered more than ``runs.max_recoveries`` times is failed with that
-  reason instead (it keeps crashing the daemon).
+  stopped this way are put back to ``pending`` (with a note event, their
+  ledger intents without an outcome marked ``unknown``): they resume first at
+  the next start and do not count as crash recoveries.
+- ``recover`` at start: runs found ``running`` (the daemon died: SIGKILL,
+  power loss, a crash) go back to ``pending`` to be resumed from their last
+  committed step; their side-effect intents without an outcome become
+  ``unknown``. A run that has been recovered more than ``runs.max_recoveries``
+  times is failed with that reason instead (it keeps crashing the daemon).
 
 Failure: the executor reports the run's outcome; an exception escaping it is
-a bug: the run is failed with the exception named, and the daemon goes on.
+a bug: the run is failed with the exception named, and the daemon goes on
+(nothing a run does can take the manager's nursery down).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ from typing import TYPE_CHECKING
 import trio
 
 from . import log
-from .errors import InvalidState
+from .errors import AgentdError, InvalidState, NotFound
+from .protocol.events import Note, RunFinished
 from .store import effects as effects_q
+from .store import events as events_q
 from .store import goals as goals_q
 from .store import runs as runs_q
 
@@ -41,6 +49,9 @@ if TYPE_CHECKING:
     from .app import App
 
 _log = log.get("agentd.runs")
+
+CANCELLED_IN_FLIGHT = "the run was cancelled while this call was in flight ({reason})"
+PARKED = "interrupted by the daemon's shutdown; it resumes from its last committed step at the next start"
 
 
 @dataclass(eq=False)
@@ -90,12 +101,18 @@ class RunManager:
                 effects_q.mark_unknown(conn, now, rid)
                 n = runs_q.bump_recoveries(conn, rid)
                 if n > limit:
-                    reason = (f"the run was interrupted {n} times (daemon crash or stop) and was not resumed again; "
-                              f"the limit is runs.max_recoveries = {limit}")
+                    reason = (f"the run was interrupted {n} times by a crash of the daemon and was not resumed "
+                              f"again; the limit is runs.max_recoveries = {limit}")
+                    _close_pending_steps(conn, self.app, rid, f"the daemon crashed while this call was in flight; "
+                                                              f"the run was then failed ({reason})")
                     runs_q.finish(conn, now, rid, "failed", error=reason)
+                    events_q.append(conn, now, rid, [RunFinished(status="failed", error=reason)])
                     failed += 1
                 else:
                     conn.execute("UPDATE runs SET status = 'pending' WHERE id = ?", (rid,))
+                    events_q.append(conn, now, rid, [Note(message=f"the daemon stopped unexpectedly while this run "
+                                                                  f"was running (recovery {n} of at most {limit}); "
+                                                                  f"resuming from its last committed step")])
                     resumed += 1
             return resumed, failed
 
@@ -122,8 +139,11 @@ class RunManager:
                     break
                 if rid in self.active:
                     continue
-                row = self.app.store.read(runs_q.run_row, rid)
-                goal = self.app.store.read(goals_q.get_goal, row["goal_id"])
+                try:
+                    row = self.app.store.read(runs_q.run_row, rid)
+                    goal = self.app.store.read(goals_q.get_goal, row["goal_id"])
+                except NotFound:
+                    continue  # deleted meanwhile (goal.delete, run.delete)
                 # A goal whose overlap policy is "queue" runs one at a time:
                 # the queued run waits for the one before it.
                 limit = goal.params.max_concurrent or (1 if goal.overlap == "queue" else None)
@@ -133,7 +153,11 @@ class RunManager:
                     per_goal[goal.id] = per_goal.get(goal.id, 0) + 1
 
     async def _run(self, run_id: str, goal_id: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        claimed = await self.app.store.write(runs_q.claim, self.app.now(), run_id)
+        try:
+            claimed = await self.app.store.write(runs_q.claim, self.app.now(), run_id)
+        except AgentdError as exc:
+            _log.error("could not claim a run", run_id=run_id, error=str(exc))
+            claimed = False
         if not claimed:
             task_status.started(False)
             return
@@ -146,58 +170,148 @@ class RunManager:
                     try:
                         await self.executor(active)
                     except Exception as exc:  # a bug in our code: fail the run loudly, keep the daemon
-                        _log.error("run crashed", exc_info=exc)
-                        await self.app.finish_run(run_id, goal_id, "failed",
-                                                  error=f"internal error: {type(exc).__name__}: {exc}")
-                if active.scope.cancelled_caught and active.cancel_reason is not None:
+                        if active.cancel_reason is None:
+                            _log.error("run crashed", exc_info=exc)
+                            await self._fail(run_id, goal_id, f"internal error: {type(exc).__name__}: {exc}")
+                if active.cancel_reason is not None and active.scope.cancel_called:
                     with trio.CancelScope(shield=True):
-                        await self.app.finish_run(run_id, goal_id, "cancelled", error=active.cancel_reason)
+                        await self._finish_cancelled(run_id, goal_id, active.cancel_reason)
         finally:
             del self.active[run_id]
             active.done.set()
             if not self.draining and self._nursery is not None:
                 self._nursery.start_soon(self.fill)
 
+    async def _fail(self, run_id: str, goal_id: str, error: str) -> None:
+        try:
+            await self.app.finish_run(run_id, goal_id, "failed", error=error)
+        except AgentdError as exc:  # the store refused, or the run is gone (goal deleted)
+            _log.error("could not record the run's failure", run_id=run_id, error=str(exc))
+
     # -- cancelling
     async def cancel(self, run_id: str, reason: str) -> None:
         active = self.active.get(run_id)
-        if active is not None:
-            active.cancel(reason)
-            with trio.move_on_after(10):
-                await active.done.wait()
-            return
-        status = self.app.store.read(runs_q.run_row, run_id)["status"]
-        if status == "pending":
-            goal_id = self.app.store.read(runs_q.run_row, run_id)["goal_id"]
-            await self.app.finish_run(run_id, goal_id, "cancelled", error=reason)
-            return
-        if status in runs_q.FINISHED:
-            raise InvalidState(f"run {run_id} already ended ({status})", status=status)
+        if active is None:
+            outcome = await self._finish_cancelled(run_id, None, reason, only_pending=True)
+            if outcome == "done":
+                return
+            active = self.active.get(run_id)  # claimed meanwhile
+            if active is None:
+                status = self.app.store.read(runs_q.run_row, run_id)["status"]
+                if status in runs_q.FINISHED:
+                    raise InvalidState(f"run {run_id} already ended ({status})", status=status)
+                raise InvalidState(f"run {run_id} is {status} but not active in this daemon (it is being "
+                                   f"stopped or resumed); try again", status=status)
+        active.cancel(reason)
+        with trio.move_on_after(10):
+            await active.done.wait()
+
+    async def _finish_cancelled(self, run_id: str, goal_id: str | None, reason: str, *,
+                                only_pending: bool = False) -> str:
+        """End the run ``cancelled`` with ``reason`` in ONE transaction: close
+        its in-flight tool calls, mark its ledger intents ``unknown``, finish
+        it, journal ``run_finished``. Returns "done", or the status that
+        prevented it."""
+        app = self.app
+        now = app.now()
+
+        def tx(conn):
+            row = conn.execute("SELECT status, goal_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return "gone", None, 0, None
+            if row["status"] not in (("pending",) if only_pending else runs_q.ACTIVE):
+                return row["status"], None, 0, row["goal_id"]
+            _close_pending_steps(conn, app, run_id, CANCELLED_IN_FLIGHT.format(reason=reason))
+            effects_q.mark_unknown(conn, now, run_id)
+            runs_q.finish(conn, now, run_id, "cancelled", error=reason, cancel_reason=reason)
+            r = runs_q.run_row(conn, run_id)
+            ev = RunFinished(status="cancelled", summary=r["summary"], error=reason, steps=r["steps_executed"],
+                             tokens_in=r["tokens_in"], tokens_out=r["tokens_out"])
+            return "done", ev, events_q.append(conn, now, run_id, [ev]), row["goal_id"]
+
+        try:
+            outcome, ev, first, gid = await app.store.write(tx)
+        except AgentdError as exc:
+            _log.error("could not record the run's cancellation", run_id=run_id, error=str(exc))
+            return "error"
+        if outcome == "gone":
+            raise NotFound(f"no run with id {run_id}", noun="run", id=run_id)
+        if ev is not None:
+            app.events.publish(run_id, gid or goal_id or "", first, now, [ev])
+            _log.info("run finished", run_id=run_id, goal_id=gid, status="cancelled", error=reason)
+            if app.metrics is not None:
+                app.metrics.run_finished("cancelled", run_id)
+        return outcome
 
     async def cancel_goal_runs(self, goal_id: str, reason: str) -> int:
         ids = [rid for rid, _ in self.app.store.read(runs_q.active_runs_of, goal_id)]
+        n = 0
         for rid in ids:
             try:
                 await self.cancel(rid, reason)
-            except InvalidState:
+                n += 1
+            except (InvalidState, NotFound):
                 pass
-        return len(ids)
+        return n
 
     # -- shutdown
     async def drain(self, deadline_s: float) -> None:
         """Stop claiming; ask runs to stop at a turn boundary; cancel the rest
-        after ``deadline_s``. Interrupted runs stay ``running`` (resumed later)."""
+        after ``deadline_s``; put the interrupted runs back to ``pending``."""
         self.draining = True
         for a in self.active.values():
             a.drain.set()
         with trio.move_on_after(deadline_s):
             for a in list(self.active.values()):
                 await a.done.wait()
+        for a in list(self.active.values()):
+            a.scope.cancel()  # no cancel_reason: interrupted, not cancelled
+        with trio.move_on_after(10):
+            for a in list(self.active.values()):
+                await a.done.wait()
+        with trio.CancelScope(shield=True):
+            await self._park()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+
+    async def _park(self) -> None:
+        """Runs this daemon leaves ``running`` at shutdown -> ``pending``."""
+        app = self.app
+        now = app.now()
+
+        def tx(conn):
+            parked = []
+            for rid in runs_q.ids_with_status(conn, "running"):
+                if rid in self.active:
+                    continue  # would not stop: recovered (and counted) at the next start
+                effects_q.mark_unknown(conn, now, rid)
+                conn.execute("UPDATE runs SET status = 'pending' WHERE id = ? AND status = 'running'", (rid,))
+                ev = Note(message=PARKED)
+                parked.append((rid, runs_q.run_row(conn, rid)["goal_id"], events_q.append(conn, now, rid, [ev]), ev))
+            return parked
+
+        try:
+            parked = await app.store.write(tx)
+        except AgentdError as exc:
+            _log.error("could not park interrupted runs (they are recovered at the next start)", error=str(exc))
+            return
+        for rid, gid, first, ev in parked:
+            app.events.publish(rid, gid, first, now, [ev])
+        if parked:
+            _log.info("runs interrupted by shutdown; they resume at the next start", runs=len(parked))
 
     def queue(self) -> list[str]:
         return self.app.store.read(runs_q.ids_with_status, "pending")
 
 
-
+def _close_pending_steps(conn, app: "App", run_id: str, message: str) -> None:
+    """Tool calls of ``run_id`` still ``pending`` -> ``unknown`` (side-effecting
+    tool: it may have had its effect) or ``error`` (safe tool)."""
+    rows = conn.execute("SELECT step_no, tool_name FROM steps WHERE run_id = ? AND status = 'pending'",
+                        (run_id,)).fetchall()
+    tools = app.tools
+    for r in rows:
+        name = r["tool_name"]
+        side = tools is not None and name in tools and tools.get(name).side_effect
+        runs_q.complete_step(conn, run_id, r["step_no"], status="unknown" if side else "error", observation=None,
+                             error=message, duration_ms=0.0)

@@ -30,6 +30,7 @@ import trio
 from . import log
 from .protocol import methods as m
 from .scheduling import cron, policy
+from .errors import AgentdError, StoreError
 from .store import goals as goals_q
 from .store import runs as runs_q
 from .store import ticks as ticks_q
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 _log = log.get("agentd.scheduler")
 
 GRACE_MS = 60_000
+RETRY_MS = 5_000  # after the store refused to record a tick
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Scheduler:
         self.next_wake_ms: int | None = None
         self.fired = 0
         self.lateness_ms: list[float] = []  # of on-time fires, for the benchmark and metrics
+        self.retry_at_ms: int | None = None
 
     def alive(self) -> bool:
         return self._alive
@@ -88,8 +91,12 @@ class Scheduler:
                 await self._fire_due()
                 now = self.app.now()
                 self.next_wake_ms = self._heap[0][0] if self._heap else None
+                if self.retry_at_ms is not None:
+                    self.next_wake_ms = self.retry_at_ms
                 delay = self.max_sleep_s if self.next_wake_ms is None else (self.next_wake_ms - now) / 1000
                 delay = min(max(delay, 0.0), self.max_sleep_s)
+                if self.app.stopping:
+                    delay = self.max_sleep_s  # due ticks are left to the catch-up policy at the next start
                 with trio.move_on_after(delay):
                     await self._wake.wait()
         finally:
@@ -121,13 +128,31 @@ class Scheduler:
 
     # -- firing
     async def _fire_due(self) -> None:
+        """Decide every tick due by now. Returns early while the daemon stops
+        (those ticks are left to the catch-up policy at the next start) or
+        when the store refuses a write (retried at the next wake)."""
+        self.retry_at_ms = None
         now = self.app.now()
         while self._heap and self._heap[0][0] <= now:
-            due, sid = heapq.heappop(self._heap)
+            if self.app.stopping:
+                return
+            due, sid = self._heap[0]
             entry = self.entries.get(sid)
             if entry is None or entry.next_due != due:
+                heapq.heappop(self._heap)
                 continue  # stale heap item
-            await self._decide(entry, now)
+            try:
+                await self._decide(entry, now)
+            except StoreError as exc:
+                # Nothing of the failed tick was written (one transaction):
+                # keep the entry where it is and try again shortly.
+                _log.error("could not record a schedule tick; retrying", schedule_id=sid, error=exc.message)
+                self.retry_at_ms = now + RETRY_MS
+                return
+            except Exception as exc:  # a bug: log it, never take the daemon down with it
+                _log.error("schedule tick failed", schedule_id=sid, exc_info=exc)
+                entry.cursor = max(entry.cursor, due)
+            heapq.heappop(self._heap)
             entry.next_due = self._next_after(entry, max(entry.cursor, now))
             if entry.next_due is not None:
                 heapq.heappush(self._heap, (entry.next_due, sid))
@@ -142,24 +167,27 @@ class Scheduler:
         else:
             decisions = policy.plan_catchup(entry.cron, entry.tz, entry.cursor, now, goal_row["catchup"],
                                             goal_row["catchup_window_s"])
+        batch: set[str] = set()  # runs made by this batch do not overlap each other (catch-up "all")
         for d in decisions:
-            await self._apply(entry, goal_row, d, now)
-        if decisions:
-            entry.cursor = max(entry.cursor, decisions[-1].due_ms)
+            run_id = await self._apply(entry, goal_row, d, batch)
+            if run_id is not None:
+                batch.add(run_id)
+            entry.cursor = max(entry.cursor, d.due_ms)
 
-    async def _apply(self, entry: Entry, goal_row: Any, d: policy.TickDecision, now: int) -> None:
+    async def _apply(self, entry: Entry, goal_row: Any, d: policy.TickDecision, batch: set[str]) -> str | None:
         app = self.app
+        if app.store.read(ticks_q.exists, entry.schedule_id, d.due_ms):
+            return None  # decided before (a restart mid-firing, a clock that went back)
         decision, reason, run_trigger = d.decision, d.reason, None
         if decision in ("fired", "caught_up"):
             run_trigger = "schedule" if decision == "fired" else "catchup"
             if goal_row["status"] != "active":
                 decision, reason, run_trigger = "skipped", f"goal {goal_row['status']}", None
-            elif app.stopping:
-                decision, reason, run_trigger = "skipped", "daemon shutting down", None
             elif not app.store.writable:
                 decision, reason, run_trigger = "skipped", "the database cannot be written", None
         if run_trigger is not None:
-            active = [policy.ActiveRun(id=i, state=s) for i, s in app.store.read(runs_q.active_runs_of, entry.goal_id)]
+            active = [policy.ActiveRun(id=i, state=s) for i, s in app.store.read(runs_q.active_runs_of, entry.goal_id)
+                      if i not in batch]
             action, why = policy.decide_overlap(goal_row["overlap"], active)
             if action == "skip":
                 decision, reason, run_trigger = "skipped", why, None
@@ -167,7 +195,10 @@ class Scheduler:
                 decision, reason = "queued", why
             elif action == "cancel_previous":
                 for r in active:
-                    await app.runs.cancel(r.id, f"cancelled by the next tick of its schedule ({iso(d.due_ms)})")
+                    try:
+                        await app.runs.cancel(r.id, f"cancelled by the next tick of its schedule ({iso(d.due_ms)})")
+                    except AgentdError:
+                        pass  # ended meanwhile
                 reason = why
         step_budget = app.store.read(goals_q.get_goal, entry.goal_id).params.step_budget
 
@@ -184,7 +215,7 @@ class Scheduler:
 
         run_id, recorded = await app.store.write(tx, app.now())
         if not recorded:
-            return
+            return None
         if app.metrics is not None:
             app.metrics.tick(decision)
         _log.info("tick", goal_id=entry.goal_id, schedule_id=entry.schedule_id, due=iso(d.due_ms),
@@ -194,4 +225,8 @@ class Scheduler:
                 self.lateness_ms.append(app.now() - d.due_ms)
                 del self.lateness_ms[:-10000]
             self.fired += 1
-            await app.runs.submit(run_id)
+            try:
+                await app.runs.submit(run_id)
+            except AgentdError as exc:  # recorded and pending: the run manager claims it later
+                _log.warning("could not start the tick's run yet", run_id=run_id, error=exc.message)
+        return run_id

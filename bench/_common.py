@@ -371,7 +371,7 @@ class Profiler:
     """``py-spy record`` attached to a pid while the ``with`` block runs (a
     no-op without ``--profile``). py-spy is a profiling aid, not a dependency."""
 
-    def __init__(self, out_dir: str | None, name: str, pid: int, *, fmt: str = "speedscope") -> None:
+    def __init__(self, out_dir: str | None, name: str, pid: int, *, fmt: str = "raw") -> None:
         self.out_dir, self.name, self.pid, self.fmt = out_dir, name, pid, fmt
         self.proc: subprocess.Popen | None = None
 

@@ -33,6 +33,11 @@ class LedgerEffects:
         return EffectRecord(id=row["id"], idempotency_key=row["idempotency_key"], status=row["status"],
                             attempts=row["attempts"] if not created else 0, detail=row["detail"])
 
+    def lookup(self, key: str) -> Any:
+        """The ledger row for ``key`` (status, detail, attempts, ...), or None."""
+        return self.app.store.read(lambda c: c.execute("SELECT * FROM side_effects WHERE idempotency_key = ?",
+                                                       (key,)).fetchone())
+
     async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str,
                      attempts: int) -> None:
         await self.app.store.write(effects_q.finish, self.app.now(), effect_id, status=status, detail=detail,

@@ -12,6 +12,8 @@ resumed without repeating anything):
 
 A notification that fails is retried, recorded in the ledger and as an event,
 and shown by ``run show``; it never turns a completed run into a failed one.
+One whose earlier attempt was cut by a crash (ledger ``unknown``) is not sent
+again: a note event says so, and ``run show`` lists it with its status.
 """
 
 from __future__ import annotations
@@ -116,3 +118,5 @@ async def _deliver(app: "App", run, goal, kind: str, target: str, send) -> None:
     elif delivery.status == "failed":
         await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
                                                               attempts=delivery.attempts))
+    elif "unknown" in delivery.detail:  # skipped: an attempt before a crash may or may not have arrived
+        await app.emit(run.id, goal.id, ev.Note(message=f"completion {kind} to {target}: {delivery.detail}"))

@@ -53,6 +53,7 @@ FINISH = "finish"
 UNKNOWN_OUTCOME = ("OUTCOME UNKNOWN: the daemon stopped while this call was in flight. It was NOT repeated, "
                    "because it may already have had its effect. Do not repeat it unless the objective requires "
                    "it and you have checked that it did not happen.")
+LEDGER_TOOLS = frozenset({"send_webhook", "send_email"})  # key = "<run>:<tool call id>", intent first
 INTERRUPTED = "the daemon stopped while this call was in flight; it was run again after the restart"
 
 
@@ -83,6 +84,7 @@ class LoopState:
     working: dict[str, Any] = field(default_factory=dict)
     mistakes: dict[str, int] = field(default_factory=dict)
     summary: str | None = None
+    summary_kind: str | None = None  # answer | summary | finish: how the model ended the run
 
 
 class RunLoop:
@@ -129,7 +131,7 @@ class RunLoop:
             first = steps[0]
             if first["kind"] in ("answer", "summary"):
                 st.messages.append(Message(role="assistant", content=first["observation"] or first["thought"] or ""))
-                st.summary = first["observation"]
+                st.summary, st.summary_kind = first["observation"] or "", first["kind"]
                 continue
             calls = [ToolCall(id=s["tool_call_id"], name=s["tool_name"] or "", arguments=s["tool_input"] or "")
                      for s in steps if s["kind"] == "tool"]
@@ -143,6 +145,8 @@ class RunLoop:
                     continue
                 st.tool_steps += 1
                 st.messages.append(self._tool_message(s["tool_call_id"], s["tool_name"], s["observation"], s["error"]))
+                if s["tool_name"] == FINISH and s["status"] == "ok":
+                    st.summary, st.summary_kind = s["observation"] or "", "finish"
         return pending
 
     @staticmethod
@@ -158,10 +162,10 @@ class RunLoop:
         await self.app.emit(self.run_id, self.goal_id,
                             ev.RunStarted(goal_id=self.goal_id, trigger=st.run.trigger, step_budget=st.goal.params.step_budget,
                                           resumed=resumed))
-        if st.summary is not None:  # the model had finished; the crash came during finalize
-            return RunOutcome("completed", summary=st.summary, budget_exhausted=st.run.budget_exhausted)
         if pending:
             await self._resume_pending(st, pending)
+        if st.summary is not None:  # the model had finished; the crash came before the run was finalized
+            return self._finished_before(st)
         await self.app.wait_for_provider()
         limit = st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
         deadline = trio.current_time() + limit if limit else float("inf")
@@ -172,6 +176,20 @@ class RunLoop:
             return RunOutcome("failed", summary=summary,
                               error=f"the run reached its time limit of {limit:.0f} s before finishing")
         return outcome
+
+    def _finished_before(self, st: LoopState) -> RunOutcome:
+        """The outcome of a run whose last turn was journaled before a crash."""
+        if st.summary_kind != "summary":  # a plain answer or the finish tool
+            return RunOutcome("completed", summary=st.summary)
+        # A summary turn without tools comes from a spent budget or the time limit.
+        budget, token_budget = st.goal.params.step_budget, st.goal.params.token_budget
+        if st.tool_steps >= budget or (token_budget and st.tokens >= token_budget):
+            which = "step budget" if st.tool_steps >= budget else "token budget"
+            return RunOutcome("completed", summary=(st.summary or "") + f"\n\n_The run stopped because its {which} "
+                              "ran out._", budget_exhausted=True)
+        limit = st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
+        return RunOutcome("failed", summary=st.summary,
+                          error=f"the run reached its time limit of {limit or 0:.0f} s before finishing")
 
     async def _turns(self, st: LoopState) -> RunOutcome:
         budget = st.goal.params.step_budget
@@ -423,13 +441,28 @@ class RunLoop:
 
     # ---------------------------------------------------------------- resume
     async def _resume_pending(self, st: LoopState, pending: list[Call]) -> None:
+        """Close the tool calls a crash left in flight.
+
+        A safe tool is run again. A side-effecting one is never repeated blindly:
+        if its ledger entry has an outcome (the crash came after the outcome,
+        before the step's commit) that outcome becomes the observation; if it
+        has an intent without outcome, the step is ``unknown`` and the model is
+        told; a ledger tool (webhook, email) with no ledger entry at all never
+        reached its attempt (the intent is committed first), so it is run: the
+        ledger still guarantees at most one delivery."""
         rerun: list[Call] = []
         for c in pending:
             tool = self.tools.get(c.call.name) if c.call.name in self.tools else None
-            if tool is not None and tool.side_effect:
-                await self._record_unknown(st, c)
-            else:
+            if tool is None or not tool.side_effect:
                 rerun.append(c)
+                continue
+            effect = self._ledger_entry(c) if c.call.name in LEDGER_TOOLS else None
+            if effect is None and c.call.name in LEDGER_TOOLS:
+                rerun.append(c)
+            elif effect is not None and effect["status"] in ("delivered", "failed"):
+                await self._record_known(st, c, effect)
+            else:
+                await self._record_unknown(st, c)
         if rerun:
             await self.app.emit(self.run_id, self.goal_id, ev.Note(message=f"re-running {len(rerun)} interrupted "
                                                                    f"tool call(s) that are safe to repeat"))
@@ -438,6 +471,22 @@ class RunLoop:
         st.messages = st.messages[:2]
         st.next_step, st.turn, st.tool_steps = 1, 0, 0
         self._rebuild(st)
+
+    def _ledger_entry(self, c: Call):
+        return self.effects.lookup(f"{self.run_id}:{c.call.id or f'step{c.step_no}'}")  # the tools' key
+
+    async def _record_known(self, st: LoopState, c: Call, effect) -> None:
+        ok = effect["status"] == "delivered"
+        what = "delivered" if ok else "not delivered"
+        text = (f"The daemon stopped right after this call; the ledger shows it was {what} "
+                f"({effect['detail'] or 'no detail'}, {effect['attempts']} attempt(s)). It was not repeated.")
+
+        def tx(conn, now):
+            runs_q.complete_step(conn, self.run_id, c.step_no, status="ok" if ok else "error",
+                                 observation=text if ok else None, error=None if ok else text, duration_ms=0.0)
+
+        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
+            ev.ToolReturned(step_no=c.step_no, tool=c.call.name, ok=ok, output=ev.short(text), duration_ms=0.0)])
 
     async def _record_unknown(self, st: LoopState, c: Call) -> None:
         def tx(conn, now):

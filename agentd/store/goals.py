@@ -61,7 +61,7 @@ def _schedule(row: sqlite3.Row) -> m.Schedule:
 
 def schedules_of(conn: sqlite3.Connection, goal_id: str) -> list[m.Schedule]:
     return [_schedule(r) for r in conn.execute(
-        "SELECT * FROM schedules WHERE goal_id = ? ORDER BY created_at, id", (goal_id,))]
+        "SELECT * FROM schedules WHERE goal_id = ? ORDER BY created_at, rowid", (goal_id,))]
 
 
 def _goal(row: sqlite3.Row, schedules: list[m.Schedule], *, secrets: bool = False) -> m.Goal:
@@ -91,13 +91,13 @@ def list_goals(conn: sqlite3.Connection, status: str | None, limit: int, offset:
     where, args = ("WHERE status = ?", [status]) if status else ("", [])
     total = conn.execute(f"SELECT count(*) FROM goals {where}", args).fetchone()[0]
     rows = conn.execute(
-        f"SELECT * FROM goals {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [*args, limit, offset]
+        f"SELECT * FROM goals {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", [*args, limit, offset]
     ).fetchall()
     by_goal: dict[str, list[m.Schedule]] = {r["id"]: [] for r in rows}
     if rows:
         marks = ",".join("?" * len(rows))
         for s in conn.execute(
-            f"SELECT * FROM schedules WHERE goal_id IN ({marks}) ORDER BY created_at, id", list(by_goal)
+            f"SELECT * FROM schedules WHERE goal_id IN ({marks}) ORDER BY created_at, rowid", list(by_goal)
         ):
             by_goal[s["goal_id"]].append(_schedule(s))
     return [_goal(r, by_goal[r["id"]]) for r in rows], total

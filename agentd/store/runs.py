@@ -101,13 +101,13 @@ def list_runs(conn: sqlite3.Connection, goal_id: str | None, status: str | None,
         args.append(status)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     total = conn.execute(f"SELECT count(*) FROM runs {where}", args).fetchone()[0]
-    rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+    rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                         [*args, limit, offset]).fetchall()
     return [_run(r) for r in rows], total
 
 
 def last_run(conn: sqlite3.Connection, goal_id: str) -> m.Run | None:
-    row = conn.execute("SELECT * FROM runs WHERE goal_id = ? ORDER BY created_at DESC, id LIMIT 1", (goal_id,)).fetchone()
+    row = conn.execute("SELECT * FROM runs WHERE goal_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (goal_id,)).fetchone()
     return _run(row) if row else None
 
 

@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-
 from agentd.testing.fakellm import text, tool_call
 
 ROOT = str(Path(__file__).resolve().parents[2])

@@ -109,21 +109,6 @@ def test_goal_run_creates_a_run_that_completes(alive):
         assert count(alive.db, t, "WHERE " + ("id" if t == "runs" else "run_id") + " = ?", (run["id"],)) == 0
 
 
-def test_run_delete_refuses_an_active_run(alive, module_llm):
-    from agentd.testing.fakellm import stall, text
-
-    g = alive.call("goal.create", {"objective": "slow"})
-    module_llm.add(stall(3), text("done"))
-    try:
-        run = alive.call("goal.run", {"id": g["id"]})
-        e = call_err(alive, "run.delete", {"id": run["id"]})
-        assert e.code == -32003 and e.data["kind"] == "invalid_state"
-        assert count(alive.db, "runs", "WHERE id = ?", (run["id"],)) == 1
-    finally:
-        alive.call("run.cancel", {"id": run["id"]})
-        alive.wait_run(run["id"])
-
-
 def test_goal_run_of_archived_goal_is_refused(alive):
     g = alive.call("goal.create", {"objective": "old"})
     with closing(sqlite3.connect(alive.db, timeout=5)) as conn, conn:
@@ -290,16 +275,20 @@ def test_goal_deleted_with_all_its_children(alive):
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
-def test_goal_delete_cancels_an_active_run(alive, module_llm):
-    from agentd.testing.fakellm import stall, text
+def test_active_run_cannot_be_deleted_but_its_goal_can(make_daemon, fake_llm):
+    from agentd.testing.fakellm import stall
 
-    g = alive.call("goal.create", {"objective": "busy"})
-    module_llm.add(stall(5), text("never"))
-    run = alive.call("goal.run", {"id": g["id"]})
-    res = alive.call("goal.delete", {"id": g["id"]})
+    fake_llm.add(stall(20))  # the model never answers: the run stays running
+    d = make_daemon()
+    g = d.call("goal.create", {"objective": "busy"})
+    run = d.call("goal.run", {"id": g["id"]})
+    e = call_err(d, "run.delete", {"id": run["id"]})
+    assert e.code == -32003 and e.data["kind"] == "invalid_state" and "cancel" in e.message
+    assert count(d.db, "runs", "WHERE id = ?", (run["id"],)) == 1
+    res = d.call("goal.delete", {"id": g["id"]})
     assert res["runs_cancelled"] == 1
-    assert count(alive.db, "runs", "WHERE id = ?", (run["id"],)) == 0
-    assert count(alive.db, "goals", "WHERE id = ?", (g["id"],)) == 0
+    assert count(d.db, "runs") == 0 and count(d.db, "goals") == 0
+    assert d.call("daemon.status")["running"] == []
 
 
 # ---------------------------------------------------------------- daemon.stop

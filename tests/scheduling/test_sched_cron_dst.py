@@ -189,7 +189,7 @@ def cases(draw: st.DrawFn) -> tuple[str, str, int, int]:
     return expr, tz, start, start + 26 * HOUR
 
 
-@settings(DET, max_examples=300)
+@settings(DET, max_examples=250)
 @given(cases())
 def test_fires_equal_brute_force_reference(case: tuple[str, str, int, int]) -> None:
     expr, tz, start, end = case
@@ -222,9 +222,9 @@ def test_restarting_after_any_fire_continues_the_sequence(case: tuple[str, str, 
     assert cron.last_fires(expr, tz, start, fires[i + 3], 3) == fires[i + 1:i + 4]
 
 
-@settings(DET, max_examples=60)
+@settings(DET, max_examples=40)
 @given(st.sampled_from(["* * * * *", "*/5 * * * *", "0 * * * *", "30 2 * * *", "*/7 1-3 * * 1-5", "0 0 29 2 *"]),
-       st.sampled_from(ZONES), years, st.integers(2, 40))
+       st.sampled_from(ZONES), years, st.integers(2, 20))
 def test_count_between_over_long_spans(expr: str, tz: str, year: int, days: int) -> None:
     start = ms(f"{year}-02-20T07:13", tz)
     end = start + days * 24 * HOUR + 17 * 60_000
@@ -252,7 +252,7 @@ def test_fixed_time_classification() -> None:
 
 def test_wall_matching_agrees_with_croniter() -> None:
     croniter = pytest.importorskip("croniter").croniter
-    samples = [datetime(2024, 1, 1) + timedelta(minutes=37 * k) for k in range(0, 40000, 31)]
+    samples = [datetime(2024, 1, 1) + timedelta(minutes=37 * k) for k in range(0, 40000, 61)]
     for expr in ["*/15 9-17 * * 1-5", "0 0 1,15 * *", "0 0 13 * 5", "5 4 * * sun", "0 0 * jan,jul *",
                  "0/7 */3 1-10 */2 mon-fri", "59 23 31 12 *", "0 12 * * 7"]:
         spec = cron.parse(expr)

@@ -22,8 +22,8 @@ def test_ten_thousand_next_fires_well_under_a_second() -> None:
         schedules.append((expr, rnd.choice(ZONES)))
     now = 1_730_000_000_000  # just before the US fall-back of 2024
     cron.parse.cache_clear()
-    begin = time.perf_counter()
+    begin = time.process_time()  # CPU time: other processes on a busy CI machine do not count
     fires = [cron.next_fires(expr, tz, now, 1)[0] for expr, tz in schedules]
-    elapsed = time.perf_counter() - begin
+    elapsed = time.process_time() - begin
     assert all(f > now for f in fires)
     assert elapsed < 1.0, f"10,000 next fires (parsing included) took {elapsed:.3f} s"
