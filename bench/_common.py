@@ -371,8 +371,12 @@ class Profiler:
     """``py-spy record`` attached to a pid while the ``with`` block runs (a
     no-op without ``--profile``). py-spy is a profiling aid, not a dependency."""
 
-    def __init__(self, out_dir: str | None, name: str, pid: int, *, fmt: str = "raw") -> None:
+    def __init__(self, out_dir: str | None, name: str, pid: int, *, fmt: str = "raw",
+                 extra: tuple[str, ...] | None = None) -> None:
         self.out_dir, self.name, self.pid, self.fmt = out_dir, name, pid, fmt
+        # --gil: only samples holding the GIL, i.e. where the daemon's Python CPU goes
+        # (waits in epoll or on a worker's lock are left out). PYSPY_EXTRA overrides.
+        self.extra = extra if extra is not None else tuple(os.environ.get("PYSPY_EXTRA", "--gil").split())
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Profiler":
@@ -383,7 +387,7 @@ class Profiler:
         ext = {"speedscope": "json", "flamegraph": "svg", "raw": "txt"}[self.fmt]
         out = Path(self.out_dir) / f"{self.name}.{ext}"
         self.proc = subprocess.Popen([exe, "record", "--pid", str(self.pid), "--rate", "250", "--format", self.fmt,
-                                      "--threads", "-o", str(out)], stdout=subprocess.DEVNULL,
+                                      "--threads", *self.extra, "-o", str(out)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         return self

@@ -328,7 +328,7 @@ def _offset_ms(z: ZoneInfo, ms: int) -> int:
 def _instants(spec: Spec, z: ZoneInfo, after_ms: int) -> Iterator[int]:
     """Fire instants strictly after ``after_ms``, strictly increasing (see the DST rules above)."""
     # Wall time runs backwards at a fall-back: start early enough to see the second pass.
-    low_offset = min(_offset_ms(z, after_ms), _offset_ms(z, after_ms + 3 * 3_600_000))
+    low_offset = _offset_ms(z, after_ms)
     last = after_ms
     second_pass: deque[int] = deque()  # fold=1 instants of interval-like jobs, due after the fold
     for wall in _walls(spec, _EPOCH + timedelta(milliseconds=after_ms + low_offset)):

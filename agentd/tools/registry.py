@@ -15,6 +15,7 @@ import msgspec
 
 from ..agent.messages import ToolSpec
 from ..config import ToolsConfig
+from ..protocol.methods import ToolInfo
 from ..errors import ToolError
 from .base import Tool
 
@@ -102,6 +103,12 @@ class ToolRegistry:
             raise ToolError(f"invalid arguments for {name}: {exc}", tool=name, field=_field_path(str(exc))) from None
         except msgspec.DecodeError as exc:
             raise ToolError(f"the arguments for {name} are not valid JSON ({exc}); send one JSON object", tool=name) from None
+
+    def infos(self, config: ToolsConfig) -> list[ToolInfo]:
+        """Every tool as ``tool.list`` reports it."""
+        return [ToolInfo(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
+                         timeout_s=self.timeout_for(t.name, config), default=t.default, side_effect=t.side_effect)
+                for t in self._tools.values()]
 
     def timeout_for(self, name: str, config: ToolsConfig) -> float:
         tool = self.get(name)

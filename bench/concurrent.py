@@ -1,0 +1,115 @@
+"""concurrent: N runs at once x K steps each, model latency 100 ms.
+
+Per repeat, a fresh daemon (``[daemon] max_concurrent_runs = N``) and one goal
+(tool ``recall``, step_budget > K); N ``goal.run`` calls sent back to back,
+then every ``run_finished`` awaited on a goal watch. Measured: wall (first
+goal.run sent -> last run finished; ideal = (K+1) x latency), daemon CPU
+(/proc/<pid>/stat), daemon peak RSS (VmHWM), and the same for the raw
+httpx+json hand loop (bench.handloop_concurrent, its own process) with N
+concurrent conversations against the same fake (its own process too).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._common import (ROOT, Daemon, FakeProc, Profiler, Stat, base_parser, cpu_seconds, emit_json, goal_params,
+                      header, line, status_kb, tempdir)
+
+
+def daemon_batch(d: Daemon, n: int, k: int, profile: str | None) -> dict:
+    rpc, watch = d.rpc(120), d.rpc(120)
+    g = rpc.call("goal.create", goal_params(k))
+    watch.call("run.watch", {"goal_id": g["id"]})
+    with Profiler(profile, f"concurrent_n{n}", d.pid):
+        c0 = d.cpu()
+        t0 = time.perf_counter()
+        ids = {rpc.call("goal.run", {"id": g["id"]})["id"] for _ in range(n)}
+        t_submit = time.perf_counter() - t0
+        done = 0
+        statuses: dict[str, int] = {}
+        while done < n:
+            note = watch.next_note()
+            p = note.get("params") or {}
+            ev = p.get("event") or {}
+            if ev.get("type") == "run_finished" and p.get("run_id") in ids:
+                done += 1
+                statuses[ev.get("status")] = statuses.get(ev.get("status"), 0) + 1
+                if ev.get("steps") != k:
+                    statuses["wrong_steps"] = statuses.get("wrong_steps", 0) + 1
+        wall = time.perf_counter() - t0
+        cpu = d.cpu() - c0
+    rss = status_kb(d.pid, "VmHWM")
+    rpc.close()
+    watch.close()
+    if statuses.get("completed") != n or statuses.get("wrong_steps"):
+        raise RuntimeError(f"runs did not all complete with {k} steps: {statuses}\n{d.log()[-3000:]}")
+    return {"wall": wall, "cpu": cpu, "rss_mb": rss / 1024, "submit_s": t_submit}
+
+
+def hand_batch(url: str, n: int, k: int) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.handloop_concurrent", "--url", url, "--n", str(n), "--k",
+                          str(k)], capture_output=True, text=True, cwd=str(ROOT), timeout=600, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    if r["steps"] != n * k:
+        raise RuntimeError(f"hand loop did {r['steps']} steps, not {n * k}")
+    return {"wall": r["wall_s"], "cpu": r["cpu_s"], "rss_mb": r["maxrss_kb"] / 1024}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = base_parser(__doc__)
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--latency", type=float, default=0.1)
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args(argv)
+    if a.smoke:
+        a.n, a.k, a.repeats, a.latency = 5, 3, 1, 0.01
+    ideal = (a.k + 1) * a.latency
+    header(f"concurrent: {a.n} runs x {a.k} steps at {a.latency * 1000:.0f} ms model latency "
+           f"(ideal wall {ideal:.2f} s)")
+    res: dict = {"n": a.n, "k": a.k, "latency": a.latency}
+    dd: dict[str, list[float]] = {"wall": [], "cpu": [], "rss_mb": [], "fake_cpu": []}
+    hh: dict[str, list[float]] = {"wall": [], "cpu": [], "rss_mb": [], "fake_cpu": []}
+    with FakeProc(latency=a.latency) as fake:
+        for rep in range(a.repeats):
+            with tempdir("conc") as td:
+                d = Daemon(Path(td), fake.base_url, config=f"[daemon]\nmax_concurrent_runs = {a.n}\n").start()
+                try:
+                    f0 = cpu_seconds(fake.pid)
+                    r = daemon_batch(d, a.n, a.k, a.profile if rep == a.repeats - 1 else None)
+                    r["fake_cpu"] = cpu_seconds(fake.pid) - f0
+                finally:
+                    d.stop()
+            for key in dd:
+                dd[key].append(r[key])
+            f0 = cpu_seconds(fake.pid)
+            h = hand_batch(fake.base_url, a.n, a.k)
+            h["fake_cpu"] = cpu_seconds(fake.pid) - f0
+            for key in hh:
+                hh[key].append(h[key])
+    sd = {key: Stat(v) for key, v in dd.items()}
+    sh = {key: Stat(v) for key, v in hh.items()}
+    res["agentd"], res["hand"] = sd, sh
+    line("agentd wall", sd["wall"].fmt(" s"), "<= hand loop's wall")
+    line("raw httpx hand loop wall (pool = N connections)", sh["wall"].fmt(" s"))
+    ratio = Stat(x / y for x, y in zip(dd["wall"], hh["wall"]))
+    res["wall_ratio"] = ratio
+    line("agentd / hand loop wall (same repeat)", ratio.fmt("x"), "<= 1.0x")
+    line("agentd daemon CPU", sd["cpu"].fmt(" s"))
+    line("hand loop CPU (its process)", sh["cpu"].fmt(" s"))
+    line("agentd CPU per step", Stat(c * 1000 / (a.n * a.k) for c in dd["cpu"]).fmt(" ms"))
+    line("agentd daemon peak RSS (VmHWM)", sd["rss_mb"].fmt(" MB", 1), "<= 80 MB")
+    line("hand loop peak RSS (ru_maxrss)", sh["rss_mb"].fmt(" MB", 1))
+    line("fake LLM CPU during the agentd / hand batch",
+         f"{sd['fake_cpu'].fmt(' s')} / {sh['fake_cpu'].fmt(' s')}")
+    emit_json("concurrent", res)
+    return res
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
