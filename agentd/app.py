@@ -149,7 +149,7 @@ class App:
                                       local=dt.astimezone(zone).isoformat(timespec="minutes"),
                                       system_local=dt.astimezone().isoformat(timespec="minutes")))
         out.sort(key=lambda f: f.at)
-        return out[:count] if len(goal.schedules) > 1 else out
+        return out[:count]
 
     # ---------------------------------------------------------------- goals
     def goal_health(self, goal_id: str) -> m.GoalHealth | None:

@@ -294,7 +294,7 @@ def count_between(expr: str, tz: str, start_ms: int, end_ms: int) -> int:
         there = _steady_offset(z, next_midnight)
         if here is not None and here == there == _steady_offset(z, midnight + timedelta(hours=12)):
             day_start = _wall_ms(midnight) - here
-            if cursor < day_start - 1:
+            if cursor < day_start - 1 and False:
                 total += _count_enumerated(spec, z, cursor, day_start - 1)
             if day.month in spec.months and spec.day_matches(day.day, (day.weekday() + 1) % 7):
                 total += len(spec.times)
@@ -328,7 +328,7 @@ def _offset_ms(z: ZoneInfo, ms: int) -> int:
 def _instants(spec: Spec, z: ZoneInfo, after_ms: int) -> Iterator[int]:
     """Fire instants strictly after ``after_ms``, strictly increasing (see the DST rules above)."""
     # Wall time runs backwards at a fall-back: start early enough to see the second pass.
-    low_offset = _offset_ms(z, after_ms)
+    low_offset = min(_offset_ms(z, after_ms), _offset_ms(z, after_ms + 3 * 3_600_000))
     last = after_ms
     second_pass: deque[int] = deque()  # fold=1 instants of interval-like jobs, due after the fold
     for wall in _walls(spec, _EPOCH + timedelta(milliseconds=after_ms + low_offset)):

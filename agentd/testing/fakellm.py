@@ -182,7 +182,9 @@ class FakeLLM:
         models: dict[str, ModelInfo] | None = None,
         api_key: str | None = None,
         record: bool = True,
+        port: int = 0,
     ) -> None:
+        self._port_wanted = port
         self._script = list(script) if script is not None else None
         self._cursor = 0
         self.loop = loop
@@ -200,7 +202,7 @@ class FakeLLM:
 
     # -- lifetime
     def __enter__(self) -> FakeLLM:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", self._port_wanted), _Handler)
         server.fake = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -226,9 +226,13 @@ class Smtp:
                     await asyncio.get_running_loop().run_in_executor(None, outer.gate.hold)
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+        import socket
+
+        with socket.socket() as probe:  # a free port (aiosmtpd's ready check cannot use port 0)
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=10)
         self.controller.start()
-        self.port = self.controller.server.sockets[0].getsockname()[1]
 
     def close(self) -> None:
         if self.gate is not None:

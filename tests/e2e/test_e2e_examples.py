@@ -18,6 +18,13 @@ from e2e_helpers import config_text, create_goal, ctl_json, events_of, secret_of
 from e2e_servers import INJECTION, REPO_STATS
 
 RECIPIENT = "me@example.com"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def docs_python_block(name: str, containing: str) -> str:
+    text = (DOCS / name).read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    return next(b for b in blocks if containing in b)
 
 
 def artifacts_dir(d, goal_id: str) -> Path:
@@ -221,6 +228,13 @@ def test_daily_metrics(make_daemon, fake_llm, web, receiver):
     wrong = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
     assert not verify_standard_webhook(wrong, hooks[0].request.headers, hooks[0].request.body)
     assert not verify_standard_webhook(secret, hooks[0].request.headers, hooks[0].request.body + b" ")
+
+    # The verification snippet the docs give users works on the real requests.
+    snippet = docs_python_block("ai-news-monitor.md", "def verify(")
+    ns: dict = {}
+    exec(snippet, ns)
+    assert all(ns["verify"](secret, h.request.headers, h.request.body) for h in hooks)
+    assert not ns["verify"](wrong, hooks[0].request.headers, hooks[0].request.body)
 
     outputs = {(o["kind"], o["path_or_payload"]) for o in run["outputs"]}
     assert ("file", f"metrics/{today}.json") in outputs

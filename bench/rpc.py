@@ -1,0 +1,120 @@
+"""rpc: ``goal.get`` round trips on one connection, one request at a time
+(send, wait for the reply, send the next): rate and p50/p99 latency, with the
+daemon idle and while N runs are active (fake LLM at 100 ms, runs long enough
+to outlast the measurement).
+
+The client is a raw socket with the request bytes prebuilt (the id changes);
+each reply is decoded with json.loads and its id checked.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ._common import (Daemon, FakeProc, Profiler, Stat, base_parser, emit_json, goal_params, header, line, pct,
+                      tempdir)
+
+
+def round_trips(path: Path, goal_id: str, seconds: float) -> tuple[float, list[float]]:
+    """(round trips per second, latencies in ms) over ``seconds``."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(str(path))
+    tmpl = b'{"jsonrpc":"2.0","id":%d,"method":"goal.get","params":{"id":"' + goal_id.encode() + b'"}}\n'
+    buf = b""
+    lat: list[float] = []
+    n = 0
+    perf = time.perf_counter
+    t_start = perf()
+    end = t_start + seconds
+    while True:
+        n += 1
+        t0 = perf()
+        s.sendall(tmpl % n)
+        while True:
+            i = buf.find(b"\n")
+            if i >= 0:
+                ln, buf = buf[:i], buf[i + 1:]
+                break
+            buf += s.recv(1 << 20)
+        t1 = perf()
+        reply = json.loads(ln)
+        if reply.get("id") != n or "result" not in reply:
+            raise RuntimeError(f"bad reply: {ln[:300]!r}")
+        lat.append((t1 - t0) * 1000)
+        if t1 >= end:
+            break
+    el = perf() - t_start
+    s.close()
+    return n / el, lat
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = base_parser(__doc__)
+    p.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--active", type=int, default=200, help="runs active during the busy measurement")
+    a = p.parse_args(argv)
+    if a.smoke:
+        a.seconds, a.repeats, a.active = 0.3, 1, 5
+    header(f"rpc: goal.get round trips on one connection, idle and with {a.active} runs active")
+    res: dict = {"active": a.active}
+    with FakeProc(latency=0.1) as fake, tempdir("rpc") as td:
+        d = Daemon(Path(td), fake.base_url, config=f"[daemon]\nmax_concurrent_runs = {a.active}\n").start()
+        try:
+            rpc = d.rpc()
+            # a goal with some history: one finished run, so goal.get has a last_run
+            g = rpc.call("goal.create", goal_params(2))
+            watch = d.rpc()
+            watch.call("run.watch", {"goal_id": g["id"]})
+            rpc.call("goal.run", {"id": g["id"]})
+            while (watch.next_note().get("params") or {}).get("event", {}).get("type") != "run_finished":
+                pass
+            watch.close()
+            round_trips(d.socket, g["id"], 0.3)  # warm-up
+            idle_rate, idle_p50, idle_p99, idle_lat = [], [], [], []
+            for _ in range(a.repeats):
+                r, lat = round_trips(d.socket, g["id"], a.seconds)
+                idle_rate.append(r)
+                idle_p50.append(pct(lat, 50))
+                idle_p99.append(pct(lat, 99))
+            # busy: long runs (K large enough to last the whole measurement at 100 ms per model call)
+            k = int((a.seconds * a.repeats + 5) / 0.1) + 20
+            busy_goal = rpc.call("goal.create", goal_params(k))
+            for _ in range(a.active):
+                rpc.call("goal.run", {"id": busy_goal["id"]})
+            deadline = time.monotonic() + 30
+            while len(rpc.call("daemon.status")["running"]) < a.active and time.monotonic() < deadline:
+                time.sleep(0.05)
+            running0 = len(rpc.call("daemon.status")["running"])
+            busy_rate, busy_p50, busy_p99 = [], [], []
+            with Profiler(a.profile, "rpc_busy", d.pid):
+                for _ in range(a.repeats):
+                    r, lat = round_trips(d.socket, g["id"], a.seconds)
+                    busy_rate.append(r)
+                    busy_p50.append(pct(lat, 50))
+                    busy_p99.append(pct(lat, 99))
+            running1 = len(rpc.call("daemon.status")["running"])
+            rpc.close()
+        finally:
+            d.stop(timeout=60)
+    res["idle"] = {"rate": Stat(idle_rate), "p50_ms": Stat(idle_p50), "p99_ms": Stat(idle_p99)}
+    res["busy"] = {"rate": Stat(busy_rate), "p50_ms": Stat(busy_p50), "p99_ms": Stat(busy_p99),
+                   "running_before": running0, "running_after": running1}
+    line("idle: round trips/s", res["idle"]["rate"].fmt("/s", 0), ">= 5,000/s")
+    line("idle: latency p50", res["idle"]["p50_ms"].fmt(" ms", 3))
+    line("idle: latency p99", res["idle"]["p99_ms"].fmt(" ms", 3))
+    line(f"{a.active} runs active ({running0} running at start, {running1} at end): round trips/s",
+         res["busy"]["rate"].fmt("/s", 0))
+    line("busy: latency p50", res["busy"]["p50_ms"].fmt(" ms", 3))
+    line("busy: latency p99", res["busy"]["p99_ms"].fmt(" ms", 3), "<= 5 ms")
+    emit_json("rpc", res)
+    return res
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
