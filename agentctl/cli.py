@@ -261,8 +261,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "memory": ("list", "ls", "add", "delete", "rm"),
     "tool": ("list", "ls"),
     "provider": ("check",),
-    "server": ("start", "stop", "status", "reload"),
+    "server": ("start", "stop", "status", "reload", "metrics", "install", "uninstall"),
     "config": ("show", "set", "unset", "path"),
+    "completion": (),
 }
 
 
@@ -369,7 +370,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     # ---- server
     s = b.group(nouns, "server", "start, stop and inspect the daemon")
-    p = b.cmd(s, "start", "server:start", "start agentd in the background (without systemd)")
+    p = b.cmd(s, "start", "server:start", "start agentd (through systemctl --user when installed, else in the background)")
     p.add_argument("--wait", type=_non_negative_float, default=15.0, metavar="SECONDS",
                    help="how long to wait for it to answer (default 15)")
     p.add_argument("--db", metavar="FILE", help="the database file (passed to agentd)")
@@ -379,6 +380,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     b.cmd(s, "status", "server:status", "show agentd's status (exit 3: not running, 4: not ready or degraded)")
     p = b.cmd(s, "reload", "server:reload", "make agentd re-read its config file")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p = b.cmd(s, "metrics", "server:metrics", "print agentd's metrics (Prometheus text or JSON)")
+    p.add_argument("--format", choices=("prometheus", "json"), default="prometheus",
+                   help="prometheus (default: the text exposition format) or json")
+    p = b.cmd(s, "install", "server:install", "install the systemd user unit (and socket) for this installation",
+              description="Write agentd.service (and agentd.socket with --socket-activation) into "
+                          "$XDG_CONFIG_HOME/systemd/user/ with this installation's ExecStart, then run "
+                          "`systemctl --user daemon-reload` and enable them (when a user manager runs).")
+    p.add_argument("--socket-activation", action="store_true",
+                   help="also install agentd.socket: systemd listens and starts agentd on the first connection")
+    p.add_argument("--unit-dir", metavar="DIR", help="write the units here instead (systemctl is not run)")
+    p.add_argument("--now", action="store_true", help="also start it now")
+    p = b.cmd(s, "uninstall", "server:uninstall", "disable and remove the systemd user units (data is kept)")
+    p.add_argument("--unit-dir", metavar="DIR", help="remove the units from here instead (systemctl is not run)")
 
     # ---- config
     c = b.group(nouns, "config", "show and change the config file")
@@ -392,6 +406,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = b.cmd(c, "unset", "config:unset", "remove a value from the config file (back to its default)")
     p.add_argument("key", metavar="SECTION.KEY")
     b.cmd(c, "path", "config:path", "print the config file's path")
+
+    # ---- completion
+    if wanted[0] in (None, "completion"):
+        p = nouns.add_parser("completion", help="print a shell completion script", description=(
+            "Print a completion script for bash, zsh or fish. For example: "
+            "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`."),
+            formatter_class=_Formatter)
+        _common(p)
+        p.set_defaults(handler="completion:completion")
+        p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+    else:
+        nouns.add_parser("completion", help="print a shell completion script", add_help=False)
     return top
 
 

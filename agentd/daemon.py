@@ -1,8 +1,10 @@
 """``serve(config)``: the daemon's whole life.
 
-1. Open the store (migrating it), build the parts, check the provider
-   (incompatible: refuse to start; unreachable: start degraded).
-2. Bind the socket (or take systemd's), recover interrupted runs.
+1. Bind the socket (or take systemd's): a second daemon fails here, before
+   it touches the store the first one owns.
+2. Open the store (migrating it), build the parts, check the provider
+   (incompatible: refuse to start; unreachable: start degraded), recover
+   interrupted runs.
 3. Start events, run manager, scheduler, RPC server, in that order, each with
    ``nursery.start`` so each is ready before the next depends on it; then
    ``READY=1`` to systemd and ``task_status.started(app)``.
@@ -62,12 +64,17 @@ def build(config: Config, *, clock=None) -> App:
 async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=None) -> None:
     from .providers import lifecycle
 
-    app = build(config, clock=clock)
+    # The socket first: a second daemon must fail before it opens (and
+    # perhaps migrates) the store that the running one owns.
+    bound = listener.bind(config.socket_path)
+    try:
+        app = build(config, clock=clock)
+    except BaseException:
+        listener.release(bound)
+        raise
     notifier = Notifier()
-    bound = None
     try:
         await lifecycle.startup(app)
-        bound = listener.bind(config.socket_path)
         if app.store.writable:
             app.runs.recover()
         else:

@@ -5,11 +5,29 @@ describe) and *then* published here, so a watcher never sees an event that a
 crash could take back. Each subscription has a bounded buffer and its own
 sender task: a slow watcher never slows a run. A watcher that falls behind by
 more than the buffer is dropped with a ``run.lagged`` notification carrying the
-last seq it got; it resumes with ``run.watch {since}``.
+last seq it got; it resumes with ``run.watch {since}``. A watcher that does not
+read its socket at all for ``send_timeout_s`` (its socket buffer stays full) is
+disconnected: the daemon never holds memory for a client that went away
+without closing.
 
 Replay and live events meet without gaps or duplicates: the subscription is
 registered before the replay is read, and the sender skips any seq it has
-already sent.
+already sent. The watch reply goes out before the first notification: the
+handler's reply takes the connection's send lock before the sender task first
+runs, and the sender waits for that lock.
+
+Kinds of subscription (``run.watch`` params):
+
+- ``run_id``: every event of that run (replayed after ``since``, then live)
+  until its ``run_finished``; then the subscription ends.
+- ``goal_id``: every run of that goal, live only, until ``run.unwatch`` or
+  the connection closes; ``run_started``/``run_finished`` only unless
+  ``detail``.
+- ``all``: the same for every run of the daemon (dashboards, the REPL).
+
+``deltas`` adds ``text_delta`` events (streamed model text; live only, never
+journaled): while any subscription wants them, the agent loop asks the
+provider to stream (:meth:`EventHub.wants_deltas`).
 """
 
 from __future__ import annotations
@@ -61,10 +79,14 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, store: "Store", *, buffer: int = 1024) -> None:
+    def __init__(self, store: "Store", *, buffer: int = 1024, send_timeout_s: float = 60.0) -> None:
         self.store = store
         self.buffer = buffer
+        self.send_timeout_s = send_timeout_s
         self._subs: set[Subscription] = set()
+        # The last journaled seq of each active run seen here: text deltas
+        # carry it (a delta belongs *after* that event).
+        self._last_seq: dict[str, int] = {}
         self._nursery: trio.Nursery | None = None
         self.lagged_total = 0
 
@@ -77,13 +99,21 @@ class EventHub:
 
     # -- publishing (called on the loop after the journal commit; never blocks)
     def publish(self, run_id: str, goal_id: str, first_seq: int, at_ms: int, events: list[Event]) -> None:
+        if not events or first_seq <= 0:
+            return
+        if isinstance(events[-1], RunFinished):
+            self._last_seq.pop(run_id, None)
+        else:
+            self._last_seq[run_id] = first_seq + len(events) - 1
         if not self._subs:
             return
         for i, ev in enumerate(events):
             self._offer((run_id, goal_id, first_seq + i, at_ms, ev))
 
     def publish_delta(self, run_id: str, goal_id: str, seq: int, at_ms: int, text: str) -> None:
-        if self._subs:
+        """Streamed model text; ``seq`` is the last journaled event's (0: look it up)."""
+        if self._subs and text:
+            seq = max(seq, self._last_seq.get(run_id, 0))
             self._offer((run_id, goal_id, seq, at_ms, TextDelta(text=text)))
 
     def _offer(self, item: Item) -> None:
@@ -144,11 +174,23 @@ class EventHub:
                 if not isinstance(ev, TextDelta) and seq <= sub.last_sent.get(run_id, 0):
                     continue
                 await self._send(sub, run_id, goal_id, seq, at, ev)
-                if sub.run_id is not None and isinstance(ev, RunFinished):
-                    return
+                if isinstance(ev, RunFinished):
+                    if sub.run_id is not None:
+                        return
+                    sub.last_sent.pop(run_id, None)  # a long-lived subscription forgets finished runs
             if sub.lagged:
-                await conn.notify("run.lagged", {"subscription": sub.id, "run_id": sub.run_id,
-                                                 "last_seq": sub.last_sent.get(sub.run_id or "", 0)})
+                with trio.fail_after(self.send_timeout_s):
+                    await conn.notify("run.lagged", {"subscription": sub.id, "run_id": sub.run_id,
+                                                     "last_seq": sub.last_sent.get(sub.run_id or "", 0)})
+        except trio.TooSlowError:
+            # The client has not read its socket for send_timeout_s: a partial
+            # line may be on the wire, so the connection cannot be used again.
+            _log.warning("closing the connection of a watcher that stopped reading", subscription=sub.id,
+                         run_id=sub.run_id)
+            conn.drop_subscriptions()
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(1):
+                    await conn.stream.aclose()
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
         finally:
@@ -160,8 +202,14 @@ class EventHub:
         return self.store.read(runs_q.run_row, run_id)["goal_id"]
 
     async def _send(self, sub: Subscription, run_id: str, goal_id: str, seq: int, at: int, ev: Event) -> None:
-        await sub.conn.notify("run.event", EventEnvelope(subscription=sub.id, seq=seq, run_id=run_id,
-                                                         goal_id=goal_id, at=iso(at), event=ev))
+        if sub.run_id is not None and isinstance(ev, RunFinished):
+            # The subscription is over once this is on its way: a client that
+            # reads run_finished and calls run.unwatch gets not_found.
+            self._subs.discard(sub)
+            sub.conn.subscriptions.pop(sub.id, None)
+        with trio.fail_after(self.send_timeout_s):
+            await sub.conn.notify("run.event", EventEnvelope(subscription=sub.id, seq=seq, run_id=run_id,
+                                                             goal_id=goal_id, at=iso(at), event=ev))
         if not isinstance(ev, TextDelta):
             sub.last_sent[run_id] = seq
 

@@ -281,7 +281,7 @@ class Daemon:
     """agentd as a subprocess on private XDG dirs; ready on its own READY=1."""
 
     def __init__(self, base: Path, llm_url: str | None, *, config: str = "", args: list[str] | None = None,
-                 python: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 python: list[str] | None = None, env: dict[str, str] | None = None, module: str = "agentd") -> None:
         self.base = base
         self.env = xdg_env(base, llm_url, **(env or {}))
         if config:
@@ -290,6 +290,9 @@ class Daemon:
             p.write_text(config)
             os.chmod(p, 0o600)
         self.args = args or []
+        self.module = module
+        if module != "agentd":  # a bench wrapper: the daemon runs in base/, make bench importable
+            self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), self.env.get("PYTHONPATH")]))
         self.python = python or [sys.executable]
         self.socket = Path(self.env["XDG_RUNTIME_DIR"]) / "agentd" / "agentd.sock"
         self.db = Path(self.env["XDG_DATA_HOME"]) / "agentd" / "agentd.db"
@@ -309,7 +312,7 @@ class Daemon:
         env = dict(self.env, NOTIFY_SOCKET=str(notify_path))
         log = open(self.log_path, "ab")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([*self.python, "-m", "agentd", *self.args], env=env, stdout=log, stderr=log,
+        self.proc = subprocess.Popen([*self.python, "-m", self.module, *self.args], env=env, stdout=log, stderr=log,
                                      cwd=str(self.base))
         log.close()
         try:

@@ -19,9 +19,10 @@ import trio
 from .handloop import aconversation, tools_payload
 
 
-async def amain(url: str, n: int, k: int) -> dict:
+async def amain(url: str, n: int, k: int, backend: str = "trio", pool: int = 0) -> dict:
     tools = tools_payload()
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    pool = pool or n
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     steps: list[int] = []
     async with httpx.AsyncClient(headers={"Authorization": "Bearer sk-bench"}, timeout=120, limits=limits) as client:
         t0 = time.perf_counter()
@@ -30,9 +31,14 @@ async def amain(url: str, n: int, k: int) -> dict:
         async def one() -> None:
             steps.append(await aconversation(client, url + "/chat/completions", k, tools))
 
-        async with trio.open_nursery() as nursery:
-            for _ in range(n):
-                nursery.start_soon(one)
+        if backend == "trio":
+            async with trio.open_nursery() as nursery:
+                for _ in range(n):
+                    nursery.start_soon(one)
+        else:
+            import asyncio
+
+            await asyncio.gather(*(one() for _ in range(n)))
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
     return {"wall_s": wall, "cpu_s": cpu, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -44,8 +50,17 @@ def main() -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--backend", choices=["trio", "asyncio"], default="asyncio")
+    p.add_argument("--pool", type=int, default=0, help="httpx pool size (default: N)")
     a = p.parse_args()
-    print(json.dumps(trio.run(amain, a.url, a.n, a.k)))
+    if a.backend == "trio":
+        out = trio.run(amain, a.url, a.n, a.k, "trio", a.pool)
+    else:
+        import asyncio
+
+        out = asyncio.run(amain(a.url, a.n, a.k, "asyncio", a.pool))
+    out["backend"], out["pool"] = a.backend, a.pool or a.n
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""``agentctl server …``: start (without systemd), stop, status, reload."""
+"""``agentctl server …``: start, stop, status, reload, metrics, install, uninstall.
+
+``start``, ``stop`` and ``status`` go through ``systemctl --user`` when the
+units are installed (``server install``) and a user manager runs; otherwise
+they run the daemon directly (detached, log in the state dir).
+"""
 
 from __future__ import annotations
 
@@ -63,7 +68,11 @@ def cmd_start(ctx: Context) -> int | None:
     not answer within ``--wait`` seconds (it is then left running)."""
     import subprocess
 
+    from .. import units
+
     sock = ctx.socket_path
+    if units.use_systemd():
+        return _start_systemd(ctx, units)
     st = probe(sock)
     if st is not None:
         if ctx.json:
@@ -126,7 +135,11 @@ def _alive(pid: int) -> bool:
 def cmd_stop(ctx: Context) -> int | None:
     """daemon.stop, then wait until the socket stops answering and the pid is
     gone (bounded: the drain deadline plus 15 s). Exit 0 if agentd was not
-    running."""
+    running. Under systemd: ``systemctl --user stop agentd.service``."""
+    from .. import units
+
+    if units.use_systemd():
+        return _stop_systemd(ctx, units)
     try:
         st = ctx.call("daemon.status", timeout=10.0)
     except DaemonNotReachable:
@@ -198,11 +211,25 @@ def render_status(ctx: Context, st: dict) -> str:
 def cmd_status(ctx: Context) -> int | None:
     """Exit 0 when agentd is ready and ok, 4 when it is not ready or is
     degraded, 3 when it is not reachable."""
-    st = ctx.call("daemon.status", timeout=min(ctx.timeout, 10.0))
+    from .. import units
+
+    unit = None
+    if units.installed() and units.manager_state() is not None:
+        unit = units.systemctl("is-active", units.SERVICE).stdout.strip() or "unknown"
+    try:
+        st = ctx.call("daemon.status", timeout=min(ctx.timeout, 10.0))
+    except DaemonNotReachable:
+        if unit is not None:
+            ctx.warn(f"{units.SERVICE} is {unit} (see `systemctl --user status {units.SERVICE}` "
+                     f"and `journalctl --user -u {units.SERVICE}`)")
+        raise
     if ctx.json:
-        ctx.emit_json(st)
+        ctx.emit_json(st if unit is None else {**st, "systemd_unit": unit})
     else:
-        ctx.print(render_status(ctx, st))
+        text = render_status(ctx, st)
+        if unit is not None:
+            text += f"\n  Unit        {units.SERVICE} {unit} (systemd --user)"
+        ctx.print(text)
     if not st.get("ready", True) or st.get("state", "ok") != "ok":
         return EXIT_NOT_READY
     return None
@@ -214,3 +241,133 @@ def cmd_reload(ctx: Context) -> None:
     if ctx.json:
         return ctx.emit_json(res)
     ctx.info("agentd re-read its configuration.")
+
+
+# ---------------------------------------------------------------- systemd
+
+
+def _start_systemd(ctx: Context, units) -> int | None:
+    """``systemctl --user start agentd.service``: Type=notify, so it returns
+    once the daemon said READY=1 (or failed)."""
+    r = units.systemctl("start", units.SERVICE, timeout=max(ctx.args.wait, 1.0) + 90)
+    if r.returncode != 0:
+        raise Failure(f"systemctl --user start {units.SERVICE} failed: {(r.stderr or r.stdout).strip()} "
+                      f"(see `journalctl --user -u {units.SERVICE}`).")
+    st = probe(ctx.socket_path, timeout=max(ctx.args.wait, 1.0))
+    if ctx.json:
+        ctx.emit_json(st or {"started": True})
+    if st is None:
+        raise Failure(f"{units.SERVICE} started but agentd does not answer at {ctx.socket_path} "
+                      f"(see `journalctl --user -u {units.SERVICE}`).")
+    ctx.info(f"agentd started by systemd ({units.SERVICE}, pid {st.get('pid')}, socket {ctx.socket_path}).")
+    return None
+
+
+def _stop_systemd(ctx: Context, units) -> int | None:
+    r = units.systemctl("stop", units.SERVICE, timeout=ctx.args.deadline + 90)
+    if r.returncode != 0:
+        raise Failure(f"systemctl --user stop {units.SERVICE} failed: {(r.stderr or r.stdout).strip()}")
+    if ctx.json:
+        ctx.emit_json({"stopped": True, "unit": units.SERVICE})
+    ctx.info(f"agentd stopped ({units.SERVICE}).")
+    if units.socket_installed() and units.systemctl("is-active", units.SOCKET).stdout.strip() == "active":
+        ctx.info(f"{units.SOCKET} still listens: the next connection starts agentd again "
+                 f"(`systemctl --user stop {units.SOCKET}` to stop that).")
+    return None
+
+
+def cmd_install(ctx: Context) -> int | None:
+    """Write agentd.service (and agentd.socket with --socket-activation) into
+    the user's systemd directory with this installation's ExecStart, then
+    daemon-reload and enable them when a user manager runs."""
+    from .. import units
+
+    custom = ctx.args.unit_dir is not None
+    unit_dir = os.path.abspath(ctx.args.unit_dir) if custom else units.default_unit_dir()
+    os.makedirs(unit_dir, exist_ok=True)
+    names = [units.SERVICE] + ([units.SOCKET] if ctx.args.socket_activation else [])
+    manager = None if custom else units.manager_state()
+    written = []
+    for name in names:
+        path = os.path.join(unit_dir, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(units.render(name))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        written.append(path)
+        ctx.info(f"wrote {path}")
+    removed = []
+    stale_socket = os.path.join(unit_dir, units.SOCKET)
+    if not ctx.args.socket_activation and os.path.exists(stale_socket):
+        if manager is not None:
+            units.systemctl("disable", "--now", units.SOCKET)
+        os.unlink(stale_socket)
+        removed.append(stale_socket)
+        ctx.info(f"removed {stale_socket} (no --socket-activation)")
+    result: dict = {"unit_dir": unit_dir, "units": written, "removed": removed,
+                    "exec_start": units.exec_start(), "systemctl": manager is not None, "enabled": []}
+    ctx.info(f"ExecStart={units.exec_start()}")
+    if manager is None:
+        why = (f"--unit-dir {unit_dir} is not the user unit directory" if custom
+               else "no systemd user manager is running")
+        ctx.info(f"note: {why}, so systemctl was not run. With a user manager: "
+                 f"`systemctl --user daemon-reload && systemctl --user enable --now "
+                 f"{' '.join(reversed(names))}`.")
+    else:
+        for args in (("daemon-reload",), ("enable", *reversed(names))):
+            r = units.systemctl(*args)
+            if r.returncode != 0:
+                raise Failure(f"systemctl --user {' '.join(args)} failed: {(r.stderr or r.stdout).strip()}")
+        result["enabled"] = list(reversed(names))
+        if ctx.args.now:
+            target = units.SOCKET if ctx.args.socket_activation else units.SERVICE
+            r = units.systemctl("start", target)
+            if r.returncode != 0:
+                raise Failure(f"systemctl --user start {target} failed: {(r.stderr or r.stdout).strip()}")
+        ctx.info(f"enabled {', '.join(reversed(names))}"
+                 + ("" if ctx.args.now else f"; start it with `systemctl --user start {names[-1]}`")
+                 + ". To keep it running after you log out: `loginctl enable-linger $USER`.")
+    if ctx.json:
+        ctx.emit_json(result)
+    return None
+
+
+def cmd_uninstall(ctx: Context) -> int | None:
+    """Disable and stop the units, remove them, daemon-reload. The database,
+    config and logs stay."""
+    from .. import units
+
+    custom = ctx.args.unit_dir is not None
+    unit_dir = os.path.abspath(ctx.args.unit_dir) if custom else units.default_unit_dir()
+    present = [n for n in units.UNITS if os.path.exists(os.path.join(unit_dir, n))]
+    manager = None if custom else units.manager_state()
+    if manager is not None and present:
+        units.systemctl("disable", "--now", *reversed(present))
+    removed = []
+    for name in present:
+        path = os.path.join(unit_dir, name)
+        os.unlink(path)
+        removed.append(path)
+        ctx.info(f"removed {path}")
+    if manager is not None and present:
+        units.systemctl("daemon-reload")
+    if not present:
+        ctx.info(f"no agentd units in {unit_dir}: nothing to do.")
+    if ctx.json:
+        ctx.emit_json({"unit_dir": unit_dir, "removed": removed, "systemctl": manager is not None})
+    return None
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def cmd_metrics(ctx: Context) -> int | None:
+    """daemon.metrics: Prometheus text exposition (default) or JSON."""
+    fmt = "json" if ctx.json else ctx.args.format
+    res = ctx.call("daemon.metrics", {"format": fmt})
+    if fmt == "json":
+        ctx.emit_json(res)
+    else:
+        ctx.stdout.write(res.get("text") or "")
+    return None

@@ -79,6 +79,7 @@ async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -
             await app.store.write(runs_q.insert_output, app.now(), run_id, "summary", rel)
     except (ToolError, OSError) as exc:
         _log.warning("could not write the summary artifact", error=str(exc))
+    run = app.store.read(runs_q.get_run, run_id, detail=True)  # with the summary output
     await _notify(app, goal, run, outcome, text, rel)
     await app.finish_run(run_id, goal_id, outcome.status, error=outcome.error, summary=outcome.summary,
                          budget_exhausted=outcome.budget_exhausted)

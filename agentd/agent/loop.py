@@ -342,10 +342,12 @@ class RunLoop:
                                             email_to=list(st.goal.params.email_to)),
                               run_id=self.run_id, tool_call_id=c.call.id or f"step{c.step_no}",
                               artifacts=self.artifacts, tools=self.cfg.tools, smtp=self.cfg.smtp,
-                              effects=self.effects, memories=self.memories)
+                              effects=self.effects, memories=self.memories, step_no=c.step_no)
             timeout = self.tools.timeout_for(name, self.cfg.tools)
             with log.bind(step=c.step_no, tool=name):
-                with trio.fail_after(timeout):
+                # The tool's own deadline (its breaker guard) fires first and counts as
+                # a failure of the tool; this one is a safety net for unguarded tools.
+                with trio.fail_after(timeout + 1.0):
                     observation = await tool.run(params, ctx)
             return self._clip(c, observation), None, (time.perf_counter() - t0) * 1000
         except trio.TooSlowError:

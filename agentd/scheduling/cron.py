@@ -36,7 +36,6 @@ in a gap.
 from __future__ import annotations
 
 import calendar
-import difflib
 import functools
 from bisect import bisect_left
 from collections import deque
@@ -147,6 +146,8 @@ def _expand_macro(text: str, expr: str) -> str:
         return MACROS[macro]
     if macro == "@reboot":
         raise _fail("@reboot has no time to schedule; use a cron expression or a macro such as @daily", expr)
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(macro, MACROS, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     raise _fail(f"unknown macro {text!r}; {hint}known macros: {', '.join(MACROS)}", expr)
@@ -168,6 +169,8 @@ def _parse_field(text: str, name: str, lo: int, hi: int, names: tuple[str, ...],
         elif "-" in base.strip("-"):
             first, _, last = base.partition("-")
             start, end = _value(first, name, lo, hi, names, expr), _value(last, name, lo, hi, names, expr)
+            if name == "day-of-week" and end == 0 and last.lower() == "sun":
+                end = 7  # mon-sun
             if start > end:
                 raise _fail(f"the range {base!r} in the {name} field runs backwards; write it as a list "
                             f"instead (for example {last}-{hi},{lo}-{first})", expr)
@@ -221,6 +224,8 @@ def zone(tz: str) -> ZoneInfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
+    import difflib  # only on the error path
+
     by_lower = {name.lower(): name for name in _zone_names()}
     close = difflib.get_close_matches(tz.strip().lower(), by_lower, n=1, cutoff=0.6)
     hint = f"did you mean {by_lower[close[0]]}? " if close else ""
@@ -294,7 +299,7 @@ def count_between(expr: str, tz: str, start_ms: int, end_ms: int) -> int:
         there = _steady_offset(z, next_midnight)
         if here is not None and here == there == _steady_offset(z, midnight + timedelta(hours=12)):
             day_start = _wall_ms(midnight) - here
-            if cursor < day_start - 1 and False:
+            if cursor < day_start - 1:
                 total += _count_enumerated(spec, z, cursor, day_start - 1)
             if day.month in spec.months and spec.day_matches(day.day, (day.weekday() + 1) % 7):
                 total += len(spec.times)

@@ -78,12 +78,19 @@ class GoalView:
 class ToolContext:
     goal: GoalView
     run_id: str
-    tool_call_id: str
+    tool_call_id: str  # the model's id for the call (not unique across turns with some servers)
     artifacts: Path  # the goal's artifacts directory (exists)
     tools: ToolsConfig
     smtp: SmtpConfig
     effects: SideEffects
     memories: Memories
+    step_no: int = 0
+
+    @property
+    def effect_key(self) -> str:
+        """The idempotency key of a side effect made by this call: the run and
+        the step number, unique within the run and the same after a restart."""
+        return f"{self.run_id}:step-{self.step_no}"
 
 
 class Tool(Protocol):

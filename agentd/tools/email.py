@@ -158,7 +158,7 @@ class SendEmail:
             raise ToolError("the subject must be one line")
         outcome = await deliver_email(
             [a.strip() for a in params.to], params.subject, params.body,
-            key=f"{ctx.run_id}:{ctx.tool_call_id}", smtp=ctx.smtp, tools=ctx.tools, effects=ctx.effects,
+            key=ctx.effect_key, smtp=ctx.smtp, tools=ctx.tools, effects=ctx.effects,
         )
         if outcome.status == "failed":
             raise ToolError(f"the email was not sent after {outcome.attempts} attempt(s): {outcome.detail}")

@@ -38,14 +38,11 @@ class FetchPage:
             title, text = html_to_markdown(result.text, result.final_url)
         else:
             title, text = "", collapse_ws(result.text)
-        limit = ctx.tools.observation_limit
-        cut = len(text) > limit
-        text = text[:limit]
+        # No cut here: the loop shortens long observations for the model and
+        # saves the whole text as an artifact the model can read back.
         notes = []
         if result.truncated:
             notes.append(f"[the page was larger than {ctx.tools.max_fetch_bytes} bytes; only the start was read]")
-        if cut:
-            notes.append(f"[content shortened to {limit} characters]")
         if result.final_url != result.url:
             notes.insert(0, f"[redirected to {result.final_url}]")
         body = "\n".join([*notes, text]) if notes else text

@@ -203,7 +203,7 @@ class SendWebhook:
             policy = NetPolicy.of(ctx)
         outcome = await deliver_webhook(
             params.url, params.payload, secret=goal.webhook_secret,
-            key=f"{ctx.run_id}:{ctx.tool_call_id}", policy=policy, effects=ctx.effects,
+            key=ctx.effect_key, policy=policy, effects=ctx.effects,
         )
         if outcome.status == "failed":
             raise ToolError(f"the webhook was not delivered after {outcome.attempts} attempt(s): {outcome.detail}")

@@ -84,3 +84,5 @@ def test_equivalent_spellings_parse_alike() -> None:
     assert cron.parse("5/20 * * * *").minute.values == (5, 25, 45)
     assert cron.parse("*/2 * * * *").minute.values == tuple(range(0, 60, 2))
     assert cron.parse("0 0 * * */2").dow.values == (0, 2, 4, 6)
+    assert cron.parse("0 0 * * fri-sun").dow.values == (0, 5, 6)
+    assert cron.parse("0 0 * * mon-sun").every_day

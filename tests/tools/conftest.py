@@ -131,5 +131,6 @@ def make_ctx(tmp_path: Path):
             smtp=smtp or SmtpConfig(),
             effects=MemEffects(),
             memories=MemMemories(),
+            step_no=1,
         )
     return make

@@ -50,7 +50,7 @@ def test_webhook_signed_and_verified_independently(serve, make_ctx):
     assert not verify_signature(generate_secret(), headers, body)
     assert not independent_verify(ctx.goal.webhook_secret, headers, body + b" ")
     assert ctx.goal.webhook_secret not in out
-    rec = ctx.effects.records["run1:call1"]
+    rec = ctx.effects.records["run1:step-1"]
     assert rec.status == "delivered" and rec.attempts == 1
 
 
@@ -66,7 +66,7 @@ def test_webhook_retries_500_with_same_id(serve, make_ctx):
     out = run(SendWebhook().run, SendWebhookParams(ctx.goal.webhook_url, {"a": 1}), ctx)
     assert "delivered" in out and len(calls) == 3 and len(set(calls)) == 1
     assert all(independent_verify(ctx.goal.webhook_secret, h, b) for _, _, h, b in s.requests)
-    assert ctx.effects.records["run1:call1"].attempts == 3
+    assert ctx.effects.records["run1:step-1"].attempts == 3
 
 
 def test_webhook_gives_up_and_4xx_not_retried(serve, make_ctx):
@@ -74,7 +74,7 @@ def test_webhook_gives_up_and_4xx_not_retried(serve, make_ctx):
     ctx = hook_ctx(make_ctx, s)
     with pytest.raises(ToolError, match="after 3 attempt"):
         run(SendWebhook().run, SendWebhookParams(ctx.goal.webhook_url, {}), ctx)
-    assert ctx.effects.records["run1:call1"].status == "failed"
+    assert ctx.effects.records["run1:step-1"].status == "failed"
     s2 = serve(lambda m, p, h, b: (400, {}, b""))
     ctx2 = hook_ctx(make_ctx, s2)
     with pytest.raises(ToolError, match="HTTP 400"):
@@ -94,7 +94,7 @@ def test_webhook_earlier_intent_is_unknown_not_resent(serve, make_ctx):
     s = serve(lambda m, p, h, b: (200, {}, b""))
     ctx = hook_ctx(make_ctx, s)
     from agentd.tools.base import EffectRecord
-    ctx.effects.records["run1:call1"] = EffectRecord("e0", "run1:call1", "intent", 1)
+    ctx.effects.records["run1:step-1"] = EffectRecord("e0", "run1:step-1", "intent", 1)
     out = run(SendWebhook().run, SendWebhookParams(ctx.goal.webhook_url, {}), ctx)
     assert "unknown" in out and s.requests == []
 

@@ -1,0 +1,76 @@
+"""Shared by the watch and REPL suites: a gated fake LLM and event helpers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentd.testing.fakellm import FakeLLM, Turn
+
+WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A script entry: wait until ``opened`` is set, then answer with ``then``."""
+
+    then: Any
+    opened: threading.Event = field(default_factory=threading.Event, compare=False)
+    reached: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def wait_reached(self, timeout: float = WAIT) -> None:
+        assert self.reached.wait(timeout), "the run never reached the gate"
+
+
+class GatedLLM(FakeLLM):
+    def gate(self, then: Turn) -> Gate:
+        g = Gate(then)
+        self.add(g)  # type: ignore[arg-type]
+        return g
+
+    def _next_turn(self, body: dict[str, Any]) -> Turn:
+        turn = super()._next_turn(body)
+        if isinstance(turn, Gate):
+            turn.reached.set()
+            turn.opened.wait(WAIT * 2)
+            return turn.then
+        return turn
+
+    def close(self) -> None:
+        # Open every gate still closed, so no handler thread hangs the shutdown.
+        for t in list(self._script or ()):
+            if isinstance(t, Gate):
+                t.open()
+        super().close()
+
+
+def read_until(client, want, timeout: float = WAIT) -> list[dict]:
+    """Read messages on a RawClient (after those already kept) until ``want(msg)``;
+    returns every notification read, in order, including the matching one."""
+    got = list(client.notifications)
+    client.notifications.clear()
+    deadline = time.monotonic() + timeout
+    for msg in got:
+        if want(msg):
+            return got
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no matching message within {timeout}s; got {[m.get('method') for m in got][-5:]}"
+        client.sock.settimeout(left)
+        msg = client.read_message()
+        got.append(msg)
+        if want(msg):
+            return got
+
+
+def is_finished(msg: dict) -> bool:
+    return msg.get("method") == "run.event" and msg["params"]["event"]["type"] == "run_finished"
+
+
+def events(msgs: list[dict]) -> list[dict]:
+    return [m["params"] for m in msgs if m.get("method") == "run.event"]
