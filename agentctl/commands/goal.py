@@ -344,13 +344,20 @@ def cmd_resume(ctx: Context) -> None:
     ctx.info(f"Resumed goal {goal['id']}" + (f"; next run {ctx.out.time(nxt)}." if nxt else "."))
 
 
-def cmd_run(ctx: Context) -> None:
+def cmd_run(ctx: Context) -> int | None:
     run = ctx.call("goal.run", {"id": ctx.args.id})
+    if getattr(ctx.args, "watch", False):
+        from ..watch import watch_run
+
+        if not ctx.json:
+            ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')}.")
+        return watch_run(ctx, run["id"])
     if ctx.json:
         return ctx.emit_json(run)
     ctx.print(run["id"])
     ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')} ({run.get('status')}). "
-             f"Follow it with `agentctl run logs -f {run['id']}`.")
+             f"Watch it with `agentctl run watch {run['id']}`.")
+    return None
 
 
 # ---------------------------------------------------------------- next

@@ -1,4 +1,4 @@
-"""``agentctl run …``: list, show, logs [-f], cancel, delete."""
+"""``agentctl run …``: list, show, logs [-f], watch, cancel, delete."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-FOLLOW_INTERVAL_S = 0.5
 
 
 # ---------------------------------------------------------------- list
@@ -180,18 +179,20 @@ def cmd_logs(ctx: Context) -> int | None:
 
 
 def _follow(ctx: Context, res: dict) -> int:
-    """Print steps as they are committed until the run ends (polling
-    ``run.steps`` every 0.5 s). Exit 0 if the run completed, 1 otherwise."""
-    import time
-
+    """Print steps as they are committed until the run ends. New steps are
+    noticed through ``run.watch`` (no polling): each event that completes a
+    step makes us read the steps after the last one printed. Exit 0 if the
+    run completed, 1 otherwise, 130 on Ctrl-C (the run goes on)."""
     from ..render import dumps_json
+    from ..watch import EventStream
 
     run_id = res["run_id"]  # the full id: a prefix could match a newer run later
     after = 0
-    while True:
-        steps = res.get("steps", [])
+
+    def show(res: dict) -> None:
+        nonlocal after
         ended = res.get("run_status") in TERMINAL_RUN_STATES
-        for step in steps:
+        for step in res.get("steps", []):
             if step.get("status") == "pending" and not ended:
                 break  # printed once it has its observation
             if ctx.json:
@@ -200,13 +201,38 @@ def _follow(ctx: Context, res: dict) -> int:
                 ctx.print(step_line(ctx, step, full=ctx.args.full))
             after = step["step_no"]
         ctx.stdout.flush()
-        if ended:
-            break
-        time.sleep(FOLLOW_INTERVAL_S)
-        res = ctx.call("run.steps", {"id": run_id, "after": after})
+
+    show(res)
     status = res.get("run_status")
+    if status not in TERMINAL_RUN_STATES:
+        stream = EventStream(ctx.socket_path, {"run_id": run_id}, timeout=ctx.timeout)
+        try:
+            for kind, p in stream:
+                if kind == "lost":
+                    ctx.info(f"agentctl: lost the connection to agentd ({p}); reconnecting…")
+                if kind != "event":
+                    continue
+                if p["event"].get("type") in ("tool_returned", "model_responded", "run_finished"):
+                    show(ctx.call("run.steps", {"id": run_id, "after": after}))
+        except KeyboardInterrupt:
+            ctx.info(f"\nStopped following; run {run_id} goes on.")
+            return 130
+        finally:
+            stream.close()
+        res = ctx.call("run.steps", {"id": run_id, "after": after})
+        show(res)
+        status = res.get("run_status")
     ctx.info(f"Run {run_id} {status}.")
     return 0 if status == "completed" else 1
+
+
+# ---------------------------------------------------------------- watch
+
+
+def cmd_watch(ctx: Context) -> int:
+    from ..watch import watch_run
+
+    return watch_run(ctx, ctx.args.id)
 
 
 # ---------------------------------------------------------------- cancel, delete

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import stat
 import time
 from contextlib import closing
 from pathlib import Path
@@ -127,6 +128,16 @@ def test_daemon_status_shape(alive):
     assert isinstance(st["goals"], dict) and isinstance(st["runs"], dict)
     assert st["state"] == "ok" and st["ready"] is True
     assert sum(st["goals"].values()) == count(alive.db, "goals")
+
+
+def test_db_file_settings(alive):
+    from agentd.store.schema import LATEST
+
+    assert stat.S_IMODE(alive.db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(alive.db.parent.stat().st_mode) == 0o700
+    with closing(ro(alive.db)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
 
 
 # ---------------------------------------------------------------- refusals write nothing

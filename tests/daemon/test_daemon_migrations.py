@@ -221,11 +221,3 @@ def test_migrations_run_one_transaction_each(tmp_path, monkeypatch):
             migrate(conn)
         assert schema_version(conn) == LATEST - 1
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ok_part'").fetchone()[0] == 0
-
-
-def test_the_daemon_db_file_settings(make_daemon):
-    d = make_daemon()
-    assert stat.S_IMODE(d.db.stat().st_mode) == 0o600
-    with closing(sqlite3.connect(f"file:{d.db}?mode=ro", uri=True)) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST

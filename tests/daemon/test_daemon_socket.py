@@ -37,7 +37,8 @@ def wait_for_log(d: Daemon, needle: str, timeout: float = 5.0) -> list[dict]:
         time.sleep(0.02)
 
 
-def test_socket_and_dir_modes(daemon):
+def test_socket_and_dir_modes(shared_daemon):
+    daemon = shared_daemon
     st = daemon.socket.lstat()
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
     assert st.st_uid == os.getuid()
@@ -46,7 +47,9 @@ def test_socket_and_dir_modes(daemon):
     assert daemon.socket.parent == Path(daemon.env["XDG_RUNTIME_DIR"]) / "agentd"
 
 
-def test_second_daemon_refuses_to_start(daemon, tmp_path):
+def test_second_daemon_refuses_to_start(shared_daemon, tmp_path):
+    daemon = shared_daemon
+    before = daemon.db.stat().st_mtime_ns
     second = other_daemon(tmp_path, daemon.env)
     second.start(expect_ready=False)
     assert second.wait(20) == EXIT_SOCKET
@@ -55,22 +58,8 @@ def test_second_daemon_refuses_to_start(daemon, tmp_path):
     # the first one is untouched
     assert daemon.socket.exists()
     assert daemon.call("daemon.status")["pid"] == daemon.proc.pid
-
-
-def test_stale_socket_of_a_killed_daemon_is_replaced(daemon):
-    old_pid = daemon.proc.pid
-    daemon.kill()  # SIGKILL: the socket file stays behind
-    assert daemon.socket.exists()
-    with pytest.raises(ConnectionRefusedError):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(str(daemon.socket))
-        finally:
-            s.close()
-    daemon.start()
-    assert daemon.proc.pid != old_pid
-    assert daemon.call("daemon.status")["pid"] == daemon.proc.pid
-    assert stat.S_IMODE(daemon.socket.lstat().st_mode) == 0o600
+    assert "agentd ready" not in text  # it never opened the store or served
+    assert daemon.db.stat().st_mtime_ns == before
 
 
 def test_a_live_foreign_listener_is_not_replaced(make_daemon):
@@ -174,18 +163,31 @@ def test_connection_from_another_uid_is_refused_and_logged(make_daemon):
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_shuts_down_cleanly(daemon, sig):
-    with daemon.client() as c:  # an open connection does not hold the shutdown
-        assert c.call("daemon.status")
-        daemon.proc.send_signal(sig)
-        assert daemon.wait(15) == 0
-    assert not daemon.socket.exists()
-    msgs = [r.get("msg") for r in daemon.log_records()]
-    assert "agentd stopping" in msgs and msgs[-1] == "agentd stopped"
-    # and it starts again on the same socket
+def test_kill_restart_and_signals(daemon):
+    """SIGKILL leaves a stale socket that the next start replaces; SIGTERM and
+    SIGINT shut down cleanly (exit 0, socket removed), even with a client
+    connected."""
+    old_pid = daemon.proc.pid
+    daemon.kill()
+    assert daemon.socket.exists()  # left behind
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with pytest.raises(ConnectionRefusedError):
+        s.connect(str(daemon.socket))
+    s.close()
     daemon.start()
-    assert daemon.call("daemon.status")["pid"] == daemon.proc.pid
+    assert daemon.proc.pid != old_pid and daemon.call("daemon.status")["pid"] == daemon.proc.pid
+    assert stat.S_IMODE(daemon.socket.lstat().st_mode) == 0o600
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with daemon.client() as c:  # an open connection does not hold the shutdown
+            assert c.call("daemon.status")
+            daemon.proc.send_signal(sig)
+            assert daemon.wait(15) == 0
+        assert not daemon.socket.exists()
+        msgs = [r.get("msg") for r in daemon.log_records()]
+        assert msgs.count("agentd stopping") == msgs.count("agentd stopped")
+        assert msgs[-1] == "agentd stopped"
+        if sig == signal.SIGTERM:
+            daemon.start()
 
 
 def test_stop_with_a_run_in_flight_respects_the_deadline(make_daemon, fake_llm):
@@ -202,7 +204,8 @@ def test_stop_with_a_run_in_flight_respects_the_deadline(make_daemon, fake_llm):
     assert not d.socket.exists()
 
 
-def test_harness_env_is_private(daemon):
+def test_harness_env_is_private(shared_daemon):
+    daemon = shared_daemon
     """The daemon runs on the test's own XDG dirs, never the user's."""
     st = daemon.call("daemon.status")
     for key in ("socket", "db", "data_dir", "state_dir"):
