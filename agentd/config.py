@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from . import paths
+from . import __version__, paths
 from .errors import ConfigError
 
 ProviderName = Literal["openai", "openrouter", "ollama"]
@@ -77,7 +77,7 @@ class ToolsConfig(_C):
     searxng_url: str | None = None
     file_quota_bytes: int = 100 * 1024 * 1024
     observation_limit: int = 12000
-    user_agent: str = "agentd/0.1 (+https://github.com/agentd)"
+    user_agent: str = f"agentd/{__version__}"
     # Hosts the HTTP tools may reach even though they resolve to non-global
     # addresses (for a LAN webhook receiver, say). "host" or "host:port".
     private_hosts_allowed: list[str] = []
@@ -100,7 +100,6 @@ class RunsConfig(_C):
     time_limit_s: float | None = 3600.0
     max_recoveries: int = 3
     max_repeated_mistakes: int = 3
-    notification_retries: int = 3
 
 
 class Config(_C):

@@ -79,7 +79,6 @@ KEY_DOCS: dict[str, str] = {
     "runs.time_limit_s": "Default wall-clock limit of one run (a goal's `--time-limit` overrides it); empty for none.",
     "runs.max_recoveries": "A run interrupted by a crash more than this many times fails instead of resuming again.",
     "runs.max_repeated_mistakes": "The same model mistake (bad arguments, unknown tool) repeated more than this many times in a row fails the run.",
-    "runs.notification_retries": "Reserved (delivery attempts are `tools.delivery_attempts`).",
 }
 
 
