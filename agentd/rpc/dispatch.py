@@ -56,7 +56,7 @@ class Dispatcher:
         """The reply line (without newline) for one incoming line, or None."""
         try:
             req = _request_dec.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return await self._slow_path(line, conn)
         reply = await self._one(req, conn)
         return None if reply is None else _enc.encode(reply)
@@ -66,6 +66,8 @@ class Dispatcher:
             doc = _any_dec.decode(line)
         except msgspec.DecodeError as exc:
             return _enc.encode(e.error_response(None, e.PARSE_ERROR, f"parse error: {exc}"))
+        except RecursionError:  # msgspec raises it for deeply nested arrays/objects
+            return _enc.encode(e.error_response(None, e.PARSE_ERROR, "parse error: JSON nested too deeply"))
         if isinstance(doc, list):
             if not doc:
                 return _enc.encode(e.error_response(None, e.INVALID_REQUEST, "invalid request: empty batch"))
@@ -80,7 +82,7 @@ class Dispatcher:
     async def _from_doc(self, doc: Any, conn: Any) -> Any:
         try:
             req = _request_dec.decode(_enc.encode(doc))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
             rid = doc.get("id") if isinstance(doc, dict) else None
             if not isinstance(rid, (int, str)) or isinstance(rid, bool):
                 rid = None
@@ -108,6 +110,9 @@ class Dispatcher:
             return e.error_response(rid, e.INVALID_PARAMS, message, {"field": path})
         except msgspec.DecodeError as exc:
             return None if is_notification else e.error_response(rid, e.INVALID_PARAMS, f"invalid params: {exc}")
+        except RecursionError:
+            return None if is_notification else e.error_response(
+                rid, e.INVALID_PARAMS, "invalid params: nested too deeply", {"field": "$.params"})
         request_id = getattr(conn, "client_request_id", None)
         with log.bind(request_id=f"{getattr(conn, 'cid', 0)}.{rid}" if request_id is None else request_id,
                       method=req.method):

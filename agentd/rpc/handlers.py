@@ -41,17 +41,38 @@ _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z
 
 
 def _check_url(url: str, field: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed(f"{field}: {url!r} is not an http(s) URL with a host", field=field, value=url)
+    bad = ValidationFailed(f"{field}: {url!r} is not an http(s) URL with a host", field=field, value=url)
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise bad
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port  # .port raises ValueError when out of range
+    except ValueError:  # e.g. "http://[::1" (unbalanced brackets), "http://h:99999/"
+        raise bad from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise bad
+    if port == 0:
+        raise bad
     if parts.username or parts.password:
         raise ValidationFailed(f"{field}: credentials in the URL are not allowed", field=field)
+
+
+MAX_SCHEDULES = 20
+MAX_NAME = 200
 
 
 def _check_schedules(schedules: list[m.ScheduleSpec]) -> None:
     from ..scheduling.cron import validate
 
+    if len(schedules) > MAX_SCHEDULES:
+        raise ValidationFailed(f"a goal can have at most {MAX_SCHEDULES} schedules, not {len(schedules)}",
+                               field="schedules")
+    seen: set[tuple[str, str]] = set()
     for i, s in enumerate(schedules):
+        if (s.cron, s.timezone) in seen:  # it would fire twice at every due time
+            raise ValidationFailed(f"schedule {s.cron!r} ({s.timezone}) is given twice",
+                                   field=f"schedules[{i}]", value=s.cron)
+        seen.add((s.cron, s.timezone))
         try:
             validate(s.cron, s.timezone)
         except ValidationFailed as exc:
@@ -82,6 +103,12 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
         raise ValidationFailed("time limit must be positive", field=prefix + "time_limit_s")
     if p.max_concurrent is not None and p.max_concurrent < 1:
         raise ValidationFailed("max_concurrent must be at least 1", field=prefix + "max_concurrent")
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and (not name.strip() or len(name) > MAX_NAME or any(ord(c) < 32 for c in name)):
+        raise ValidationFailed(f"a goal's name must be 1 to {MAX_NAME} printable characters on one line",
+                               field="name", value=name[:50])
 
 
 def _check_objective(text: str) -> None:
@@ -130,6 +157,7 @@ class Handlers:
     # -- goals
     async def goal_create(self, p: m.GoalCreate, conn) -> m.Goal:
         _check_objective(p.objective)
+        _check_name(p.name)
         _check_schedules(p.schedules)
         if p.webhook_url is not None:
             _check_url(p.webhook_url, "webhook_url")
@@ -156,6 +184,8 @@ class Handlers:
         gid = self._goal_id(p.id)
         if p.objective is not msgspec.UNSET:
             _check_objective(p.objective)
+        if p.name is not msgspec.UNSET:
+            _check_name(p.name)
         if p.schedules is not msgspec.UNSET:
             _check_schedules(p.schedules)
         if p.webhook_url not in (msgspec.UNSET, None):
@@ -232,7 +262,7 @@ class Handlers:
 
     # -- runs
     async def run_list(self, p: m.RunList, conn) -> m.RunListResult:
-        gid = self._goal_id(p.goal_id) if p.goal_id else None
+        gid = self._goal_id(p.goal_id) if p.goal_id is not None else None
         runs, total = self.app.store.read(runs_q.list_runs, gid, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
         return m.RunListResult(runs=runs, total=total)
 

@@ -122,6 +122,8 @@ class RpcServer:
             await self._loop(conn)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
+        except Exception as exc:  # a bug on one connection must not take the server down
+            _log.error("connection failed; closing it", exc_info=exc)
         finally:
             self.connections.discard(conn)
             conn.drop_subscriptions()

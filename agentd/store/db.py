@@ -1,8 +1,16 @@
 """The SQLite store: one file, one writer.
 
-- ``journal_mode=WAL``, ``foreign_keys=ON``, ``busy_timeout``; ``synchronous``
-  is NORMAL by default (durable across a crash of the daemon; the last commits
-  may roll back on power loss) or FULL (config ``daemon.synchronous``).
+- ``journal_mode=WAL``, ``foreign_keys=ON``, ``busy_timeout``.
+- Durability: ``synchronous=NORMAL`` by default. In WAL mode a commit is then
+  durable across a crash of the daemon (SIGKILL, OOM, a bug): the WAL is in
+  the OS page cache and is replayed at the next open. On power loss or a
+  kernel crash the last commits may roll back (the file stays consistent, it
+  is never corrupted); a run then resumes from an earlier committed step, and
+  a webhook or email whose ledger intent rolled back may be attempted again
+  (with the same webhook-id / Message-ID, so receivers can de-duplicate).
+  ``FULL`` also syncs the WAL on every commit, so nothing committed is lost
+  even on power loss, at the cost of an fsync per write: set it with
+  ``[daemon] synchronous = "full"`` in config.toml.
 - Every write is a function ``fn(conn, *args)`` run inside ``BEGIN IMMEDIATE``
   on the one writer connection, in a worker thread (``await store.write``), so
   a slow commit or a WAL checkpoint never blocks the trio loop. One writer at a
@@ -26,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import StoreError, StoreUnavailable
+from ..errors import ConfigError, StoreError, StoreUnavailable
 from .schema import LATEST, MIGRATIONS
 
 T = TypeVar("T")
@@ -70,10 +78,11 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> list[int]:
     """Apply the migrations from the file's version up to ``target``, each in
     its own transaction with its user_version bump. Returns the versions
-    reached. Raises StoreError if the file is newer than this code."""
+    reached. Raises ConfigError if the file is newer than this code (a
+    configuration problem: the daemon exits 3 and systemd does not restart it)."""
     current = schema_version(conn)
     if current > LATEST:
-        raise StoreError(
+        raise ConfigError(
             f"the database is at schema version {current}, newer than this agentd "
             f"understands ({LATEST}); upgrade agentd or point --db at another file",
             version=current,
@@ -114,12 +123,18 @@ class Store:
         self.writable = True
         self.last_write_error: str | None = None
         self.read_only = False
+        self._writer = None
         try:
             self._writer = _connect(self.path, synchronous=synchronous)
             if fresh:
                 os.chmod(self.path, 0o600)
             migrate(self._writer)
-        except sqlite3.OperationalError as exc:
+        except BaseException as exc:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            if not isinstance(exc, sqlite3.OperationalError):
+                raise
             if fresh or not any(h in str(exc).lower() for h in ("readonly", "read-only", "unable to open")):
                 raise _classify(exc) from exc
             self._open_read_only(str(exc))

@@ -151,12 +151,20 @@ BAD_CREATES = [
     ({"webhook_url": "ftp://example.com/x"}, "webhook_url"),
     ({"webhook_url": "not a url"}, "webhook_url"),
     ({"webhook_url": "https://user:pw@example.com/"}, "webhook_url"),
+    ({"webhook_url": "http://[::1"}, "webhook_url"),  # once an internal error
+    ({"webhook_url": "http://exa mple.com/"}, "webhook_url"),
+    ({"webhook_url": "http://example.com:99999/"}, "webhook_url"),
+    ({"webhook_url": "https://example.com/\r\nX-Injected: 1"}, "webhook_url"),
+    ({"schedules": [{"cron": "0 9 * * *"}, {"cron": "0 9 * * *"}]}, "schedules[1]"),  # would fire twice
     ({"params": {"allowed_tools": ["web_search", "rm_rf"]}}, "params.allowed_tools"),
     ({"params": {"email_to": ["not-an-email"]}}, "params.email_to"),
     ({"params": {"email_to": ["a@b.c", "x@@y"]}}, "params.email_to"),
     ({"params": {"step_budget": 0}}, "params.step_budget"),
     ({"params": {"allowed_domains": ["not a domain"]}}, "params.allowed_domains"),
     ({"objective": "   "}, "objective"),
+    ({"schedules": [{"cron": f"{m} 9 * * *"} for m in range(21)]}, "schedules"),
+    ({"name": "n" * 201}, "name"),
+    ({"name": "two\nlines"}, "name"),
 ]
 
 
@@ -178,6 +186,7 @@ def test_invalid_goal_create_is_refused_and_writes_nothing(alive, extra, field):
     {"allowed_tools": ["nope"]},
     {"email_to": ["@example.com"]},
     {"objective": ""},
+    {"name": ""},
 ])
 def test_invalid_goal_update_changes_nothing(alive, change):
     g = alive.call("goal.create", {"objective": "keep me", "schedules": [{"cron": "0 8 * * 1"}]})
@@ -286,7 +295,7 @@ def test_goal_deleted_with_all_its_children(alive):
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
-def test_active_run_cannot_be_deleted_but_its_goal_can(make_daemon, fake_llm):
+def test_active_run_goal_delete_and_daemon_stop(make_daemon, fake_llm):
     from agentd.testing.fakellm import stall
 
     fake_llm.add(stall(20))  # the model never answers: the run stays running
@@ -300,14 +309,31 @@ def test_active_run_cannot_be_deleted_but_its_goal_can(make_daemon, fake_llm):
     assert res["runs_cancelled"] == 1
     assert count(d.db, "runs") == 0 and count(d.db, "goals") == 0
     assert d.call("daemon.status")["running"] == []
-
-
-# ---------------------------------------------------------------- daemon.stop
-
-
-def test_daemon_stop(make_daemon):
-    d = make_daemon()
+    # daemon.stop: answers, then exits 0 and removes its socket
     assert d.call("daemon.stop", {}) == {"ok": True}
     assert d.wait(15) == 0
     assert not d.socket.exists()
-    assert any(r.get("msg") == "agentd stopped" for r in d.log_records())
+    assert d.log_records()[-1]["msg"] == "agentd stopped"
+
+
+def test_concurrent_clients_all_written(alive):
+    """Many clients writing at once: every write lands, once, in one piece."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i: int) -> list[str]:
+        with alive.client() as c:
+            return [c.call("goal.create", {"objective": f"concurrent {i}.{j}",
+                                           "schedules": [{"cron": f"{j} 9 * * *"}]})["id"] for j in range(5)]
+
+    before = count(alive.db, "goals")
+    with ThreadPoolExecutor(16) as pool:
+        ids = [gid for batch in pool.map(work, range(16)) for gid in batch]
+    assert len(set(ids)) == 80
+    assert count(alive.db, "goals") == before + 80
+    assert count(alive.db, "schedules", "WHERE goal_id IN (%s)" % ",".join("?" * 80), tuple(ids)) == 80
+    assert integrity_ok(alive.db)
+
+
+def test_run_list_with_an_empty_goal_id_is_refused_not_everything(alive):
+    e = call_err(alive, "run.list", {"goal_id": ""})
+    assert e.code == -32004 and e.data["field"] == "id"

@@ -65,6 +65,16 @@ def test_malformed_json_is_parse_error_with_null_id(alive):
         assert err(reply)["code"] == -32700, (bad, reply)
 
 
+@pytest.mark.parametrize("line", [
+    b"[" * 5000 + b"]" * 5000,
+    b'{"jsonrpc": "2.0", "id": 1, "method": "goal.list", "params": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
+    b'{"a": ' * 5000 + b"1" + b"}" * 5000,
+])
+def test_deeply_nested_json_is_an_error_not_a_crash(alive, line):
+    reply = exchange(alive, line + b"\n")
+    assert err(reply)["code"] in (-32700, -32600, -32602), reply
+
+
 @pytest.mark.parametrize("line, rid", [
     (b'{"jsonrpc": "1.0", "id": 1, "method": "daemon.status"}', 1),
     (b'{"id": 2, "method": "daemon.status"}', 2),  # no jsonrpc member
@@ -276,11 +286,16 @@ def test_silent_client_is_dropped_after_idle_timeout(alive):
 
 
 def test_half_a_line_is_dropped_after_partial_timeout(alive):
-    with alive.client() as c:
-        c.send_raw(b'{"jsonrpc": "2.0", "id": 1, "meth')
+    """Half a line is dropped on the partial-line timeout (0.5 s), before a
+    silent client connected at the same moment (idle timeout, 1 s)."""
+    with alive.client() as silent, alive.client() as half:
+        half.send_raw(b'{"jsonrpc": "2.0", "id": 1, "meth')
         t0 = time.monotonic()
-        assert closed_by_peer(c, timeout=5)
-        assert 0.4 <= time.monotonic() - t0 < 0.95  # the partial timeout (0.5 s), not the idle one (1 s)
+        assert closed_by_peer(half, timeout=5)
+        assert time.monotonic() - t0 >= 0.4
+        assert half.buf == b""  # no reply, just closed
+        assert not closed_by_peer(silent, timeout=0.05)  # still open: its timeout is longer
+        assert closed_by_peer(silent, timeout=5)
 
 
 def test_dripping_half_line_is_dropped(alive):
@@ -304,22 +319,25 @@ def test_dripping_half_line_is_dropped(alive):
         assert time.monotonic() - t0 < 2.0
 
 
-def test_idle_clients_do_not_starve_a_new_one(alive):
+def test_idle_clients_do_not_starve_a_new_one(make_daemon):
+    d = make_daemon(config="[daemon]\npartial_line_timeout_s = 60\nclient_idle_timeout_s = 60\n")
     idle = []
     try:
         for i in range(100):
-            c = alive.client()
+            c = d.client()
             if i % 2:
                 c.send_raw(b'{"jsonrpc": "2.0", "id": 1, ')  # half a line
             idle.append(c)
         t0 = time.monotonic()
-        with alive.client() as fresh:
-            assert fresh.call("daemon.status")["pid"] == alive.proc.pid
+        with d.client() as fresh:
+            assert fresh.call("daemon.status")["pid"] == d.proc.pid
             assert fresh.call("goal.list", {"limit": 1}) is not None
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < 2.0  # served now, not when the idle ones time out (60 s)
+        assert all(not closed_by_peer(c, timeout=0.01) for c in idle[:3])
     finally:
         for c in idle:
             c.close()
+    assert d.call("daemon.status")
 
 
 def test_active_client_is_not_dropped_while_it_talks(alive):
@@ -329,6 +347,19 @@ def test_active_client_is_not_dropped_while_it_talks(alive):
         while time.monotonic() - t0 < 1.6:
             assert c.call("daemon.status")
             time.sleep(0.2)
+
+
+def test_a_watcher_is_not_dropped_for_idleness(alive):
+    """A connection holding a subscription may stay quiet past the idle timeout."""
+    with alive.client() as c:
+        sub = c.call("run.watch", {"all": True})
+        assert sub["subscription"]
+        assert not closed_by_peer(c, timeout=1.5)  # idle timeout is 1 s
+        assert c.call("daemon.status")["pid"] == alive.proc.pid
+        assert c.call("run.unwatch", {"subscription": sub["subscription"]}) == {"ok": True}
+        t0 = time.monotonic()
+        assert closed_by_peer(c, timeout=5)  # no subscription: the idle timeout applies again
+        assert time.monotonic() - t0 < 3
 
 
 def test_max_connections(make_daemon):
