@@ -257,13 +257,14 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
 COMMANDS: dict[str, tuple[str, ...]] = {
     "init": (),
     "goal": ("create", "list", "ls", "show", "edit", "delete", "rm", "pause", "resume", "run", "next"),
-    "run": ("list", "ls", "show", "logs", "cancel", "delete", "rm"),
+    "run": ("list", "ls", "show", "logs", "watch", "cancel", "delete", "rm"),
     "memory": ("list", "ls", "add", "delete", "rm"),
     "tool": ("list", "ls"),
     "provider": ("check",),
     "server": ("start", "stop", "status", "reload", "metrics", "install", "uninstall"),
     "config": ("show", "set", "unset", "path"),
     "completion": (),
+    "shell": (),
 }
 
 
@@ -305,7 +306,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     # ---- goal
     g = b.group(nouns, "goal", "create and manage goals")
     p = b.cmd(g, "create", "goal:create", "create a goal")
-    p.add_argument("objective", help="what the agent should achieve")
+    p.add_argument("objective", nargs="?",
+                   help="what the agent should achieve (left out on a terminal: asked for, with the other settings)")
     _goal_options(p, edit=False)
     p = b.cmd(g, "list", "goal:list", "list goals", aliases=("ls",))
     p.add_argument("--status", choices=GOAL_STATUSES)
@@ -323,6 +325,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        ("run", "start a run now")):
         p = b.cmd(g, verb, f"goal:{verb}", text)
         p.add_argument("id")
+        if verb == "run":
+            p.add_argument("-w", "--watch", action="store_true",
+                           help="watch the run until it ends (as `run watch`)")
     p = b.cmd(g, "next", "goal:next", "show the next fire times of a goal's schedules")
     p.add_argument("id")
     p.add_argument("-n", "--count", type=_positive_int, default=5, help="how many (default 5)")
@@ -341,6 +346,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new steps until the run ends")
     p.add_argument("--full", action="store_true", help="do not shorten inputs and observations")
+    p = b.cmd(r, "watch", "run:watch", "watch a run live until it ends", description=(
+        "Watch a run live until it ends: status, elapsed time, the current step, each finished step, "
+        "tokens and budget, then the summary or the failure reason. Without a terminal: plain lines; "
+        "with --json: the events as NDJSON. Reconnects if agentd restarts. "
+        "Exit 0 if the run completed, 1 if it failed or was cancelled, "
+        "130 if Ctrl-C stopped the watching (the run itself goes on)."))
+    p.add_argument("id")
     p = b.cmd(r, "cancel", "run:cancel", "cancel a pending or running run")
     p.add_argument("id")
     p.add_argument("--reason", default=None, help="recorded with the run")
@@ -418,6 +430,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
     else:
         nouns.add_parser("completion", help="print a shell completion script", add_help=False)
+
+    # ---- shell (the REPL; also `agentctl` alone on a terminal)
+    if wanted[0] in (None, "shell"):
+        p = nouns.add_parser("shell", help="the interactive shell (REPL)", description=(
+            "Every command without the `agentctl` prefix, with completion, history and live run events."),
+            formatter_class=_Formatter)
+        _common(p)
+        p.set_defaults(handler="shell:shell")
+    else:
+        nouns.add_parser("shell", help="the interactive shell (REPL)", add_help=False)
     return top
 
 
@@ -447,12 +469,12 @@ def _report(ctx: Context, message: str) -> None:
     ctx.stderr.write(f"agentctl: {message}\n")
 
 
-def _no_command(parser: argparse.ArgumentParser) -> int:
-    """``agentctl`` alone. On a terminal this is where the REPL will start
-    (``agentctl.repl``, a later issue); for now, and off a terminal, help."""
+def _no_command(parser: argparse.ArgumentParser, args: argparse.Namespace | None = None) -> int:
+    """``agentctl`` alone: the REPL on a terminal; off a terminal, usage."""
     if sys.stdin.isatty() and sys.stdout.isatty():
-        parser.print_help()
-        return 0
+        from .repl import main as repl_main
+
+        return repl_main(Context(args or parser.parse_args([])))
     parser.print_usage(sys.stderr)
     sys.stderr.write("agentctl: error: a command is required (see agentctl --help)\n")
     return EXIT_USAGE
@@ -469,7 +491,7 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     handler = getattr(args, "handler", None)
     if handler is None:
-        return _no_command(parser)
+        return _no_command(parser, args)
     ctx = Context(args)
     from .client import ClientError, DaemonNotReachable, RpcError
 

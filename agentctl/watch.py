@@ -237,8 +237,8 @@ def event_line(out: Any, state: RunState, p: dict, width: int | None = None) -> 
             result = _short(ev.get("output"), room)
             return f"{out.bold(head)} {inp} → {result}{out.dim(dur)}"
         return f"{out.bold(head)} {inp} → {out.paint('error: ' + _short(ev.get('output'), room - 7), '31')}{out.dim(dur)}"
-    if kind == "model_responded" and not ev.get("tool_calls") and ev.get("text"):
-        return f"{out.dim('answer:')} {_short(ev['text'], w - 8)}"
+    if kind == "model_responded" and ev.get("tool_calls") and ev.get("text"):
+        return out.dim(f"thought: {_short(ev['text'], w - 9)}")  # the answer itself ends the view
     if kind == "memory_updated":
         return out.dim(f"memory updated: {', '.join(ev.get('keys') or [])}")
     if kind == "notification_sent":

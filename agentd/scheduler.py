@@ -13,6 +13,12 @@ creation time). On every wake, the ticks due in (cursor, now] are decided:
   within a window), see agentd.scheduling.policy;
 - a tick that would run is subject to the overlap policy (skip / queue one /
   cancel the previous) and to the goal being paused (skipped, "goal paused").
+  Runs made by one catch-up batch (policy ``all``) do not overlap each other.
+
+A tick whose transaction fails (disk full) is retried every few seconds until
+it is recorded (late: the catch-up policy then decides); while the daemon
+stops, due ticks are left for the catch-up policy at the next start. Nothing
+that goes wrong in one tick takes the daemon down.
 
 A tick's record and its run are written in ONE transaction, and the record is
 unique per (schedule, due time): a restart in the middle of firing, or a clock
@@ -183,8 +189,8 @@ class Scheduler:
             run_trigger = "schedule" if decision == "fired" else "catchup"
             if goal_row["status"] != "active":
                 decision, reason, run_trigger = "skipped", f"goal {goal_row['status']}", None
-            elif not app.store.writable:
-                decision, reason, run_trigger = "skipped", "the database cannot be written", None
+            # (A store that cannot be written is not a reason to skip: the
+            # write below fails and the tick is retried until it can be recorded.)
         if run_trigger is not None:
             active = [policy.ActiveRun(id=i, state=s) for i, s in app.store.read(runs_q.active_runs_of, entry.goal_id)
                       if i not in batch]

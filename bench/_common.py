@@ -80,7 +80,7 @@ def pct(samples: list[float], p: float) -> float:
 
 
 def line(label: str, value: str, target: str = "") -> None:
-    print(f"   {label:<52} {value}" + (f"   [target {target}]" if target else ""))
+    print(f"   {label:<58} {value}" + (f"   [target {target}]" if target else ""))
     sys.stdout.flush()
 
 

@@ -6,7 +6,9 @@ then every ``run_finished`` awaited on a goal watch. Measured: wall (first
 goal.run sent -> last run finished; ideal = (K+1) x latency), daemon CPU
 (/proc/<pid>/stat), daemon peak RSS (VmHWM), and the same for the raw
 httpx+json hand loop (bench.handloop_concurrent, its own process) with N
-concurrent conversations against the same fake (its own process too).
+concurrent conversations against the same fake (its own process too), twice:
+one shared httpx client (the issue's baseline; httpcore's pool scan is
+quadratic in the connections) and one client per conversation.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ def daemon_batch(d: Daemon, n: int, k: int, profile: str | None) -> dict:
     return {"wall": wall, "cpu": cpu, "rss_mb": rss / 1024, "submit_s": t_submit}
 
 
-def hand_batch(url: str, n: int, k: int) -> dict:
+def hand_batch(url: str, n: int, k: int, per_conversation: bool) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.handloop_concurrent", "--url", url, "--n", str(n), "--k",
-                          str(k)], capture_output=True, text=True, cwd=str(ROOT), timeout=600, check=True)
+                          str(k)] + (["--per-conversation"] if per_conversation else []),
+                         capture_output=True, text=True, cwd=str(ROOT), timeout=900, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     if r["steps"] != n * k:
         raise RuntimeError(f"hand loop did {r['steps']} steps, not {n * k}")
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     res: dict = {"n": a.n, "k": a.k, "latency": a.latency}
     dd: dict[str, list[float]] = {"wall": [], "cpu": [], "rss_mb": [], "fake_cpu": []}
     hh: dict[str, list[float]] = {"wall": [], "cpu": [], "rss_mb": [], "fake_cpu": []}
+    pp: dict[str, list[float]] = {"wall": [], "cpu": [], "rss_mb": [], "fake_cpu": []}
     with FakeProc(latency=a.latency) as fake:
         for rep in range(a.repeats):
             with tempdir("conc") as td:
@@ -87,26 +91,33 @@ def main(argv: list[str] | None = None) -> dict:
                     d.stop()
             for key in dd:
                 dd[key].append(r[key])
-            f0 = cpu_seconds(fake.pid)
-            h = hand_batch(fake.base_url, a.n, a.k)
-            h["fake_cpu"] = cpu_seconds(fake.pid) - f0
-            for key in hh:
-                hh[key].append(h[key])
+            for per_conv, acc in ((False, hh), (True, pp)):
+                f0 = cpu_seconds(fake.pid)
+                h = hand_batch(fake.base_url, a.n, a.k, per_conv)
+                h["fake_cpu"] = cpu_seconds(fake.pid) - f0
+                for key in acc:
+                    acc[key].append(h[key])
     sd = {key: Stat(v) for key, v in dd.items()}
     sh = {key: Stat(v) for key, v in hh.items()}
-    res["agentd"], res["hand"] = sd, sh
+    sp = {key: Stat(v) for key, v in pp.items()}
+    res["agentd"], res["hand"], res["hand_per_conversation"] = sd, sh, sp
     line("agentd wall", sd["wall"].fmt(" s"), "<= hand loop's wall")
-    line("raw httpx hand loop wall (pool = N connections)", sh["wall"].fmt(" s"))
+    line("raw hand loop wall, one shared httpx client", sh["wall"].fmt(" s"))
+    line("raw hand loop wall, one httpx client per conversation", sp["wall"].fmt(" s"))
     ratio = Stat(x / y for x, y in zip(dd["wall"], hh["wall"]))
     res["wall_ratio"] = ratio
-    line("agentd / hand loop wall (same repeat)", ratio.fmt("x"), "<= 1.0x")
+    line("agentd / hand loop (shared client) wall, same repeat", ratio.fmt("x"), "<= 1.0x")
+    ratio2 = Stat(x / y for x, y in zip(dd["wall"], pp["wall"]))
+    res["wall_ratio_per_conversation"] = ratio2
+    line("agentd / hand loop (client per conversation) wall", ratio2.fmt("x"), "<= 1.0x")
     line("agentd daemon CPU", sd["cpu"].fmt(" s"))
-    line("hand loop CPU (its process)", sh["cpu"].fmt(" s"))
+    line("hand loop CPU (shared client / client per conversation)", f"{sh['cpu'].fmt(' s')} / {sp['cpu'].fmt(' s')}")
     line("agentd CPU per step", Stat(c * 1000 / (a.n * a.k) for c in dd["cpu"]).fmt(" ms"))
     line("agentd daemon peak RSS (VmHWM)", sd["rss_mb"].fmt(" MB", 1), "<= 80 MB")
-    line("hand loop peak RSS (ru_maxrss)", sh["rss_mb"].fmt(" MB", 1))
-    line("fake LLM CPU during the agentd / hand batch",
-         f"{sd['fake_cpu'].fmt(' s')} / {sh['fake_cpu'].fmt(' s')}")
+    line("hand loop peak RSS (shared client)", sh["rss_mb"].fmt(" MB", 1))
+    line("hand loop peak RSS (client per conversation)", sp["rss_mb"].fmt(" MB", 1))
+    line("fake LLM CPU during the agentd / hand / hand batch",
+         f"{sd['fake_cpu'].median:.2f} / {sh['fake_cpu'].median:.2f} / {sp['fake_cpu'].median:.2f} s")
     emit_json("concurrent", res)
     return res
 

@@ -1,7 +1,9 @@
 """The concurrent baseline, in its own process so that its CPU and peak RSS are
 its own: N raw httpx+json conversations of K tool calls at once, under trio,
-one httpx.AsyncClient with a pool as large as N (the best case for the raw
-loop). Prints one JSON line: wall_s, cpu_s, maxrss_kb, steps.
+one shared httpx.AsyncClient with a pool as large as N (what the issue's
+"raw httpx+json loop" measured), or with ``--per-conversation`` one client
+each (no shared pool: httpcore's pool rescans every connection for every
+request, which is quadratic with 200 of them). Prints one JSON line: wall_s, cpu_s, maxrss_kb, steps.
 
 ``python -m bench.handloop_concurrent --url http://127.0.0.1:PORT/v1 --n 200 --k 10``
 """
@@ -19,17 +21,25 @@ import trio
 from .handloop import aconversation, tools_payload
 
 
-async def amain(url: str, n: int, k: int, backend: str = "trio", pool: int = 0) -> dict:
+async def amain(url: str, n: int, k: int, backend: str = "trio", pool: int = 0, per_conversation: bool = False) -> dict:
     tools = tools_payload()
     pool = pool or n
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     steps: list[int] = []
+    import ssl
+
+    ssl_ctx = ssl.create_default_context()  # shared: building one per client costs ~1 MB and ~10 ms
     async with httpx.AsyncClient(headers={"Authorization": "Bearer sk-bench"}, timeout=120, limits=limits) as client:
         t0 = time.perf_counter()
         c0 = time.process_time()
 
         async def one() -> None:
-            steps.append(await aconversation(client, url + "/chat/completions", k, tools))
+            if per_conversation:  # a client (and pool) of its own: no shared pool to scan
+                async with httpx.AsyncClient(headers={"Authorization": "Bearer sk-bench"}, timeout=120,
+                                             verify=ssl_ctx) as own:
+                    steps.append(await aconversation(own, url + "/chat/completions", k, tools))
+            else:
+                steps.append(await aconversation(client, url + "/chat/completions", k, tools))
 
         if backend == "trio":
             async with trio.open_nursery() as nursery:
@@ -50,15 +60,16 @@ def main() -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--backend", choices=["trio", "asyncio"], default="asyncio")
+    p.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
+    p.add_argument("--per-conversation", action="store_true", help="one httpx client per conversation")
     p.add_argument("--pool", type=int, default=0, help="httpx pool size (default: N)")
     a = p.parse_args()
     if a.backend == "trio":
-        out = trio.run(amain, a.url, a.n, a.k, "trio", a.pool)
+        out = trio.run(amain, a.url, a.n, a.k, "trio", a.pool, a.per_conversation)
     else:
         import asyncio
 
-        out = asyncio.run(amain(a.url, a.n, a.k, "asyncio", a.pool))
+        out = asyncio.run(amain(a.url, a.n, a.k, "asyncio", a.pool, a.per_conversation))
     out["backend"], out["pool"] = a.backend, a.pool or a.n
     print(json.dumps(out))
 

@@ -76,12 +76,13 @@ def main(argv: list[str] | None = None) -> dict:
                 pass
             watch.close()
             round_trips(d.socket, g["id"], 0.3)  # warm-up
-            idle_rate, idle_p50, idle_p99, idle_lat = [], [], [], []
-            for _ in range(a.repeats):
-                r, lat = round_trips(d.socket, g["id"], a.seconds)
-                idle_rate.append(r)
-                idle_p50.append(pct(lat, 50))
-                idle_p99.append(pct(lat, 99))
+            idle_rate, idle_p50, idle_p99 = [], [], []
+            with Profiler(a.profile, "rpc_idle", d.pid):
+                for _ in range(a.repeats):
+                    r, lat = round_trips(d.socket, g["id"], a.seconds)
+                    idle_rate.append(r)
+                    idle_p50.append(pct(lat, 50))
+                    idle_p99.append(pct(lat, 99))
             # busy: long runs (K large enough to last the whole measurement at 100 ms per model call)
             k = int((a.seconds * a.repeats + 5) / 0.1) + 20
             busy_goal = rpc.call("goal.create", goal_params(k))

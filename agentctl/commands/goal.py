@@ -87,11 +87,28 @@ def create_params(args: argparse.Namespace) -> dict:
     return out
 
 
-def cmd_create(ctx: Context) -> None:
+def cmd_create(ctx: Context) -> int | None:
     args = ctx.args
     if args.timezone and not args.schedule:
         raise UsageError("--timezone applies to --schedule; give a schedule too")
-    goal = ctx.call("goal.create", create_params(args))
+    if args.objective is None:
+        if not (_stdin_tty() and ctx.stdout.isatty()):
+            raise UsageError("the objective is required (it is asked for only on a terminal)")
+        from ..repl.prompts import Abandoned, goal_form
+
+        try:
+            asked = goal_form(ctx, args.timezone or local_timezone())
+        except Abandoned:
+            ctx.info("No goal created.")
+            return 130
+        params = create_params(args)
+        params.update({k: v for k, v in asked.items() if k != "params"})
+        params["params"] = {**(params.get("params") or {}), **(asked.get("params") or {})} or None
+        if params["params"] is None:
+            del params["params"]
+        goal = ctx.call("goal.create", params)
+    else:
+        goal = ctx.call("goal.create", create_params(args))
     if ctx.json:
         return ctx.emit_json(goal)
     ctx.print(goal["id"])
@@ -100,6 +117,7 @@ def cmd_create(ctx: Context) -> None:
     for s in goal.get("schedules") or []:
         nxt = f", next {ctx.out.time(s.get('next_fire'))}" if s.get("next_fire") else ""
         ctx.info(f"  schedule {s['cron']} ({s['timezone']}){nxt}")
+    return None
 
 
 # ---------------------------------------------------------------- list

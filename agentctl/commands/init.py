@@ -1,7 +1,9 @@
 """``agentctl init``: write config.toml (0600) for a provider.
 
-Non-interactive: ``--provider`` is required. (The interactive prompt, for
-``agentctl init`` alone on a terminal, comes with the REPL work.)
+Non-interactive: ``--provider`` is required. On a terminal without
+``--provider``, it asks for the provider, model and key (``agentctl.repl.prompts``),
+writes the file, runs the tool-calling check if agentd is running, and offers
+to install the systemd user unit (``agentctl server install``).
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ def init_data(provider: str, model: str | None, api_key: str | None, base_url: s
     return data
 
 
-def cmd_init(ctx: Context) -> None:
+def cmd_init(ctx: Context) -> int | None:
     a = ctx.args
     path = config_path(ctx)
     if os.path.exists(path) and not a.force:
         raise Failure(f"{path} already exists; use --force to overwrite it "
                       "or `agentctl config set` to change one value.")
     if not a.provider:
+        if sys.stdin.isatty() and ctx.stdout.isatty() and not ctx.json:
+            return _interactive(ctx, path)
         raise UsageError("--provider is required (openai, openrouter or ollama)")
     api_key = a.api_key
     if api_key == "-":
@@ -53,3 +57,58 @@ def cmd_init(ctx: Context) -> None:
         ctx.warn("no model chosen: set one with `agentctl config set provider.model NAME`.")
     ctx.info("Next: `systemctl --user enable --now agentd` or `agentctl server start`, "
              "then `agentctl goal create \"…\"`.")
+
+
+def _interactive(ctx: Context, path: str) -> int:
+    from ..repl.prompts import Abandoned, confirm, init_form
+
+    try:
+        answers = init_form()
+    except Abandoned:
+        ctx.info("Nothing written.")
+        return 130
+    data = init_data(answers["provider"], answers["model"], answers["api_key"], answers["base_url"])
+    _validate(data, path)
+    tomlfile.write_private(path, tomlfile.dumps(data))
+    ctx.info(f"Wrote {path} (mode 0600).")
+    code = _check(ctx)
+    try:
+        _offer_unit(ctx)
+    except Abandoned:
+        pass
+    return code
+
+
+def _check(ctx: Context) -> int:
+    """The tool-calling check, if agentd runs (after it re-read the file)."""
+    from ..client import ClientError, DaemonNotReachable
+
+    try:
+        ctx.call("daemon.reload", {})
+        ctx.info("Checking that the model can call tools…")
+        st = ctx.call("provider.check", {}, timeout=max(ctx.timeout, 120.0))
+    except DaemonNotReachable:
+        ctx.info("agentd is not running, so the tool-calling check waits: it runs when agentd starts "
+                 "(see `agentctl server status`), or run `agentctl provider check` once it is up.")
+        return 0
+    except ClientError as exc:
+        ctx.warn(f"the check could not run: {exc}")
+        return 1
+    if st.get("ok"):
+        ctx.info(f"OK: {st.get('provider')}/{st.get('model')} can call tools.")
+        return 0
+    ctx.warn(f"{st.get('provider')}/{st.get('model')}: {st.get('message') or st.get('state')}")
+    return 1
+
+
+def _offer_unit(ctx: Context) -> None:
+    from ..cli import COMMANDS, run
+    from ..repl.prompts import confirm
+
+    if "install" not in COMMANDS.get("server", ()):
+        ctx.info("Next: `agentctl server start`, then `agentctl goal create`.")
+        return
+    if confirm("Install the systemd user unit (agentd starts with your session)?", default=True):
+        run(["server", "install"])
+    else:
+        ctx.info("Next: `agentctl server start` (or later `agentctl server install`), then `agentctl goal create`.")

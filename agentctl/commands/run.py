@@ -14,6 +14,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+# Only against a daemon without run.watch: how often ``logs -f`` polls.
+FOLLOW_INTERVAL_S = 0.5
+
 
 
 # ---------------------------------------------------------------- list
@@ -205,7 +208,10 @@ def _follow(ctx: Context, res: dict) -> int:
     show(res)
     status = res.get("run_status")
     if status not in TERMINAL_RUN_STATES:
+        from ..client import RpcError
+
         stream = EventStream(ctx.socket_path, {"run_id": run_id}, timeout=ctx.timeout)
+        res = None
         try:
             for kind, p in stream:
                 if kind == "lost":
@@ -214,16 +220,32 @@ def _follow(ctx: Context, res: dict) -> int:
                     continue
                 if p["event"].get("type") in ("tool_returned", "model_responded", "run_finished"):
                     show(ctx.call("run.steps", {"id": run_id, "after": after}))
+        except RpcError as exc:
+            if exc.code != -32601:
+                raise
+            res = _poll(ctx, run_id, show, lambda: after)  # a daemon without run.watch
         except KeyboardInterrupt:
             ctx.info(f"\nStopped following; run {run_id} goes on.")
             return 130
         finally:
             stream.close()
-        res = ctx.call("run.steps", {"id": run_id, "after": after})
+        if res is None:
+            res = ctx.call("run.steps", {"id": run_id, "after": after})
         show(res)
         status = res.get("run_status")
     ctx.info(f"Run {run_id} {status}.")
     return 0 if status == "completed" else 1
+
+
+def _poll(ctx: Context, run_id: str, show, after) -> dict:
+    import time
+
+    while True:
+        time.sleep(FOLLOW_INTERVAL_S)
+        res = ctx.call("run.steps", {"id": run_id, "after": after()})
+        if res.get("run_status") in TERMINAL_RUN_STATES:
+            return res
+        show(res)
 
 
 # ---------------------------------------------------------------- watch

@@ -29,7 +29,9 @@ class LedgerEffects:
                 row = conn.execute("SELECT * FROM side_effects WHERE id = ?", (row["id"],)).fetchone()
             return row, created
 
-        row, created = await self.app.store.write(tx, self.app.now())
+        # The intent must outlive even a power loss: the send that follows
+        # cannot be taken back (see Store.write_sync).
+        row, created = await self.app.store.write(tx, self.app.now(), durable=True)
         return EffectRecord(id=row["id"], idempotency_key=row["idempotency_key"], status=row["status"],
                             attempts=row["attempts"] if not created else 0, detail=row["detail"])
 

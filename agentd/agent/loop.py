@@ -53,7 +53,7 @@ FINISH = "finish"
 UNKNOWN_OUTCOME = ("OUTCOME UNKNOWN: the daemon stopped while this call was in flight. It was NOT repeated, "
                    "because it may already have had its effect. Do not repeat it unless the objective requires "
                    "it and you have checked that it did not happen.")
-LEDGER_TOOLS = frozenset({"send_webhook", "send_email"})  # key = "<run>:<tool call id>", intent first
+LEDGER_TOOLS = frozenset({"send_webhook", "send_email"})  # key = "<run>:step-<n>", intent first
 INTERRUPTED = "the daemon stopped while this call was in flight; it was run again after the restart"
 
 
@@ -475,7 +475,8 @@ class RunLoop:
         self._rebuild(st)
 
     def _ledger_entry(self, c: Call):
-        return self.effects.lookup(f"{self.run_id}:{c.call.id or f'step{c.step_no}'}")  # the tools' key
+        # The key the ledger tools use (ToolContext.effect_key): run and step number.
+        return self.effects.lookup(f"{self.run_id}:step-{c.step_no}")
 
     async def _record_known(self, st: LoopState, c: Call, effect) -> None:
         ok = effect["status"] == "delivered"

@@ -5,10 +5,11 @@
   durable across a crash of the daemon (SIGKILL, OOM, a bug): the WAL is in
   the OS page cache and is replayed at the next open. On power loss or a
   kernel crash the last commits may roll back (the file stays consistent, it
-  is never corrupted); a run then resumes from an earlier committed step, and
-  a webhook or email whose ledger intent rolled back may be attempted again
-  (with the same webhook-id / Message-ID, so receivers can de-duplicate).
-  ``FULL`` also syncs the WAL on every commit, so nothing committed is lost
+  is never corrupted); a run then resumes from an earlier committed step.
+  Ledger intents are the exception: they are always committed with
+  ``synchronous=FULL`` (``write(..., durable=True)``), so an intent survives
+  power loss too and a webhook or email is never attempted twice.
+  ``FULL`` for everything also syncs the WAL on every commit, so nothing committed is lost
   even on power loss, at the cost of an fsync per write: set it with
   ``[daemon] synchronous = "full"`` in config.toml.
 - Every write is a function ``fn(conn, *args)`` run inside ``BEGIN IMMEDIATE``
@@ -166,31 +167,46 @@ class Store:
             raise _classify(exc) from exc
 
     # -- writes: BEGIN IMMEDIATE on the writer connection
-    def write_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def write_sync(self, fn: Callable[..., T], *args: Any, durable: bool = False, **kwargs: Any) -> T:
         """Run ``fn(conn, *args)`` in one IMMEDIATE transaction, here and now.
-        For start-up, recovery and tests; the daemon's loop uses ``write``."""
+        For start-up, recovery and tests; the daemon's loop uses ``write``.
+
+        ``durable=True`` commits this one transaction with ``synchronous=FULL``
+        (the WAL is fsync'd before COMMIT returns), whatever the store's
+        setting: for ledger intents, which must survive even a power loss
+        because the send that follows cannot be taken back."""
         with self._lock:
             conn = self._writer
             if conn is None:
                 raise StoreUnavailable(self.last_write_error or "the database is read-only", reason="read-only")
+            full = durable and self.synchronous.lower() != "full"
+            if full:
+                conn.execute("PRAGMA synchronous = FULL")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._failed(exc) from exc
-            try:
-                result = fn(conn, *args, **kwargs)
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._failed(exc) from exc
-            except BaseException:
-                self._rollback()
-                raise
-            if not self.writable:
-                self.writable, self.last_write_error = True, None
-            return result
+                return self._transaction(conn, fn, args, kwargs)
+            finally:
+                if full:
+                    conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
 
-    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _transaction(self, conn: sqlite3.Connection, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+        try:
+            result = fn(conn, *args, **kwargs)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._failed(exc) from exc
+        except BaseException:
+            self._rollback()
+            raise
+        if not self.writable:
+            self.writable, self.last_write_error = True, None
+        return result
+
+    async def write(self, fn: Callable[..., T], *args: Any, durable: bool = False, **kwargs: Any) -> T:
         """Run ``fn(conn, *args)`` in one IMMEDIATE transaction in a worker
         thread. Cancellation: waiting for the writer can be cancelled; once the
         transaction started it runs to its end (never abandoned half-way)."""
@@ -200,7 +216,8 @@ class Store:
             self._limiter = trio.CapacityLimiter(1)
         if kwargs:
             fn = functools.partial(fn, **kwargs)
-        return await trio.to_thread.run_sync(self.write_sync, fn, *args, limiter=self._limiter)
+        write = functools.partial(self.write_sync, durable=True) if durable else self.write_sync
+        return await trio.to_thread.run_sync(write, fn, *args, limiter=self._limiter)
 
     def _rollback(self) -> None:
         if self._writer is None:

@@ -194,7 +194,9 @@ def test_run_logs_lines(full, capsys):
     assert lines[1].startswith("#2 fetch_page") and "error: HTTP 404" in lines[1]
 
 
-def test_run_logs_follow_polls_until_the_run_ends(full, capsys, monkeypatch):
+def test_run_logs_follow_falls_back_to_polling_without_run_watch(full, capsys, monkeypatch):
+    """Against a daemon without run.watch (the fake answers "method not found"),
+    ``logs -f`` polls run.steps until the run ends."""
     from agentctl.commands import run as run_cmd
 
     monkeypatch.setattr(run_cmd, "FOLLOW_INTERVAL_S", 0.01)
@@ -213,7 +215,8 @@ def test_run_logs_follow_polls_until_the_run_ends(full, capsys, monkeypatch):
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == ["#1", "#2", "#3"]
     assert calls == [0, 1, 3]
-    assert all(p["id"] == "r_0123456789" for meth, p in full.requests[1:])  # the full id after the first poll
+    polls = [p for meth, p in full.requests if meth == "run.steps"]
+    assert all(p["id"] == "r_0123456789" for p in polls[1:])  # the full id after the first poll
 
 
 def test_goal_delete_refuses_without_yes_when_not_interactive(full, capsys, monkeypatch):

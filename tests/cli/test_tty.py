@@ -32,11 +32,3 @@ def test_goal_delete_asks_on_a_terminal(fake):
     child.close()
     assert child.exitstatus == 0
     assert ("goal.delete", {"id": "g_0123456789"}) in fake.requests
-
-
-def test_no_arguments_on_a_terminal_prints_help(xdg):
-    child = spawn()
-    child.expect("exit status:")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0

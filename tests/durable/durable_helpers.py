@@ -100,7 +100,8 @@ class PlanLLM(FakeLLM):
             gate.hold()
         if n < len(plan):
             name, args = plan[n]
-            return ToolTurn((Call(name, json.dumps(args), f"call_{n + 1}"),))
+            args_text = json.dumps(args).replace("{run}", run.group(1) if run else "?")  # per-run URLs, names
+            return ToolTurn((Call(name, args_text, f"call_{n + 1}"),))
         return TextTurn(f"done after {n} tool calls")
 
 

@@ -72,7 +72,7 @@ def test_durable_webhook_tool_in_flight_is_unknown_and_not_sent_again(durable_da
     effects = {e["source"]: e for e in run["side_effects"]}
     assert effects["tool"]["status"] == "unknown" and "not re-sent" in effects["tool"]["detail"]
     assert effects["completion"]["status"] == "delivered"
-    tool_id = webhook_message_id(f"{rid}:call_1")
+    tool_id = webhook_message_id(f"{rid}:step-1")
     assert web.webhook_ids.count(tool_id) == 1  # never re-sent
     assert len(web.webhook_ids) == len(set(web.webhook_ids)) == 2  # the tool's and the completion's
     steps = assert_steps_contiguous(d.db, rid)
@@ -182,7 +182,7 @@ def test_durable_email_tool_in_flight_is_never_received_twice(durable_daemon, pl
     assert {(e["source"], e["status"]) for e in run["side_effects"]} == {("tool", "unknown"),
                                                                           ("completion", "delivered")}
     assert len(smtp.message_ids) == len(set(smtp.message_ids)) == 2
-    assert smtp.message_ids[0] == email_message_id(f"{rid}:call_1")
+    assert smtp.message_ids[0] == email_message_id(f"{rid}:step-1")
 
 
 def test_durable_run_that_keeps_crashing_the_daemon_is_failed(durable_daemon, plan_llm, web):

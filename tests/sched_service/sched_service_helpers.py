@@ -29,8 +29,16 @@ from agentd.store import goals as goals_q
 
 
 class InlineStore(Store):
+    fail_next = 0  # the next n writes fail as if the disk were full (nothing of them is written)
+
     async def write(self, fn, *args: Any, **kwargs: Any):
         await trio.lowlevel.checkpoint()
+        if self.fail_next:
+            self.fail_next -= 1
+            from agentd.errors import StoreUnavailable
+
+            self.writable = False
+            raise StoreUnavailable("the database cannot be written: database or disk is full")
         return self.write_sync(fn, *args, **kwargs)
 
 

@@ -59,7 +59,8 @@ def test_sched_service_dst_days(tmp_path):
             assert {t["decision"] for t in w.ticks(berlin)} == {"fired"}
             assert all(t["recorded_at"] == t["due_at"] for t in w.ticks(berlin))
 
-            await w.sleep_until("2026-10-31T00:00")  # (no schedule of NY yet: nothing owed)
+        (tmp_path / "ny").mkdir()
+        async with World(tmp_path / "ny", "2026-10-31T00:00") as w:
             _, ny = w.goal("30 1 * * *", "America/New_York")
             _, ny_hourly = w.goal("0 * * * *", "America/New_York")
             await w.sleep_until("2026-11-03T00:00")
@@ -211,5 +212,33 @@ def test_sched_service_a_thousand_schedules(tmp_path):
             assert w.store.read(lambda c: c.execute(
                 "SELECT count(*) FROM runs WHERE status = 'completed'").fetchone()[0]) == 2000
             assert w.sched.fired == 2000
+
+    run_virtual(main)
+
+
+def test_sched_service_a_failed_fire_is_retried_and_a_restart_mid_fire_decides_it_once(tmp_path):
+    async def main():
+        async with World(tmp_path, "2026-06-01T10:00:30") as w:
+            gid, sid = w.goal("*/5 * * * *")
+            await w.sleep_until("2026-06-01T10:04:59")
+            w.store.fail_next = 1  # the 10:05 tick's transaction fails (disk full): nothing written
+            await w.sleep_until("2026-06-01T10:05:10")
+            ticks = w.ticks(sid)
+            assert [(t["decision"], t["recorded_at"] - t["due_at"]) for t in ticks] == [("fired", 5000)]  # retried
+            assert len(w.runs_of(gid)) == 1 and w.sched.alive()
+
+            await w.sleep_until("2026-06-01T10:09:59")
+            w.store.fail_next = 1
+            await w.sleep_until("2026-06-01T10:10:01")
+            await w.stop_scheduler()  # the daemon dies before the retry
+            await w.sleep_until("2026-06-01T10:12:00")
+            await w.start_scheduler()
+            await trio.sleep(1)
+            ticks = w.ticks(sid)
+            assert [(iso_utc(t["due_at"])[11:], t["decision"]) for t in ticks] == [("10:05", "fired"),
+                                                                                   ("10:10", "caught_up")]
+            await w.sleep_until("2026-06-01T10:15:01")
+            assert [t["decision"] for t in w.ticks(sid)] == ["fired", "caught_up", "fired"]
+            assert len(w.runs_of(gid)) == 3
 
     run_virtual(main)
