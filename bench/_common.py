@@ -43,11 +43,23 @@ def machine() -> str:
             f"({platform.python_implementation()}), {platform.system()} {platform.release()}")
 
 
+def revision() -> str:
+    """The commit under test (with ``+dirty`` when the tree has changes)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "agentd", "agentctl"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
+        return (rev or "unknown") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def header(title: str) -> None:
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"== {title}")
     print(f"   machine: {machine()}")
-    print(f"   date:    {now}")
+    print(f"   date:    {now}, agentd {revision()}")
     sys.stdout.flush()
 
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(ROOT) not in sys.path:  # agentd may not be installed in the venv yet
     sys.path.insert(0, str(ROOT))
 
+from cli_support import ROOT, ctl_env, run_ctl  # noqa: E402,F401
 from fakeserver import FakeServer  # noqa: E402
 
 
@@ -55,15 +56,4 @@ def fake(short_dir, xdg, monkeypatch):
     server.close()
 
 
-def ctl_env(extra: dict | None = None) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra or {})
-    return env
 
-
-def run_ctl(*args: str, env: dict | None = None, input: str | None = None,
-            timeout: float = 30) -> subprocess.CompletedProcess:
-    """``python -m agentctl ARGS`` in a subprocess (stdin not a terminal)."""
-    return subprocess.run([sys.executable, "-m", "agentctl", *args], env=ctl_env(env), input=input,
-                          capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))

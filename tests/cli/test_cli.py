@@ -10,7 +10,7 @@ import sys
 
 import msgspec
 import pytest
-from conftest import run_ctl
+from cli_support import run_ctl
 from fakeserver import NOW, Fail, goal, run
 
 from agentctl import cli
@@ -331,7 +331,7 @@ def test_a_command_imports_nothing_heavy(fake):
     )
     import subprocess
 
-    from conftest import ctl_env
+    from cli_support import ctl_env
 
     r = subprocess.run([sys.executable, "-c", code], env=ctl_env(), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr

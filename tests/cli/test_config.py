@@ -9,7 +9,7 @@ import stat
 import tomllib
 
 import pytest
-from conftest import run_ctl
+from cli_support import run_ctl
 
 from agentctl import _paths, tomlfile
 

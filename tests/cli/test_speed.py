@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ctl_env
+from cli_support import ctl_env
 
 RUNS = 9
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pexpect
-from conftest import ROOT, ctl_env
+from cli_support import ROOT, ctl_env
 
 
 def spawn(*args: str, env: dict | None = None) -> pexpect.spawn:
