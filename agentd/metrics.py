@@ -31,6 +31,7 @@ HELP = {
     "agentd_provider_retries_total": ("counter", "Provider call retries, by error class."),
     "agentd_provider_errors_total": ("counter", "Provider calls that failed after retries, by error class."),
     "agentd_notifications_total": ("counter", "Notification deliveries, by kind and outcome."),
+    "agentd_delivery_retries_total": ("counter", "Webhook and email delivery retries, by kind."),
     "agentd_ticks_total": ("counter", "Schedule ticks, by decision."),
     "agentd_rpc_requests_total": ("counter", "RPC requests, by method and outcome."),
     "agentd_run_duration_seconds": ("histogram", "Run duration from claim to end."),
@@ -118,6 +119,9 @@ class Metrics:
 
     def provider_error(self, error_class: str) -> None:
         self.inc("agentd_provider_errors_total", error=error_class)
+
+    def delivery_retry(self, kind: str) -> None:
+        self.inc("agentd_delivery_retries_total", kind=kind)
 
     def notification(self, kind: str, ok: bool) -> None:
         self.inc("agentd_notifications_total", kind=kind, outcome="delivered" if ok else "failed")

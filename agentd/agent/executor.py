@@ -90,6 +90,7 @@ async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: st
     from ..tools.net import NetPolicy
 
     effects = LedgerEffects(app, run.id, goal.id)
+    on_retry = app.metrics.delivery_retry if app.metrics is not None else None
     if goal.webhook_url:
         payload = {"type": f"run.{outcome.status}", "run_id": run.id, "goal_id": goal.id, "goal_name": goal.name,
                    "objective": goal.objective, "status": outcome.status, "summary": outcome.summary,
@@ -98,12 +99,12 @@ async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: st
                    "budget_exhausted": outcome.budget_exhausted}
         await _deliver(app, run, goal, "webhook", goal.webhook_url, lambda: webhook.deliver_webhook(
             goal.webhook_url, payload, secret=goal.webhook_secret, key=f"{run.id}:completion-webhook",
-            policy=NetPolicy(app.config.tools, ()), effects=effects, source="completion"))
+            policy=NetPolicy(app.config.tools, ()), effects=effects, source="completion", on_retry=on_retry))
     if goal.params.email_to and app.config.smtp.host:
         subject = f"[agentd] {goal.name or goal.objective[:60]} — run {outcome.status}"
         await _deliver(app, run, goal, "email", ", ".join(goal.params.email_to), lambda: email.deliver_email(
             list(goal.params.email_to), subject, text, key=f"{run.id}:completion-email", smtp=app.config.smtp,
-            tools=app.config.tools, effects=effects, source="completion"))
+            tools=app.config.tools, effects=effects, source="completion", on_retry=on_retry))
 
 
 async def _deliver(app: "App", run, goal, kind: str, target: str, send) -> None:

@@ -342,7 +342,8 @@ class RunLoop:
                                             email_to=list(st.goal.params.email_to)),
                               run_id=self.run_id, tool_call_id=c.call.id or f"step{c.step_no}",
                               artifacts=self.artifacts, tools=self.cfg.tools, smtp=self.cfg.smtp,
-                              effects=self.effects, memories=self.memories, step_no=c.step_no)
+                              effects=self.effects, memories=self.memories, step_no=c.step_no,
+                              on_retry=self.app.metrics.delivery_retry if self.app.metrics else None)
             timeout = self.tools.timeout_for(name, self.cfg.tools)
             with log.bind(step=c.step_no, tool=name):
                 # The tool's own deadline (its breaker guard) fires first and counts as

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
@@ -85,6 +86,7 @@ class ToolContext:
     effects: SideEffects
     memories: Memories
     step_no: int = 0
+    on_retry: Callable[[str], None] | None = None  # a delivery retry of this kind happened (metrics)
 
     @property
     def effect_key(self) -> str:

@@ -23,6 +23,7 @@ import trio
 from ..config import SmtpConfig, ToolsConfig
 from ..errors import ToolError, ToolRefused
 from .base import SideEffects, ToolContext
+from .delivery import DeliveryFailed, OnDeliveryRetry, deliver
 from .webhook import Delivery, earlier_outcome
 
 MAX_BODY_CHARS = 200_000
@@ -98,6 +99,7 @@ async def deliver_email(
     tools: ToolsConfig,
     effects: SideEffects,
     source: str = "tool",
+    on_retry: OnDeliveryRetry | None = None,
 ) -> Delivery:
     """Send one email per idempotency ``key``. Raises ToolError if SMTP is not
     configured (before anything is recorded); delivery failures are returned."""
@@ -108,22 +110,16 @@ async def deliver_email(
     skipped = earlier_outcome(record)
     if skipped is not None:
         return skipped
-    attempts, delay, detail = max(1, tools.delivery_attempts), tools.delivery_backoff_s, ""
-    outcome = None
-    for attempt in range(1, attempts + 1):
+    async def once() -> str:
         try:
             await trio.to_thread.run_sync(_send_sync, smtp, msg, to)
         except Exception as exc:  # noqa: BLE001 - classified; unknown kinds re-raised
-            retry, detail = _classify(exc)
-            if retry and attempt < attempts:
-                await trio.sleep(delay)
-                delay *= 2
-                continue
-            outcome = Delivery("failed", detail, attempt, msg["Message-ID"])
-            break
-        outcome = Delivery("delivered", f"accepted by {smtp.host}", attempt, msg["Message-ID"])
-        break
-    assert outcome is not None
+            retryable, detail = _classify(exc)
+            raise DeliveryFailed(detail, retryable=retryable) from None
+        return f"accepted by {smtp.host}"
+
+    status, detail, attempts = await deliver(once, tools, kind="email", on_retry=on_retry)
+    outcome = Delivery(status, detail, attempts, msg["Message-ID"])
     await effects.finish(record.id, status="delivered" if outcome.status == "delivered" else "failed",
                          detail=outcome.detail, attempts=outcome.attempts)
     return outcome
@@ -158,7 +154,7 @@ class SendEmail:
             raise ToolError("the subject must be one line")
         outcome = await deliver_email(
             [a.strip() for a in params.to], params.subject, params.body,
-            key=ctx.effect_key, smtp=ctx.smtp, tools=ctx.tools, effects=ctx.effects,
+            key=ctx.effect_key, smtp=ctx.smtp, tools=ctx.tools, effects=ctx.effects, on_retry=ctx.on_retry,
         )
         if outcome.status == "failed":
             raise ToolError(f"the email was not sent after {outcome.attempts} attempt(s): {outcome.detail}")

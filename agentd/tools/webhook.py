@@ -25,7 +25,9 @@ import msgspec
 import trio
 
 from ..errors import ToolError, ToolRefused
+from ..retry import retry_after_from_headers
 from .base import EffectRecord, SideEffects, ToolContext
+from .delivery import DeliveryFailed, OnDeliveryRetry, deliver
 from .net import NetPolicy, PinnedClient, host_allowed, parse_url, url_for_display
 
 MAX_BODY = 256 * 1024
@@ -104,6 +106,7 @@ async def deliver_webhook(
     policy: NetPolicy | ToolContext,
     effects: SideEffects,
     source: str = "tool",
+    on_retry: OnDeliveryRetry | None = None,
 ) -> Delivery:
     """POST ``payload`` as signed JSON to ``url`` once per idempotency ``key``.
 
@@ -122,28 +125,23 @@ async def deliver_webhook(
     skipped = earlier_outcome(record)
     if skipped is not None:
         return skipped
-    outcome = await _attempts(url, body, secret, msg_id, policy)
+    outcome = await _attempts(url, body, secret, msg_id, policy, on_retry)
     await effects.finish(record.id, status="delivered" if outcome.status == "delivered" else "failed",
                          detail=outcome.detail, attempts=outcome.attempts)
     return outcome
 
 
-async def _attempts(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy) -> Delivery:
-    tools = policy.tools
-    attempts, delay, detail = max(1, tools.delivery_attempts), tools.delivery_backoff_s, ""
-    for attempt in range(1, attempts + 1):
-        retry, detail = await _attempt(url, body, secret, msg_id, policy)
-        if retry is None:
-            return Delivery("delivered", detail, attempt, msg_id)
-        if not retry or attempt == attempts:
-            return Delivery("failed", detail, attempt, msg_id)
-        await trio.sleep(delay)
-        delay *= 2
-    return Delivery("failed", detail, attempts, msg_id)  # pragma: no cover
+async def _attempts(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy,
+                    on_retry: OnDeliveryRetry | None) -> Delivery:
+    status, detail, attempts = await deliver(lambda: _attempt(url, body, secret, msg_id, policy), policy.tools,
+                                             kind="webhook", on_retry=on_retry)
+    return Delivery(status, detail, attempts, msg_id)
 
 
-async def _attempt(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy) -> tuple[bool | None, str]:
-    """One POST. Returns (None, detail) on success, (retryable, detail) on failure."""
+async def _attempt(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy) -> str:
+    """One POST: the success detail, or DeliveryFailed. Every attempt carries the
+    same webhook-id (receivers de-duplicate on it) and a fresh timestamp and
+    signature."""
     ts = int(time.time())
     headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts)}
     if secret:
@@ -155,19 +153,20 @@ async def _attempt(url: str, body: bytes, secret: str | None, msg_id: str, polic
                 assert pc.client is not None
                 response = await pc.client.post(target.url, content=body, headers=headers)
     except trio.TooSlowError:
-        return True, "timed out"
+        raise DeliveryFailed("timed out", retryable=True) from None
     except httpx.HTTPError as exc:
-        return True, f"connection failed: {exc}"
+        raise DeliveryFailed(f"connection failed: {exc}", retryable=True) from None
     except ToolRefused:
         raise
     except ToolError as exc:  # DNS failure: worth another try
-        return True, exc.message
+        raise DeliveryFailed(exc.message, retryable=True) from None
     status = response.status_code
     if 200 <= status < 300:
-        return None, f"HTTP {status}"
+        return f"HTTP {status}"
     if 300 <= status < 400:
-        return False, f"HTTP {status} redirect (redirects are not followed)"
-    return status in RETRY_STATUS, f"HTTP {status}"
+        raise DeliveryFailed(f"HTTP {status} redirect (redirects are not followed)", retryable=False)
+    raise DeliveryFailed(f"HTTP {status}", retryable=status in RETRY_STATUS,
+                         retry_after=retry_after_from_headers(response.headers))
 
 
 # ---------------------------------------------------------------- the tool
@@ -203,7 +202,7 @@ class SendWebhook:
             policy = NetPolicy.of(ctx)
         outcome = await deliver_webhook(
             params.url, params.payload, secret=goal.webhook_secret,
-            key=ctx.effect_key, policy=policy, effects=ctx.effects,
+            key=ctx.effect_key, policy=policy, effects=ctx.effects, on_retry=ctx.on_retry,
         )
         if outcome.status == "failed":
             raise ToolError(f"the webhook was not delivered after {outcome.attempts} attempt(s): {outcome.detail}")

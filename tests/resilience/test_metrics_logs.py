@@ -80,3 +80,38 @@ def test_no_secret_in_any_log_line(make_daemon, fake_llm):
     for needle in ("sk-test-key-123", "smtp-pa55word-zz9", secret, secret.removeprefix("whsec_")):
         assert needle not in logs, f"a secret reached the logs: {needle[:6]}…"
         assert needle not in journal, f"a secret reached the run's journal: {needle[:6]}…"
+
+
+def test_delivery_retries_are_counted(make_daemon, fake_llm):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = []
+
+    class Always500(BaseHTTPRequestHandler):
+        def do_POST(self):
+            hits.append(self.headers["webhook-id"])
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(500)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Always500)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        d = make_daemon(config=f'[tools]\nprivate_hosts_allowed = ["127.0.0.1:{port}"]\n'
+                               'delivery_attempts = 3\ndelivery_backoff_s = 0.05\n')
+        g = d.call("goal.create", {"objective": "notify", "webhook_url": f"http://127.0.0.1:{port}/hook"})
+        fake_llm.add(text("nothing to do"))
+        run = d.call("goal.run", {"id": g["id"]})
+        assert d.wait_run(run["id"])["status"] == "completed"  # a failed notification never fails the run
+        m = d.call("daemon.metrics")["counters"]
+        assert len(hits) == 3 and len(set(hits)) == 1  # three attempts, one webhook-id
+        assert m['agentd_delivery_retries_total{kind="webhook"}'] == 2
+        assert m['agentd_notifications_total{kind="webhook",outcome="failed"}'] == 1
+    finally:
+        server.shutdown()

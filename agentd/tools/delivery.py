@@ -1,0 +1,60 @@
+"""Delivering a side effect (a webhook POST, an email) with retries.
+
+Every retry goes through ``agentd.retry`` with one policy built from the
+config (``tools.delivery_attempts``, ``tools.delivery_backoff_s``):
+exponential backoff with full jitter, honouring a receiver's ``Retry-After``.
+Each retry is reported to ``on_retry(kind)`` so the metrics count it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ..config import ToolsConfig
+from ..retry import RetryPolicy, retry
+
+OnDeliveryRetry = Callable[[str], None]
+
+
+class DeliveryFailed(Exception):
+    """One attempt failed. ``retryable``: worth another attempt."""
+
+    def __init__(self, detail: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def delivery_policy(tools: ToolsConfig) -> RetryPolicy:
+    base = max(tools.delivery_backoff_s, 0.0)
+    return RetryPolicy(max_attempts=max(1, tools.delivery_attempts), base_delay=base,
+                       max_delay=max(base * 8, 30.0))
+
+
+async def deliver(once: Callable[[], Awaitable[str]], tools: ToolsConfig, *, kind: str,
+                  on_retry: OnDeliveryRetry | None = None) -> tuple[str, str, int]:
+    """Call ``once()`` (it returns the success detail or raises DeliveryFailed)
+    under the delivery policy. Returns ``(status, detail, attempts)`` with
+    status ``delivered`` or ``failed``; never raises DeliveryFailed."""
+    attempts = 0
+
+    async def attempt() -> str:
+        nonlocal attempts
+        attempts += 1
+        return await once()
+
+    def transient(exc: BaseException) -> float | bool | None:
+        if isinstance(exc, DeliveryFailed) and exc.retryable:
+            return exc.retry_after if exc.retry_after is not None else True
+        return None
+
+    def counted(attempt_no: int, delay: float, exc: BaseException) -> None:
+        if on_retry is not None:
+            on_retry(kind)
+
+    try:
+        detail = await retry(attempt, policy=delivery_policy(tools), is_transient=transient, on_retry=counted)
+    except DeliveryFailed as exc:
+        return "failed", exc.detail, attempts
+    return "delivered", detail, attempts
