@@ -62,6 +62,7 @@ class App:
         self.stop_reason = ""
         self.lag_ms = 0.0
         self.lag_max_ms = 0.0
+        self._next_fire: dict[tuple[str, str], tuple[int, int]] = {}  # (cron, tz) -> (computed at, next fire)
 
     def now(self) -> int:
         return self._clock()
@@ -126,13 +127,24 @@ class App:
             return ""
 
     def next_fire_iso(self, s: m.Schedule) -> str | None:
+        """The schedule's next fire time; cached per (cron, zone) until it passes."""
         from .scheduling.cron import next_fires
 
+        now = self.now()
+        key = (s.cron, s.timezone)
+        hit = self._next_fire.get(key)
+        if hit is not None and hit[0] <= now < hit[1]:
+            return iso(hit[1])
         try:
-            times = next_fires(s.cron, s.timezone, self.now(), 1)
+            times = next_fires(s.cron, s.timezone, now, 1)
         except Exception:
             return None
-        return iso(times[0]) if times else None
+        if not times:
+            return None
+        if len(self._next_fire) > 50_000:
+            self._next_fire.clear()
+        self._next_fire[key] = (now, times[0])
+        return iso(times[0])
 
     def next_fires(self, goal: m.Goal, count: int) -> list[m.FireTime]:
         from .scheduling.cron import next_fires

@@ -32,13 +32,24 @@ _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("agent
 _enc = msgspec.json.Encoder()
 
 
-@contextlib.contextmanager
-def bind(**fields: Any) -> Iterator[None]:
-    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class bind:
+    """``with bind(run_id=...)``: add ids to every line logged inside (None values are left out).
+    A class, not a generator: it runs on every RPC request."""
+
+    __slots__ = ("fields", "token")
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+
+    def __enter__(self) -> None:
+        merged = dict(_context.get())
+        for k, v in self.fields.items():
+            if v is not None:
+                merged[k] = v
+        self.token = _context.set(merged)
+
+    def __exit__(self, *exc: Any) -> None:
+        _context.reset(self.token)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, math.inf)
 HEALTH_WINDOW = 20
 STALE_PERIODS = 3
+HEALTH_TTL_S = 5.0
 
 HELP = {
     "agentd_runs_total": ("counter", "Runs finished, by status."),
@@ -85,20 +86,28 @@ class Metrics:
             "agentd_run_duration_seconds": Histogram(DURATION_BUCKETS),
             "agentd_rpc_duration_seconds": Histogram(RPC_BUCKETS),
         }
+        self._health: dict[str, tuple[int, m.GoalHealth]] = {}
+        self._rpc_keys: dict[tuple[str, bool], str] = {}
+        self._rpc_hist = self.histograms["agentd_rpc_duration_seconds"]
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         self.counters[_key(name, labels)] += value
 
     # -- hooks
     def rpc_request(self, method: str, seconds: float, ok: bool) -> None:
-        self.inc("agentd_rpc_requests_total", method=method, outcome="ok" if ok else "error")
-        self.histograms["agentd_rpc_duration_seconds"].observe(seconds)
+        key = self._rpc_keys.get((method, ok))  # hot: one per request
+        if key is None:
+            key = self._rpc_keys[(method, ok)] = _key("agentd_rpc_requests_total",
+                                                      {"method": method, "outcome": "ok" if ok else "error"})
+        self.counters[key] += 1
+        self._rpc_hist.observe(seconds)
 
     def run_finished(self, status: str, run_id: str) -> None:
         self.inc("agentd_runs_total", status=status)
         from .store import runs as runs_q
 
         row = self.app.store.read(runs_q.run_row, run_id)
+        self.forget_health(row["goal_id"])
         if row["started_at"] and row["ended_at"]:
             self.histograms["agentd_run_duration_seconds"].observe((row["ended_at"] - row["started_at"]) / 1000)
 
@@ -128,31 +137,50 @@ class Metrics:
 
     # -- health
     def goal_health(self, goal_id: str) -> m.GoalHealth:
+        """Success rate over the last HEALTH_WINDOW finished runs, the last
+        success, and ``stale``: an active scheduled goal whose schedules were
+        due STALE_PERIODS times or more since its last success (or since they
+        were created). Cached for HEALTH_TTL_S and dropped when one of the
+        goal's runs finishes, so ``goal list`` stays cheap."""
+        now = self.app.now()
+        hit = self._health.get(goal_id)
+        if hit is not None and now - hit[0] < HEALTH_TTL_S * 1000:
+            return hit[1]
+        health = self._compute_health(goal_id, now)
+        if len(self._health) > 10_000:
+            self._health.clear()
+        self._health[goal_id] = (now, health)
+        return health
+
+    def forget_health(self, goal_id: str) -> None:
+        self._health.pop(goal_id, None)
+
+    def _compute_health(self, goal_id: str, now: int) -> m.GoalHealth:
         from .scheduling import cron
-        from .store import goals as goals_q
         from .timeutil import iso
 
         def q(conn):
             rows = conn.execute(
-                "SELECT status, ended_at FROM runs WHERE goal_id = ? AND status IN ('completed', 'failed')"
+                "SELECT status FROM runs WHERE goal_id = ? AND status IN ('completed', 'failed')"
                 " ORDER BY created_at DESC LIMIT ?", (goal_id, HEALTH_WINDOW)).fetchall()
             last_ok = conn.execute("SELECT max(ended_at) FROM runs WHERE goal_id = ? AND status = 'completed'",
                                    (goal_id,)).fetchone()[0]
-            goal = goals_q.goal_row(conn, goal_id)
-            scheds = conn.execute("SELECT cron_expr, timezone, created_at FROM schedules WHERE goal_id = ?"
-                                  " AND active = 1", (goal_id,)).fetchall()
-            return rows, last_ok, goal, scheds
+            scheds = conn.execute(
+                "SELECT s.cron_expr, s.timezone, s.created_at FROM schedules s JOIN goals g ON g.id = s.goal_id"
+                " WHERE s.goal_id = ? AND s.active = 1 AND g.status = 'active'", (goal_id,)).fetchall()
+            return rows, last_ok, scheds
 
-        rows, last_ok, goal, scheds = self.app.store.read(q)
+        rows, last_ok, scheds = self.app.store.read(q)
         rate = (sum(1 for r in rows if r["status"] == "completed") / len(rows)) if rows else None
         stale = False
-        if goal is not None and goal["status"] == "active" and scheds:
-            now = self.app.now()
-            since = last_ok or min(s["created_at"] for s in scheds)
-            try:
-                owed = sum(cron.count_between(s["cron_expr"], s["timezone"], since, now) for s in scheds)
-            except Exception:
-                owed = 0
+        if scheds:
+            owed = 0
+            for s in scheds:
+                since = max(last_ok or 0, s["created_at"])
+                try:  # only whether there are STALE_PERIODS fires, not how many
+                    owed += len(cron.fires_between(s["cron_expr"], s["timezone"], since, now, STALE_PERIODS))
+                except Exception:
+                    continue
             stale = owed >= STALE_PERIODS
         return m.GoalHealth(runs_considered=len(rows), success_rate=None if rate is None else round(rate, 3),
                             last_success_at=iso(last_ok), stale=stale)

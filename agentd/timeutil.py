@@ -12,10 +12,12 @@ def now_ms() -> int:
 
 
 def iso(ms: int | None) -> str | None:
+    """``2026-11-21T16:00:00.000Z``. Hot (every timestamp of every reply): no datetime."""
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    t = time.gmtime(ms // 1000)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min,
+                                                    t.tm_sec, ms % 1000)
 
 
 def parse_iso(text: str) -> int:
