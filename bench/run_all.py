@@ -60,6 +60,10 @@ def summary(results: dict[str, dict | None]) -> list[tuple[str, str, str, str]]:
     add("200x10 @100 ms: agentd wall", _m(c, "agentd", "wall", "median"), "{:.2f} s", "<= hand loop", None)
     add("200x10 @100 ms: raw hand loop wall", _m(c, "hand", "wall", "median"), "{:.2f} s", "-", None)
     add("200x10: agentd / hand loop wall", wr, "{:.2f}x", "<= 1.0x", None if wr is None else wr <= 1.0)
+    add("200x10 @100 ms: hand loop, client per conversation", _m(c, "hand_per_conversation", "wall", "median"),
+        "{:.2f} s", "-", None)
+    wr2 = _m(c, "wall_ratio_per_conversation", "median")
+    add("200x10: agentd / that hand loop wall", wr2, "{:.2f}x", "<= 1.0x", None if wr2 is None else wr2 <= 1.0)
     rss = _m(c, "agentd", "rss_mb", "median")
     add("200x10: daemon peak RSS", rss, "{:.1f} MB", "<= 80 MB", None if rss is None else rss <= 80)
     r = results.get("rpc") or {}

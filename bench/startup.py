@@ -78,7 +78,8 @@ def generate(path: Path, runs: int, steps: int, goals: int = 100) -> None:
     flush()
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("ANALYZE")
+    # No ANALYZE: a daemon's store has no sqlite_stat1, and with it the planner
+    # picks a full scan of runs_created for "status = ? ORDER BY created_at".
     conn.close()
     for suffix in ("-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
@@ -89,7 +90,7 @@ def cached_db(runs: int, steps: int) -> Path:
     from agentd.store.schema import LATEST
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"startup-r{runs}-s{steps}-v{LATEST}.db"
+    path = CACHE / f"startup-r{runs}-s{steps}-v{LATEST}-g2.db"  # g2: generator version
     if not path.exists():
         t0 = time.perf_counter()
         generate(path, runs, steps)
