@@ -346,6 +346,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new steps until the run ends")
     p.add_argument("--full", action="store_true", help="do not shorten inputs and observations")
+    p.add_argument("--daemon-log", action="store_true",
+                   help="print the daemon's own log lines about the run (journal or the server log file)")
     p = b.cmd(r, "watch", "run:watch", "watch a run live until it ends", description=(
         "Watch a run live until it ends: status, elapsed time, the current step, each finished step, "
         "tokens and budget, then the summary or the failure reason. Without a terminal: plain lines; "

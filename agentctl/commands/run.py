@@ -105,6 +105,7 @@ def render_run(ctx: Context, run: dict) -> str:
         parts.append("\nSide effects:\n" + table(out, [
             Column("KIND"), Column("TARGET"), Column("STATUS", paint=out.status), Column("TRIES", right=True),
             Column("SOURCE"), Column("DETAIL", flex=True)], rows))
+    parts.append(f"\nSteps: agentctl run logs {run['id']}    Daemon log lines: agentctl run logs {run['id']} --daemon-log")
     return "\n".join(parts)
 
 
@@ -169,6 +170,8 @@ def step_line(ctx: Context, step: dict, *, full: bool = False) -> str:
 
 def cmd_logs(ctx: Context) -> int | None:
     a = ctx.args
+    if getattr(a, "daemon_log", False):
+        return _daemon_log(ctx)
     res = ctx.call("run.steps", {"id": a.id})
     if not a.follow:
         if ctx.json:
@@ -179,6 +182,57 @@ def cmd_logs(ctx: Context) -> int | None:
             ctx.info(f"Run {res.get('run_id')} has no steps yet ({res.get('run_status')}).")
         return None
     return _follow(ctx, res)
+
+
+def _daemon_log(ctx: Context) -> int:
+    """The daemon's own log lines about this run (every line carries run_id):
+    from the journal when agentd runs under systemd, else from the log file
+    that ``agentctl server start`` writes in the state dir."""
+    import json
+    import shutil
+    import subprocess
+
+    run_id = ctx.call("run.get", {"id": ctx.args.id})["id"]
+    needle = f'"run_id":"{run_id}"'
+    lines: list[str] = []
+    sources: list[str] = []
+    from .server import _log_file
+
+    path = _log_file()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines += [line.rstrip("\n") for line in f if needle in line]
+        sources.append(path)
+    except FileNotFoundError:
+        pass
+    if shutil.which("journalctl"):
+        try:
+            r = subprocess.run(["journalctl", "--user", "-u", "agentd", "-o", "cat", "--no-pager", "-g", run_id],
+                               capture_output=True, text=True, timeout=30)
+            found = [line for line in r.stdout.splitlines() if needle in line]
+            if found:
+                lines += found
+                sources.append("journalctl --user -u agentd")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if not lines:
+        where = " and ".join(sources) or "no log file and no journal"
+        ctx.info(f"No daemon log lines mention run {run_id} (looked in {where}).")
+        return 1
+    for line in lines:
+        text = line[line.index("{"):] if "{" in line else line  # drop a journald <N> prefix
+        if ctx.json:
+            ctx.print(text)
+            continue
+        try:
+            rec = json.loads(text)
+        except ValueError:
+            ctx.print(line)
+            continue
+        extra = " ".join(f"{k}={v}" for k, v in rec.items()
+                         if k not in ("ts", "level", "msg", "logger", "run_id", "goal_id") and v is not None)
+        ctx.print(f"{rec.get('ts', '')} {rec.get('level', ''):5} {rec.get('msg', '')}" + (f"  {extra}" if extra else ""))
+    return 0
 
 
 def _follow(ctx: Context, res: dict) -> int:
