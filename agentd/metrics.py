@@ -185,6 +185,11 @@ class Metrics:
         return m.GoalHealth(runs_considered=len(rows), success_rate=None if rate is None else round(rate, 3),
                             last_success_at=iso(last_ok), stale=stale)
 
+    def _scheduled_active_goals(self) -> list[str]:
+        return [r[0] for r in self.app.store.read(lambda c: c.execute(
+            "SELECT DISTINCT g.id FROM goals g JOIN schedules s ON s.goal_id = g.id"
+            " WHERE g.status = 'active' AND s.active = 1").fetchall())]
+
     def breakers(self) -> list[m.BreakerState]:
         board = self.app.breakers
         return board.snapshot() if board is not None else []
@@ -201,6 +206,8 @@ class Metrics:
         for status in ("active", "paused", "archived"):
             out[_key("agentd_goals_in_store", {"status": status})] = goals.get(status, 0)
         out["agentd_loop_lag_milliseconds"] = self.app.lag_ms
+        out["agentd_goals_stale"] = float(sum(1 for gid in self._scheduled_active_goals()
+                                               if self.goal_health(gid).stale))
         for b in self.breakers():
             out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0
         return out

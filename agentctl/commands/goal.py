@@ -143,6 +143,14 @@ def _last_run(goal: dict) -> tuple[str | None, str | None]:
     return run.get("status"), run.get("ended_at") or run.get("started_at") or run.get("created_at")
 
 
+def _health_cell(g: dict) -> str:
+    """``stale``, ``90% ok`` (success rate of the recent finished runs) or ``-``."""
+    h = g.get("health") or {}
+    rate = h.get("success_rate")
+    text = f"{round(rate * 100)}% ok" if rate is not None else "-"
+    return f"stale, {text}" if h.get("stale") and rate is not None else ("stale" if h.get("stale") else text)
+
+
 def cmd_list(ctx: Context) -> None:
     args = ctx.args
     res = ctx.call("goal.list", drop_none(status=args.status, limit=args.limit))
@@ -154,8 +162,8 @@ def cmd_list(ctx: Context) -> None:
         for g in goals:
             status, when = _last_run(g)
             rows.append([g["id"], g["status"], _schedule_cell(g), _next_fire(g) or "-",
-                         f"{status} {when}" if status else "-", g.get("name") or g.get("objective")])
-        ctx.print(markdown_table(["ID", "Status", "Schedule", "Next", "Last run", "Goal"], rows))
+                         f"{status} {when}" if status else "-", _health_cell(g), g.get("name") or g.get("objective")])
+        ctx.print(markdown_table(["ID", "Status", "Schedule", "Next", "Last run", "Health", "Goal"], rows))
     elif not goals:
         ctx.info("No goals yet. Create one with `agentctl goal create \"…\" --schedule \"0 9 * * *\"`.")
         return
@@ -167,9 +175,11 @@ def cmd_list(ctx: Context) -> None:
             label = g.get("name") or ""
             label = f"{label}: {g.get('objective')}" if label else g.get("objective")
             rows.append([g["id"], g["status"], _schedule_cell(g), out.time(_next_fire(g)),
-                         f"{status} {out.time(when)}" if status else "-", label])
+                         f"{status} {out.time(when)}" if status else "-", _health_cell(g), label])
         cols = [Column("ID"), Column("STATUS", paint=out.status), Column("SCHEDULE"),
-                Column("NEXT"), Column("LAST RUN", paint=out.status), Column("GOAL", flex=True)]
+                Column("NEXT"), Column("LAST RUN", paint=out.status),
+                Column("HEALTH", paint=lambda v: out.paint(v, "33") if v.startswith("stale") else v),
+                Column("GOAL", flex=True)]
         ctx.print(table(out, cols, rows))
     total = res.get("total", len(goals))
     if total > len(goals):

@@ -170,9 +170,14 @@ class Handlers:
         return self._full_goal(gid)
 
     async def goal_list(self, p: m.GoalList, conn) -> m.GoalListResult:
-        goals, total = self.app.store.read(goals_q.list_goals, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
         app = self.app
-        goals = [msgspec.structs.replace(g, health=app.goal_health(g.id),
+
+        def q(c):
+            goals, total = goals_q.list_goals(c, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
+            return goals, total, runs_q.last_runs(c, [g.id for g in goals])
+
+        goals, total, last = app.store.read(q)
+        goals = [msgspec.structs.replace(g, health=app.goal_health(g.id), last_run=last.get(g.id),
                                          schedules=[msgspec.structs.replace(s, next_fire=app.next_fire_iso(s))
                                                     for s in g.schedules]) for g in goals]
         return m.GoalListResult(goals=goals, total=total)

@@ -111,6 +111,17 @@ def last_run(conn: sqlite3.Connection, goal_id: str) -> m.Run | None:
     return _run(row) if row else None
 
 
+def last_runs(conn: sqlite3.Connection, goal_ids: list[str]) -> dict[str, m.Run]:
+    """The newest run of each goal (one indexed lookup per goal)."""
+    out: dict[str, m.Run] = {}
+    for gid in goal_ids:
+        row = conn.execute("SELECT * FROM runs WHERE goal_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                           (gid,)).fetchone()
+        if row is not None:
+            out[gid] = _run(row)
+    return out
+
+
 def active_runs_of(conn: sqlite3.Connection, goal_id: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in conn.execute(
         "SELECT id, status FROM runs WHERE goal_id = ? AND status IN ('pending', 'running') ORDER BY created_at",
@@ -120,6 +131,51 @@ def active_runs_of(conn: sqlite3.Connection, goal_id: str) -> list[tuple[str, st
 def ids_with_status(conn: sqlite3.Connection, status: str) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT id FROM runs WHERE status = ? ORDER BY created_at, id", (status,))]
+
+
+def pending_queue(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(run id, goal id) of every pending run, in creation order (the run
+    manager's queue at start; index runs_status_created)."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT id, goal_id FROM runs WHERE status = 'pending' ORDER BY created_at, id")]
+
+
+def active_runs_of_goals(conn: sqlite3.Connection, goal_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Like ``active_runs_of`` for many goals in one query: goal id -> [(run id,
+    status)] in creation order; goals without active runs are absent."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    if not goal_ids:
+        return out
+    for rid, gid, status in conn.execute(
+            "SELECT id, goal_id, status FROM runs WHERE goal_id IN (SELECT value FROM json_each(?))"
+            " AND status IN ('pending', 'running') ORDER BY created_at, rowid", (_enc.encode(goal_ids).decode(),)):
+        out.setdefault(gid, []).append((rid, status))
+    return out
+
+
+class _Limit(msgspec.Struct):
+    max_concurrent: int | None = None
+
+
+_limit_dec = msgspec.json.Decoder(_Limit)
+
+
+def goal_run_limit(conn: sqlite3.Connection, goal_id: str) -> tuple[bool, int | None]:
+    """(exists, how many runs of the goal may run at once: its ``max_concurrent``,
+    else 1 for overlap policy ``queue``, else None: no per-goal limit)."""
+    row = conn.execute("SELECT params, overlap FROM goals WHERE id = ?", (goal_id,)).fetchone()
+    if row is None:
+        return False, None
+    limit = _limit_dec.decode(row[0]).max_concurrent
+    return True, limit or (1 if row[1] == "queue" else None)
+
+
+def insert_runs(conn: sqlite3.Connection, now: int, rows: list[tuple[str, str, int, str, int | None, str | None]]) -> None:
+    """Pending runs with ids chosen by the caller, in one statement:
+    rows of (run id, goal id, step budget, trigger, scheduled_at, schedule id)."""
+    conn.executemany(
+        "INSERT INTO runs (id, goal_id, status, step_budget, trigger, scheduled_at, schedule_id, created_at)"
+        " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
 
 
 def delete_run(conn: sqlite3.Connection, run_id: str) -> bool:
