@@ -2,8 +2,8 @@
 
     provider = make_provider(config.resolved_provider(), config.provider)
 
-Raises ConfigError when no provider or no model is configured. The SDKs
-(openai, ollama) are imported here, lazily, so importing agentd stays cheap.
+Raises ConfigError when no provider or no model is configured. The provider
+modules (and the ollama SDK) are imported here, lazily, so importing agentd stays cheap.
 """
 
 from __future__ import annotations
@@ -30,8 +30,13 @@ def make_provider(
     cfg: ProviderConfig,
     *,
     on_retry: OnRetry | None = None,
+    concurrency: int | None = None,
 ) -> Provider:
     """A Provider for ``resolved`` (``Config.resolved_provider()``).
+
+    ``concurrency``: how many runs may call the model at once
+    (``daemon.max_concurrent_runs``); the OpenAI provider keeps that many
+    connections alive.
 
     Raises ConfigError: no provider, or no model. A missing API key is not an
     error here: ``check()`` reports it as incompatible, ``complete()`` raises
@@ -66,5 +71,5 @@ def make_provider(
     return OpenAIProvider(
         name=resolved.name, model=resolved.model, api_key=resolved.api_key, base_url=resolved.base_url,
         timeout_s=cfg.timeout_s, policy=policy, assume_tools=cfg.assume_tools, headers=headers,
-        on_retry=on_retry,
+        on_retry=on_retry, pool_size=concurrency,
     )

@@ -35,7 +35,8 @@ def make(app: "App") -> None:
             "no LLM provider is configured: set LLM_PROVIDER (openai, openrouter or ollama) and the model "
             "(e.g. OPENAI_MODEL=gpt-4o with OPENAI_API_KEY), or run `agentctl init`")
     provider = make_provider(resolved, app.config.provider,
-                             on_retry=lambda attempt, delay, exc: _count_retry(app, exc))
+                             on_retry=lambda attempt, delay, exc: _count_retry(app, exc),
+                             concurrency=app.config.daemon.max_concurrent_runs)
     board = getattr(app, "breakers", None)
     if board is not None:
         from ..breaker import GuardedProvider
@@ -43,10 +44,11 @@ def make(app: "App") -> None:
         provider = GuardedProvider(provider, board.get(f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
     app.provider = provider
     # Import the SDK now rather than in the first run: it costs ~0.5 s of CPU.
+    # (The OpenAI provider has no SDK on its path; httpx only for errors and proxies.)
     if resolved.name == "ollama":
         import ollama  # noqa: F401
     else:
-        import openai  # noqa: F401
+        import httpx  # noqa: F401
 
 
 def _count_retry(app: "App", exc: BaseException) -> None:

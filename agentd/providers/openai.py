@@ -1,37 +1,47 @@
-"""OpenAI, OpenRouter and any OpenAI-compatible server, through the ``openai`` SDK.
+"""OpenAI, OpenRouter and any OpenAI-compatible server, over Chat Completions.
 
-Why not ``client.chat.completions.create(messages=[...])``: the SDK turns every
-message dict through its typed-dict transformation on each call, so the cost
-of a call grows with the history. Here the request body is encoded once per
-call by msgspec from prebuilt wire structs (the tools list is encoded once per
-tool set and reused as ``msgspec.Raw``), sent as raw bytes with
-``AsyncOpenAI.post(path, content=bytes, cast_to=httpx2.Response)`` — the SDK's
-own low-level request path, which keeps its auth headers, base URL, timeouts
-and error types — and the response is decoded by msgspec into our structs.
+No SDK on the request path (the SDK lists models, for validation: see
+``list_models``). Issue 7 asked to send prebuilt bodies "through the
+SDK's lower-level request path, keeping its auth, base URL, retries and error
+types — or another way that keeps per-step cost flat". We took the other way:
+profiled under the daemon, the SDK's ``AsyncAPIClient.post`` was 66 % of its
+Python time (request building 15-17 %: URL parsing, header checks, option
+copies; httpx2's send 38-41 %, its pool scan growing with the connections), and
+what we kept of it is small: auth is one header, the base URL a prefix, retries
+are ours (``agentd.retry``) and its error types never left this module. So:
 
-The SDK's retries are off (``max_retries=0``); ``agentd.retry`` retries 408,
-409, 429, 5xx, timeouts, connection errors and malformed bodies, honouring
-``Retry-After``/``retry-after-ms``. What is left is translated here, with
-``raise ... from exc``, into ProviderRateLimited (429), ProviderRejected
-(400/401/403/404/422...), ProviderUnavailable (5xx, timeouts, connection,
-malformed responses). SDK types never leave this module.
+- one long-lived client per provider (``_http.H11Client``: trio + h11, a LIFO
+  pool of keep-alive connections, O(1) per request; ``pool_size``, which the
+  factory sets from ``daemon.max_concurrent_runs``, keeps at least that many
+  connections alive), the request target and headers (auth, content type,
+  user agent, OpenRouter's ``HTTP-Referer``/``X-Title``) built once;
+  ``_httpx_client.HttpxClient`` instead when the environment sets a proxy for the URL;
+- the body built from cached bytes (``_wire``: each message is encoded once
+  and kept by identity, the tools list once per tool set; a call joins bytes),
+  the answer decoded by msgspec into our structs; streaming reads SSE lines.
 
-The async client runs on httpx2/anyio, which works under ``trio.run``
-(checked by the tests, which all run under trio).
+Errors, as before: ``agentd.retry`` retries 408, 409, 429, 5xx, timeouts,
+connection errors and malformed bodies, honouring ``Retry-After`` /
+``retry-after-ms``; what is left is translated, with ``raise ... from exc``
+(the cause being the transport's httpx exception or an ``httpx.HTTPStatusError``
+carrying the answer), into ProviderRateLimited (429), ProviderRejected
+(400/401/403/404/422..., with the provider's error message), ProviderUnavailable
+(5xx, timeouts, connection, malformed answers). Cancelling the caller closes the
+connection, which aborts the request.
 """
 
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import msgspec
-
-from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from .. import __version__
+from ..agent.messages import Completion, Message, ToolSpec
 from ..errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from ..retry import OnRetry, RetryPolicy, retry, retry_after_from_headers
+from . import _http, _wire
+from ._wire import MalformedResponse, MessageCache, ToolsCache
 from .base import CheckResult
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -41,204 +51,26 @@ KEY_HINTS = {
     "openrouter": "OPENROUTER_API_KEY (or `api_key` in the [openrouter] section of config.toml)",
 }
 TRANSIENT_STATUS = frozenset({408, 409, 429})
+MIN_POOL = 8
+_JSON_HEADERS = ((b"accept", b"application/json"),)
+_SSE_HEADERS = ((b"accept", b"text/event-stream"),)
 
-
-# ---------------------------------------------------------------- wire structs (request)
-
-
-class _WireFunction(msgspec.Struct, frozen=True):
-    name: str
-    arguments: str
-
-
-class _WireToolCall(msgspec.Struct, frozen=True):
-    id: str
-    function: _WireFunction
-    type: str = "function"
-
-
-class _WireMessage(msgspec.Struct, frozen=True, omit_defaults=True):
-    role: str
-    content: str | None = None
-    tool_calls: list[_WireToolCall] | None = None
-    tool_call_id: str | None = None
-
-
-class _WireToolFunction(msgspec.Struct, frozen=True):
-    name: str
-    description: str
-    parameters: dict[str, Any]
-
-
-class _WireTool(msgspec.Struct, frozen=True):
-    function: _WireToolFunction
-    type: str = "function"
-
-
-class _StreamOptions(msgspec.Struct, frozen=True):
-    include_usage: bool = True
-
-
-class _ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
-    model: str
-    messages: list[_WireMessage]
-    tools: msgspec.Raw | None = None
-    stream: bool = False
-    stream_options: _StreamOptions | None = None
-
-
-# ---------------------------------------------------------------- wire structs (response)
-
-
-class _RFunction(msgspec.Struct):
-    name: str = ""
-    arguments: Any = ""  # a JSON string per the spec; some servers send an object
-
-
-class _RToolCall(msgspec.Struct):
-    id: str | None = None
-    function: _RFunction = msgspec.field(default_factory=_RFunction)
-
-
-class _RMessage(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[_RToolCall] | None = None
-
-
-class _RChoice(msgspec.Struct):
-    message: _RMessage
-    finish_reason: str | None = None
-
-
-class _RUsage(msgspec.Struct):
-    prompt_tokens: int | None = 0
-    completion_tokens: int | None = 0
-
-
-class _RResponse(msgspec.Struct):
-    choices: list[_RChoice] = []
-    usage: _RUsage | None = None
-    model: str = ""
-    error: Any = None
-
-
-class _DFunction(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _DToolCall(msgspec.Struct):
-    index: int = 0
-    id: str | None = None
-    function: _DFunction | None = None
-
-
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[_DToolCall] | None = None
-
-
-class _DChoice(msgspec.Struct):
-    delta: _Delta = msgspec.field(default_factory=_Delta)
-    finish_reason: str | None = None
-
-
-class _Chunk(msgspec.Struct):
-    choices: list[_DChoice] = []
-    usage: _RUsage | None = None
-    model: str = ""
-    error: Any = None
-
-
-class _ORModel(msgspec.Struct):
-    id: str
-    supported_parameters: list[str] | None = None
-
-
-class _ORModels(msgspec.Struct):
-    data: list[_ORModel]
-
-
-_encode = msgspec.json.Encoder().encode
-_decode_response = msgspec.json.Decoder(_RResponse).decode
-_decode_chunk = msgspec.json.Decoder(_Chunk).decode
-_decode_models = msgspec.json.Decoder(_ORModels).decode
-
-
-class MalformedResponse(Exception):
-    """The server answered 200 with a body we cannot read (internal; retried)."""
+__all__ = ["KEY_HINTS", "OPENAI_BASE_URL", "OPENROUTER_BASE_URL", "MalformedResponse", "OpenAIProvider",
+           "ToolsCache"]
 
 
 class _StreamBroken(Exception):
     """The stream failed after deltas were delivered (internal; not retried)."""
 
 
-# ---------------------------------------------------------------- conversion
+class _StatusError(Exception):
+    """A non-2xx answer, read (internal; carries the httpx.HTTPStatusError as cause)."""
 
-
-def _wire_message(m: Message) -> _WireMessage:
-    calls = None
-    if m.tool_calls:
-        calls = [_WireToolCall(tc.id, _WireFunction(tc.name, tc.arguments)) for tc in m.tool_calls]
-    content = m.content
-    if m.role == "assistant" and content is None and not calls:
-        content = ""
-    elif m.role == "tool" and content is None:
-        content = ""
-    return _WireMessage(m.role, content, calls, m.tool_call_id)
-
-
-def _arguments_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "{}"
-    return _encode(value).decode()
-
-
-def _call_id(given: str | None, index: int) -> str:
-    return given or f"call_{uuid.uuid4().hex[:16]}_{index}"
-
-
-def _finish(reason: str | None, calls: list[ToolCall]) -> str:
-    if reason:
-        return reason
-    return "tool_calls" if calls else "stop"
-
-
-def _error_message(obj: Any) -> str:
-    if isinstance(obj, dict):
-        msg = obj.get("message")
-        if isinstance(msg, str) and msg:
-            return msg
-    return str(obj)
-
-
-class ToolsCache:
-    """Encoded ``tools`` lists, keyed by the identity of the ToolSpec objects.
-
-    The specs themselves are kept so their ids stay valid; a tool set is small
-    and there are few per daemon, so the cache is bounded by ``size`` (oldest out).
-    """
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._entries: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], msgspec.Raw]] = {}
-
-    def get(self, tools: Sequence[ToolSpec]) -> msgspec.Raw:
-        key = tuple(map(id, tools))
-        hit = self._entries.get(key)
-        if hit is not None:
-            return hit[1]
-        wire = [_WireTool(_WireToolFunction(t.name, t.description, t.parameters)) for t in tools]
-        raw = msgspec.Raw(_encode(wire))
-        if len(self._entries) >= self._size:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (tuple(tools), raw)
-        return raw
-
-
-# ---------------------------------------------------------------- the provider
+    def __init__(self, status: int, headers: Any, body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+        self.body = body
 
 
 class OpenAIProvider:
@@ -247,6 +79,8 @@ class OpenAIProvider:
     Raises from ``complete``: ProviderRejected (4xx, missing API key),
     ProviderRateLimited (429 after the retries), ProviderUnavailable (5xx,
     timeouts, connection errors and malformed answers after the retries).
+    ``pool_size``: connections kept alive for reuse (at least ``MIN_POOL``);
+    set it to the number of runs that call the model at once.
     """
 
     def __init__(
@@ -263,6 +97,7 @@ class OpenAIProvider:
         on_retry: OnRetry | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        pool_size: int | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -273,48 +108,50 @@ class OpenAIProvider:
         self.timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
         self.assume_tools = assume_tools
+        self.pool_size = max(MIN_POOL, pool_size or 0)
         self.retries = 0  # transient failures retried so far (for metrics)
         self._headers = dict(headers or {})
         self._on_retry = on_retry
         self._rng = rng
         self._sleep = sleep
         self._tools = ToolsCache()
+        self._messages = MessageCache(max_entries=max(4096, 128 * self.pool_size), max_bytes=16 << 20)
+        self._prefix = _wire.model_prefix(model)
         self._client: Any = None
+        self._chat_target = b""
 
     # -- client
-    def _sdk(self) -> Any:
+    def _transport(self) -> Any:
+        client = self._client
+        if client is not None:
+            return client
         if not self.api_key:
             raise ProviderRejected(
                 f"{self.name}: no API key; set {KEY_HINTS.get(self.name, KEY_HINTS['openai'])}",
                 provider=self.name,
             )
-        if self._client is None:
-            import openai
-
-            self._client = openai.AsyncOpenAI(
-                api_key=self.api_key,
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout_s,
-                default_headers=self._headers or None,
-            )
-        return self._client
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": f"agentd/{__version__}",
+            **self._headers,
+        }
+        client = _http.make_client(self.base_url, headers, timeout=self.timeout_s, max_keepalive=self.pool_size)
+        self._chat_target = client.target("/chat/completions")
+        self._client = client
+        return client
 
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            await client.close()
+            await client.aclose()
 
     # -- the call
     def encode_request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, stream: bool) -> bytes:
         """The Chat Completions request body (public for benchmarks and tests)."""
-        return _encode(_ChatRequest(
-            model=self.model,
-            messages=[_wire_message(m) for m in messages],
-            tools=self._tools.get(tools) if tools else None,
-            stream=stream,
-            stream_options=_StreamOptions() if stream else None,
-        ))
+        return _wire.request_body(self._prefix, self._messages.encoded(messages),
+                                  self._tools.get(tools) if tools else None, stream)
 
     async def complete(
         self,
@@ -323,7 +160,7 @@ class OpenAIProvider:
         *,
         on_delta: Callable[[str], None] | None = None,
     ) -> Completion:
-        client = self._sdk()
+        client = self._transport()
         body = self.encode_request(messages, tools, stream=on_delta is not None)
         if on_delta is None:
             attempt = lambda: self._post(client, body)  # noqa: E731
@@ -335,7 +172,7 @@ class OpenAIProvider:
         except ProviderError:
             raise
         except Exception as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc) from (exc.__cause__ if isinstance(exc, _StatusError) else exc)
 
     def _count_retry(self, attempt: int, delay: float, exc: BaseException) -> None:
         self.retries += 1
@@ -343,78 +180,56 @@ class OpenAIProvider:
             self._on_retry(attempt, delay, exc)
 
     async def _post(self, client: Any, body: bytes) -> Completion:
-        import httpx2
+        status, headers, raw = await client.request(b"POST", self._chat_target, body, _JSON_HEADERS)
+        if status != 200:
+            self._raise_status("POST", "/chat/completions", status, headers, raw)
+        return _wire.parse_completion(raw, self.model)
 
-        response = await client.post(
-            "/chat/completions", cast_to=httpx2.Response, content=body,
-            options={"headers": {"Content-Type": "application/json"}},
-        )
-        return self._parse(response.content)
-
-    def _parse(self, raw: bytes) -> Completion:
-        try:
-            resp = _decode_response(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise MalformedResponse(f"unreadable response body: {exc}") from exc
-        if resp.error is not None:
-            raise MalformedResponse(f"error in response: {_error_message(resp.error)}")
-        if not resp.choices:
-            raise MalformedResponse("response without choices")
-        choice = resp.choices[0]
-        calls = [
-            ToolCall(_call_id(tc.id, i), tc.function.name, _arguments_text(tc.function.arguments))
-            for i, tc in enumerate(choice.message.tool_calls or ())
-        ]
-        usage = resp.usage or _RUsage()
-        return Completion(
-            message=Message(role="assistant", content=choice.message.content, tool_calls=calls),
-            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0),
-            finish_reason=_finish(choice.finish_reason, calls),
-            model=resp.model or self.model,
-        )
+    def _raise_status(self, method: str, path: str, status: int, headers: Any, body: bytes) -> None:
+        if 200 <= status < 300:
+            raise MalformedResponse(f"unexpected status {status}")
+        err = _StatusError(status, headers, body)
+        raise err from _http.status_error(method, self.base_url + path, status, headers, body)
 
     async def _post_stream(self, client: Any, body: bytes, on_delta: Callable[[str], None]) -> Completion:
-        import httpx2
-
-        response = await client.post(
-            "/chat/completions", cast_to=httpx2.Response, content=body, stream=True,
-            options={"headers": {"Content-Type": "application/json", "Accept": "text/event-stream"}},
-        )
-        acc = _StreamAccumulator(self.model)
+        ex = await client.send(b"POST", self._chat_target, body, _SSE_HEADERS)
+        acc = _wire.StreamAccumulator(self.model)
         try:
-            async for line in response.aiter_lines():
-                if acc.feed(line, on_delta):
+            if ex.status != 200:
+                self._raise_status("POST", "/chat/completions", ex.status, ex.headers, await ex.read_all())
+            lines = _wire.LineSplitter()
+            while (data := await ex.read()) is not None:
+                if any(acc.feed(line, on_delta) for line in lines.feed(data)):
                     break
+            else:
+                acc.feed(lines.tail(), on_delta)
             return acc.result()
         except Exception as exc:
             if acc.emitted:  # retrying would deliver the same text twice
                 raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
             raise
         finally:
-            await response.aclose()
+            await ex.aclose()
 
     # -- errors
     def _is_transient(self, exc: BaseException) -> float | bool | None:
-        import httpx2
-        import openai
+        import httpx
 
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status in TRANSIENT_STATUS or status >= 500:
-                return retry_after_from_headers(exc.response.headers) or True
+        if isinstance(exc, _StatusError):
+            if exc.status in TRANSIENT_STATUS or exc.status >= 500:
+                return retry_after_from_headers(_header_map(exc.headers)) or True
             return None
-        if isinstance(exc, (openai.APIConnectionError, MalformedResponse, httpx2.TransportError)):
+        if isinstance(exc, (MalformedResponse, httpx.TransportError)):
             return True
         return None
 
     def _translate(self, exc: BaseException) -> ProviderError:
-        import httpx2
-        import openai
+        import httpx
 
         who = f"{self.name} ({self.model})"
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            detail = _error_message(exc.body.get("error", exc.body)) if isinstance(exc.body, dict) else exc.message
+        if isinstance(exc, _StatusError):
+            status = exc.status
+            detail = _wire.error_detail(exc.body, f"HTTP {status}")
             data = {"provider": self.name, "status": status}
             if status == 429:
                 return ProviderRateLimited(f"{who}: rate limited: {detail}", **data)
@@ -426,14 +241,13 @@ class OpenAIProvider:
             elif status == 404:
                 hint = f"; check the model name {self.model!r} and the base URL {self.base_url}"
             return ProviderRejected(f"{who}: rejected ({status}): {detail}{hint}", **data)
-        if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
+        if isinstance(exc, httpx.TimeoutException):
             return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g}s", provider=self.name)
-        if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
-            cause = exc.__cause__ or exc
-            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {cause}", provider=self.name)
+        if isinstance(exc, httpx.TransportError):
+            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {exc}", provider=self.name)
         if isinstance(exc, (MalformedResponse, _StreamBroken)):
             return ProviderUnavailable(f"{who}: {exc}", provider=self.name)
-        if isinstance(exc, openai.OpenAIError):
+        if isinstance(exc, httpx.HTTPError):
             return ProviderError(f"{who}: {exc}", provider=self.name)
         raise exc
 
@@ -441,26 +255,39 @@ class OpenAIProvider:
     async def list_models(self) -> dict[str, list[str]]:
         """``GET {base_url}/models`` as {model id: supported parameters} (OpenRouter's shape).
 
-        One attempt, no retries. Raises the ProviderError subclasses, like ``complete``.
+        Through the ``openai`` SDK (``client.models.list()``): this call is made
+        once at start-up and on ``provider.check``, so the SDK's per-call cost
+        does not matter here, and its model types and errors are the reference
+        for what OpenAI-compatible servers return. One attempt, no retries
+        (validation reports "degraded" rather than wait). Raises the
+        ProviderError subclasses, like ``complete``.
         """
-        import httpx2
+        import openai
 
-        client = self._sdk()
+        if not self.api_key:
+            raise ProviderRejected(f"{self.name}: no API key; set {KEY_HINTS.get(self.name, KEY_HINTS['openai'])}",
+                                   provider=self.name)
+        client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0,
+                                    timeout=min(self.timeout_s, 30.0), default_headers=self._headers or None)
+        try:
+            page = await client.models.list()
+            return {m.id: list((m.model_extra or {}).get("supported_parameters") or ()) for m in page.data}
+        except openai.APIError as exc:
+            raise self._translate_sdk(exc) from exc
+        finally:
+            await client.close()
 
-        async def fetch() -> dict[str, list[str]]:
-            response = await client.get("/models", cast_to=httpx2.Response)
-            try:
-                models = _decode_models(response.content)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise MalformedResponse(f"unreadable model list: {exc}") from exc
-            return {m.id: list(m.supported_parameters or ()) for m in models.data}
+    def _translate_sdk(self, exc: Exception) -> ProviderError:
+        import openai
 
-        try:  # one attempt: validation reports "degraded" rather than wait
-            return await fetch()
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc) from exc
+        who = f"{self.name} ({self.model})"
+        if isinstance(exc, openai.APIStatusError):
+            return self._translate(_StatusError(exc.status_code, exc.response.headers, exc.response.content))
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderUnavailable(f"{who}: timed out listing models at {self.base_url}", provider=self.name)
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {exc}", provider=self.name)
+        return ProviderUnavailable(f"{who}: unreadable model list: {exc}", provider=self.name)
 
     async def check(self) -> CheckResult:
         from . import validate
@@ -468,66 +295,9 @@ class OpenAIProvider:
         return await validate.check_openai(self)
 
 
-class _StreamAccumulator:
-    """Assembles a streamed Chat Completion from its SSE ``data:`` lines."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.text: list[str] = []
-        self.calls: dict[int, list[Any]] = {}  # index -> [id, name, [argument pieces]]
-        self.finish: str | None = None
-        self.usage = _RUsage()
-        self.emitted = False
-        self.done = False
-
-    def feed(self, line: str, on_delta: Callable[[str], None]) -> bool:
-        """Take one SSE line; True once ``[DONE]`` arrived."""
-        if not line.startswith("data:"):
-            return False
-        data = line[5:].strip()
-        if data == "[DONE]":
-            self.done = True
-            return True
-        try:
-            chunk = _decode_chunk(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise MalformedResponse(f"unreadable stream chunk: {exc}") from exc
-        if chunk.error is not None:
-            raise MalformedResponse(f"error in stream: {_error_message(chunk.error)}")
-        if chunk.model:
-            self.model = chunk.model
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.content:
-                self.text.append(delta.content)
-                self.emitted = True
-                on_delta(delta.content)
-            for tc in delta.tool_calls or ():
-                slot = self.calls.setdefault(tc.index, [None, "", []])
-                if tc.id:
-                    slot[0] = tc.id
-                if tc.function is not None:
-                    if tc.function.name:
-                        slot[1] += tc.function.name
-                    if tc.function.arguments:
-                        slot[2].append(tc.function.arguments)
-            if choice.finish_reason:
-                self.finish = choice.finish_reason
-        return False
-
-    def result(self) -> Completion:
-        if not self.done and self.finish is None:
-            raise MalformedResponse("stream ended before it finished")
-        calls = [
-            ToolCall(_call_id(slot[0], i), slot[1], "".join(slot[2]))
-            for i, (_, slot) in enumerate(sorted(self.calls.items()))
-        ]
-        text = "".join(self.text) if self.text else None
-        return Completion(
-            message=Message(role="assistant", content=text, tool_calls=calls),
-            usage=Usage(self.usage.prompt_tokens or 0, self.usage.completion_tokens or 0),
-            finish_reason=_finish(self.finish, calls),
-            model=self.model,
-        )
+def _header_map(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers:
+        out[(k.decode("latin-1") if isinstance(k, bytes) else k).lower()] = (
+            v.decode("latin-1") if isinstance(v, bytes) else v)
+    return out

@@ -1,4 +1,4 @@
-"""OpenAIProvider through the real openai SDK against FakeLLM, under trio."""
+"""OpenAIProvider (its own HTTP client, no SDK) against FakeLLM, under trio."""
 
 from __future__ import annotations
 
