@@ -78,9 +78,11 @@ class App:
             first = events_q.append(conn, now, run_id, events) if events else 0
             return result, first
 
-        result, first = await self.store.write(tx)
-        if events:
-            self.events.publish(run_id, goal_id, first, now, events)
+        def publish(done) -> None:  # right after the commit, in commit (= seq) order
+            if events:
+                self.events.publish(run_id, goal_id, done[1], now, events)
+
+        result, _ = await self.store.write(tx, after=publish)
         return result
 
     async def emit(self, run_id: str, goal_id: str, *events: Event) -> None:
@@ -104,10 +106,14 @@ class App:
             first = events_q.append(conn, now, run_id, [ev]) if ev else 0
             return ev, first
 
-        ev, first = await self.store.write(tx_with_event)
+        def publish(done) -> None:
+            ev, first = done
+            if ev is not None:
+                self.events.publish(run_id, goal_id, first, now, [ev])
+
+        ev, _ = await self.store.write(tx_with_event, after=publish)
         if ev is None:
             return False
-        self.events.publish(run_id, goal_id, first, now, [ev])
         _log.info("run finished", run_id=run_id, goal_id=goal_id, status=status, error=error)
         if self.metrics is not None:
             self.metrics.run_finished(status, run_id)

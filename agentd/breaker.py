@@ -145,17 +145,18 @@ class GuardedTool:
             raise ToolError(why, breaker=self._breaker.name)
         timeout = self._timeout_for()
         try:
-            with trio.fail_after(timeout):
+            # A plain cancel scope, not fail_after (a generator context manager): this runs per tool call.
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
                 result = await self._tool.run(params, ctx)
-        except trio.TooSlowError:
-            self._breaker.failure()
-            raise ToolError(f"{self.name} timed out after {timeout:.0f} s") from None
         except ToolRefused:
             self._breaker.release()  # bad input is the model's mistake, not the tool's failure
             raise
         except ToolError:
             self._breaker.failure()
             raise
+        if scope.cancelled_caught:
+            self._breaker.failure()
+            raise ToolError(f"{self.name} timed out after {timeout:.0f} s")
         self._breaker.success()
         return result
 

@@ -88,10 +88,16 @@ class Metrics:
         }
         self._health: dict[str, tuple[int, m.GoalHealth]] = {}
         self._rpc_keys: dict[tuple[str, bool], str] = {}
+        self._keys: dict[tuple, str] = {}
         self._rpc_hist = self.histograms["agentd_rpc_duration_seconds"]
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
-        self.counters[_key(name, labels)] += value
+        # Hot (several per step): the label string is built once per name and label set.
+        k = (name, *labels.items())
+        key = self._keys.get(k)
+        if key is None:
+            key = self._keys[k] = _key(name, labels)
+        self.counters[key] += value
 
     # -- hooks
     def rpc_request(self, method: str, seconds: float, ok: bool) -> None:

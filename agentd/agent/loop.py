@@ -346,14 +346,14 @@ class RunLoop:
                               on_retry=self.app.metrics.delivery_retry if self.app.metrics else None)
             timeout = self.tools.timeout_for(name, self.cfg.tools)
             with log.bind(step=c.step_no, tool=name):
-                # The tool's own deadline (its breaker guard) fires first and counts as
-                # a failure of the tool; this one is a safety net for unguarded tools.
-                with trio.fail_after(timeout + 1.0):
+                # The tool's own deadline (its breaker guard) fires first and counts as a
+                # failure of the tool; this one is a safety net for unguarded tools. A plain
+                # cancel scope: fail_after is a generator context manager, and this is per call.
+                with trio.CancelScope(deadline=trio.current_time() + timeout + 1.0) as scope:
                     observation = await tool.run(params, ctx)
+            if scope.cancelled_caught:
+                return None, f"{name} timed out after {timeout:.0f} s", (time.perf_counter() - t0) * 1000
             return self._clip(c, observation), None, (time.perf_counter() - t0) * 1000
-        except trio.TooSlowError:
-            return None, f"{name} timed out after {self.tools.timeout_for(name, self.cfg.tools):.0f} s", \
-                (time.perf_counter() - t0) * 1000
         except ToolError as exc:
             return None, exc.message, (time.perf_counter() - t0) * 1000
 
