@@ -4,6 +4,11 @@
   capacity (global ``max_concurrent_runs``, and a goal's ``max_concurrent``;
   a goal with overlap policy ``queue`` runs one run at a time). Runs that
   wait stay ``pending``, in order; ``queue()`` lists them (daemon.status).
+  The order is kept in memory: seeded from the store when the manager starts,
+  appended to by ``submit``/``submit_many`` (every new run is submitted), so a
+  fill costs O(runs looked at), never a re-read of every pending run; the
+  per-goal counts of active runs are kept in memory too, and a goal's limit is
+  read once per fill.
   Each run task is started with ``nursery.start``: it reports started once the
   run is claimed (``pending`` -> ``running`` in one guarded update), so a
   ``goal.run`` reply goes out only after the claim.
@@ -42,7 +47,6 @@ from .errors import AgentdError, InvalidState, NotFound
 from .protocol.events import Note, RunFinished
 from .store import effects as effects_q
 from .store import events as events_q
-from .store import goals as goals_q
 from .store import runs as runs_q
 
 if TYPE_CHECKING:
@@ -81,10 +85,13 @@ class RunManager:
         self._nursery: trio.Nursery | None = None
         self._fill_lock = trio.Lock()
         self.draining = False
+        self._queue: dict[str, str | None] = {}  # pending run id -> goal id (None: look it up), in order
+        self._per_goal: dict[str, int] = {}  # goal id -> runs of it in self.active
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            self._seed()
             task_status.started()
             await self.fill()
             await trio.sleep_forever()
@@ -122,48 +129,96 @@ class RunManager:
         return resumed, failed
 
     # -- claiming
-    async def submit(self, run_id: str) -> None:
-        """Claim pending runs (this one among them) while there is capacity."""
+    def _seed(self) -> None:
+        """The in-memory queue from the store: every pending run, in creation order."""
+        queue: dict[str, str | None] = dict(self.app.store.read(runs_q.pending_queue))
+        for rid, gid in self._queue.items():  # submitted before the manager started
+            queue.setdefault(rid, gid)
+        self._queue = queue
+
+    async def submit(self, run_id: str, goal_id: str | None = None) -> None:
+        """Queue a new pending run; claim pending runs (this one among them) while there is capacity."""
+        self._queue.setdefault(run_id, goal_id)
+        await self.fill()
+
+    async def submit_many(self, runs: list[tuple[str, str]]) -> None:
+        """Queue many new pending runs (run id, goal id), in order; then one fill."""
+        queue = self._queue
+        for rid, gid in runs:
+            queue.setdefault(rid, gid)
         await self.fill()
 
     async def fill(self) -> None:
         if self._nursery is None or self.draining:
             return
         async with self._fill_lock:
-            pending = self.app.store.read(runs_q.ids_with_status, "pending")
-            per_goal: dict[str, int] = {}
-            for a in self.active.values():
-                per_goal[a.goal_id] = per_goal.get(a.goal_id, 0) + 1
-            for rid in pending:
-                if self.draining or len(self.active) >= self.max_concurrent:
-                    break
-                if rid in self.active:
-                    continue
+            limits: dict[str, tuple[bool, int | None]] = {}  # this fill's view of the goals' limits
+            while not self.draining and len(self.active) < self.max_concurrent and self._queue:
+                picked = self._pick(limits)
+                if not picked:
+                    return
+                for rid, gid in picked:
+                    if self.draining:
+                        return
+                    self._queue.pop(rid, None)
+                    outcome = await self._nursery.start(self._run, rid, gid)
+                    if outcome == "error":  # the store refused the claim: the run waits, first in line
+                        self._queue = {rid: gid, **self._queue}
+                        return
+
+    def _pick(self, limits: dict[str, tuple[bool, int | None]]) -> list[tuple[str, str]]:
+        """The runs to start now, from the front of the queue (no await here:
+        the queue cannot change under the scan). Drops runs whose goal or row is gone."""
+        store = self.app.store
+        room = self.max_concurrent - len(self.active)
+        per_goal = self._per_goal
+        taken: dict[str, int] = {}
+        picked: list[tuple[str, str]] = []
+        gone: list[str] = []
+        for rid, gid in self._queue.items():
+            if len(picked) >= room:
+                break
+            if rid in self.active:
+                gone.append(rid)
+                continue
+            if gid is None:
                 try:
-                    row = self.app.store.read(runs_q.run_row, rid)
-                    goal = self.app.store.read(goals_q.get_goal, row["goal_id"])
+                    gid = store.read(runs_q.run_row, rid)["goal_id"]
                 except NotFound:
-                    continue  # deleted meanwhile (goal.delete, run.delete)
-                # A goal whose overlap policy is "queue" runs one at a time:
-                # the queued run waits for the one before it.
-                limit = goal.params.max_concurrent or (1 if goal.overlap == "queue" else None)
-                if limit is not None and per_goal.get(goal.id, 0) >= limit:
+                    gone.append(rid)  # deleted meanwhile
                     continue
-                if await self._nursery.start(self._run, rid, goal.id):
-                    per_goal[goal.id] = per_goal.get(goal.id, 0) + 1
+                self._queue[rid] = gid  # a value change, not a resize: the scan goes on
+            limit = limits.get(gid)
+            if limit is None:
+                limit = limits[gid] = store.read(runs_q.goal_run_limit, gid)
+            exists, cap = limit
+            if not exists:
+                gone.append(rid)  # the goal was deleted (its runs with it)
+                continue
+            # A goal whose overlap policy is "queue" runs one at a time:
+            # the queued run waits for the one before it.
+            if cap is not None and per_goal.get(gid, 0) + taken.get(gid, 0) >= cap:
+                continue
+            taken[gid] = taken.get(gid, 0) + 1
+            picked.append((rid, gid))
+        for rid in gone:
+            self._queue.pop(rid, None)
+        return picked
 
     async def _run(self, run_id: str, goal_id: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         try:
             claimed = await self.app.store.write(runs_q.claim, self.app.now(), run_id)
         except AgentdError as exc:
             _log.error("could not claim a run", run_id=run_id, error=str(exc))
-            claimed = False
+            task_status.started("error")
+            return
         if not claimed:
-            task_status.started(False)
+            task_status.started("gone")  # not pending any more (cancelled, or claimed elsewhere)
             return
         active = ActiveRun(run_id=run_id, goal_id=goal_id, scope=trio.CancelScope())
         self.active[run_id] = active
-        task_status.started(True)
+        self._per_goal[goal_id] = self._per_goal.get(goal_id, 0) + 1
+        task_status.started("claimed")
         try:
             with log.fresh(run_id=run_id, goal_id=goal_id):
                 with active.scope:
@@ -178,6 +233,11 @@ class RunManager:
                         await self._finish_cancelled(run_id, goal_id, active.cancel_reason)
         finally:
             del self.active[run_id]
+            n = self._per_goal.get(goal_id, 0) - 1
+            if n > 0:
+                self._per_goal[goal_id] = n
+            else:
+                self._per_goal.pop(goal_id, None)
             active.done.set()
             if not self.draining and self._nursery is not None:
                 self._nursery.start_soon(self.fill)
@@ -229,15 +289,21 @@ class RunManager:
                              tokens_in=r["tokens_in"], tokens_out=r["tokens_out"])
             return "done", ev, events_q.append(conn, now, run_id, [ev]), row["goal_id"]
 
+        def publish(done) -> None:  # right after the commit, in commit (= seq) order
+            _, ev, first, gid = done
+            if ev is not None:
+                app.events.publish(run_id, gid or goal_id or "", first, now, [ev])
+
         try:
-            outcome, ev, first, gid = await app.store.write(tx)
+            outcome, ev, first, gid = await app.store.write(tx, after=publish)
         except AgentdError as exc:
             _log.error("could not record the run's cancellation", run_id=run_id, error=str(exc))
             return "error"
+        if outcome != "error":
+            self._queue.pop(run_id, None)  # done, gone, or not pending any more
         if outcome == "gone":
             raise NotFound(f"no run with id {run_id}", noun="run", id=run_id)
         if ev is not None:
-            app.events.publish(run_id, gid or goal_id or "", first, now, [ev])
             _log.info("run finished", run_id=run_id, goal_id=gid, status="cancelled", error=reason)
             if app.metrics is not None:
                 app.metrics.run_finished("cancelled", run_id)
@@ -290,13 +356,15 @@ class RunManager:
                 parked.append((rid, runs_q.run_row(conn, rid)["goal_id"], events_q.append(conn, now, rid, [ev]), ev))
             return parked
 
+        def publish(parked) -> None:  # right after the commit, in commit order
+            for rid, gid, first, ev in parked:
+                app.events.publish(rid, gid, first, now, [ev])
+
         try:
-            parked = await app.store.write(tx)
+            parked = await app.store.write(tx, after=publish)
         except AgentdError as exc:
             _log.error("could not park interrupted runs (they are recovered at the next start)", error=str(exc))
             return
-        for rid, gid, first, ev in parked:
-            app.events.publish(rid, gid, first, now, [ev])
         if parked:
             _log.info("runs interrupted by shutdown; they resume at the next start", runs=len(parked))
 

@@ -13,6 +13,9 @@ v2: what the runtime and the scheduler need: goal names, catch-up/overlap
     per due time: a tick is never fired twice); the side-effect ledger.
 v3: the per-run event journal (gap-free sequence numbers for run.watch) and
     persisted metric totals.
+v4: an index on runs(status, created_at, id): the run manager's queue (runs by
+    status, in creation order) is an index range, never a scan of runs_created
+    (which the planner chose once sqlite_stat1 existed).
 
 Timestamps are INTEGER epoch milliseconds, UTC, everywhere.
 """
@@ -158,10 +161,15 @@ CREATE TABLE metric_totals (
 ) WITHOUT ROWID;
 """
 
+V4 = """
+CREATE INDEX runs_status_created ON runs(status, created_at, id);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
     ("event journal, metric totals", V3),
+    ("runs by status in creation order", V4),
 ]
 
 LATEST = len(MIGRATIONS)

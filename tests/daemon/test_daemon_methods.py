@@ -224,13 +224,20 @@ def test_unknown_and_ambiguous_prefixes(alive):
     assert e.code == -32002 and e.data["kind"] == "ambiguous_id"
     assert set(pair) <= set(e.data["candidates"])
     assert all(c.startswith(prefix) for c in e.data["candidates"])
-    # a longer, unique prefix resolves; upper case too
+    # a longer prefix that is unique among ALL goals (other tests share this daemon) resolves; upper case too
+    def unique_prefix(gid: str) -> str:
+        n = common + 1
+        while any(o != gid and o.startswith(gid[:n]) for o in all_ids):
+            n += 1
+        return gid[:n]
+
     for gid in pair:
-        assert alive.call("goal.get", {"id": gid[:common + 1]})["id"] == gid
-        assert alive.call("goal.get", {"id": gid[:common + 1].upper()})["id"] == gid
-    # unknown
-    unused = next(c for c in "0123456789abcdef" if not any(i.startswith(pair[0][0] + c) for i in all_ids))
-    for ref in (pair[0][0] + unused, "f" * 12):
+        ref = unique_prefix(gid)
+        assert alive.call("goal.get", {"id": ref})["id"] == gid
+        assert alive.call("goal.get", {"id": ref.upper()})["id"] == gid
+    # unknown: a prefix no goal has (three hex digits leave 4096 to choose from)
+    unused = next(f"{n:03x}" for n in range(4096) if not any(i.startswith(f"{n:03x}") for i in all_ids))
+    for ref in (unused, "f" * 12):
         if ref in all_ids:
             continue
         e = call_err(alive, "goal.get", {"id": ref})

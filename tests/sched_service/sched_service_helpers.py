@@ -31,7 +31,7 @@ from agentd.store import goals as goals_q
 class InlineStore(Store):
     fail_next = 0  # the next n writes fail as if the disk were full (nothing of them is written)
 
-    async def write(self, fn, *args: Any, **kwargs: Any):
+    async def write(self, fn, *args: Any, after=None, **kwargs: Any):
         await trio.lowlevel.checkpoint()
         if self.fail_next:
             self.fail_next -= 1
@@ -39,7 +39,10 @@ class InlineStore(Store):
 
             self.writable = False
             raise StoreUnavailable("the database cannot be written: database or disk is full")
-        return self.write_sync(fn, *args, **kwargs)
+        result = self.write_sync(fn, *args, **kwargs)
+        if after is not None:  # Store.write: runs right after the commit, in commit order
+            after(result)
+        return result
 
 
 def utc_ms(text: str) -> int:
