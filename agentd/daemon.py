@@ -91,6 +91,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             await nursery.start(app.scheduler.serve)
             await nursery.start(lifecycle.revalidate, app)
             nursery.start_soon(_lag_monitor, app)
+            nursery.start_soon(app.metrics.serve_flush)
             nursery.start_soon(_systemd_status, app, notifier)
             server_scope = trio.CancelScope()
 

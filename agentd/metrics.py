@@ -1,4 +1,6 @@
-"""Counters and histograms since start, plus totals derived from the store.
+"""Counters and histograms since start, counter totals persisted across
+restarts (``metric_totals``, flushed every 30 s and at shutdown), and gauges
+read from the store.
 
 Names follow Prometheus conventions (``agentd_runs_total{status="completed"}``);
 ``result("prometheus")`` renders the text exposition format (version 0.0.4).
@@ -88,6 +90,7 @@ class Metrics:
         }
         self._health: dict[str, tuple[int, m.GoalHealth]] = {}
         self._rpc_keys: dict[tuple[str, bool], str] = {}
+        self._flushed: dict[str, float] = {}
         self._keys: dict[tuple, str] = {}
         self._rpc_hist = self.histograms["agentd_rpc_duration_seconds"]
 
@@ -218,12 +221,58 @@ class Metrics:
             out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0
         return out
 
+    # -- persisted totals
+    def _unflushed(self) -> dict[str, float]:
+        return {k: v - self._flushed.get(k, 0.0) for k, v in self.counters.items() if v != self._flushed.get(k, 0.0)}
+
+    async def flush(self) -> None:
+        """Add the counters' growth since the last flush to ``metric_totals``."""
+        deltas = self._unflushed()
+        if not deltas:
+            return
+
+        def tx(conn):
+            conn.executemany("INSERT INTO metric_totals (name, value) VALUES (?, ?)"
+                             " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", list(deltas.items()))
+
+        await self.app.store.write(tx)
+        for k, d in deltas.items():
+            self._flushed[k] = self._flushed.get(k, 0.0) + d
+
+    async def serve_flush(self, interval_s: float = 30.0, *, task_status=None) -> None:
+        """Flush every ``interval_s`` and once more when cancelled (shutdown)."""
+        import trio
+
+        if task_status is not None:
+            task_status.started()
+        try:
+            while True:
+                await trio.sleep(interval_s)
+                try:
+                    await self.flush()
+                except Exception as exc:  # the store may be full: keep counting in memory
+                    _log_warning("could not persist metric totals", exc)
+        finally:
+            with trio.CancelScope(shield=True):
+                try:
+                    await self.flush()
+                except Exception as exc:
+                    _log_warning("could not persist metric totals at shutdown", exc)
+
+    def totals(self) -> dict[str, float]:
+        stored = {r[0]: r[1] for r in self.app.store.read(
+            lambda c: c.execute("SELECT name, value FROM metric_totals").fetchall())}
+        for k, d in self._unflushed().items():
+            stored[k] = stored.get(k, 0.0) + d
+        return stored
+
     def result(self, fmt: str) -> m.MetricsResult:
-        counters = {**dict(self.counters), **self._gauges()}
+        gauges = self._gauges()
         hists = {k: h.as_dict() for k, h in self.histograms.items()}
+        totals = self.totals()
         if fmt == "prometheus":
-            return m.MetricsResult(text=self.prometheus(counters))
-        return m.MetricsResult(counters=counters, histograms=hists)
+            return m.MetricsResult(text=self.prometheus({**totals, **gauges}))
+        return m.MetricsResult(counters={**dict(self.counters), **gauges}, histograms=hists, totals=totals)
 
     def prometheus(self, counters: dict[str, float]) -> str:
         by_family: dict[str, list[str]] = defaultdict(list)
@@ -247,6 +296,12 @@ class Metrics:
             else:
                 lines.extend(by_family[family])
         return "\n".join(lines) + "\n"
+
+
+def _log_warning(msg: str, exc: BaseException) -> None:
+    from . import log
+
+    log.get("agentd.metrics").warning(msg, error=str(exc))
 
 
 def _num(v: float) -> str:

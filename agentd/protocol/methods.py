@@ -450,8 +450,14 @@ class DaemonMetrics(_S):
 
 
 class MetricsResult(_R):
+    """``counters``: since this daemon started (plus gauges read from the store);
+    ``totals``: the counters over the daemon's whole life, persisted in the
+    store across restarts; ``text``: the Prometheus exposition (counters from
+    ``totals``) when format is prometheus."""
+
     counters: dict[str, float] = {}
     histograms: dict[str, Any] = {}
+    totals: dict[str, float] = {}
     text: str | None = None
 
 

@@ -115,3 +115,26 @@ def test_delivery_retries_are_counted(make_daemon, fake_llm):
         assert m['agentd_notifications_total{kind="webhook",outcome="failed"}'] == 1
     finally:
         server.shutdown()
+
+
+def test_metric_totals_are_persisted_across_restarts(make_daemon, fake_llm, tmp_path):
+    base = tmp_path / "persist"
+    base.mkdir()
+    d = make_daemon(base=base)
+    g = d.call("goal.create", {"objective": "count me"})
+    for _ in range(2):
+        fake_llm.add(text("done"))
+        d.wait_run(d.call("goal.run", {"id": g["id"]})["id"])
+    first = d.call("daemon.metrics")
+    assert first["counters"]['agentd_runs_total{status="completed"}'] == 2
+    assert first["totals"]['agentd_runs_total{status="completed"}'] == 2
+    assert d.stop() == 0  # flushes the totals at shutdown
+    d.start()
+    fake_llm.add(text("done"))
+    d.wait_run(d.call("goal.run", {"id": g["id"]})["id"])
+    again = d.call("daemon.metrics")
+    assert again["counters"]['agentd_runs_total{status="completed"}'] == 1  # since this start
+    assert again["totals"]['agentd_runs_total{status="completed"}'] == 3  # over the daemon's life
+    prom = d.call("daemon.metrics", {"format": "prometheus"})["text"]
+    families = list(text_string_to_metric_families(prom))
+    assert sample(families, "agentd_runs_total", status="completed") == 3
