@@ -174,7 +174,7 @@ class RunLoop:
         if timer.cancelled_caught:
             summary = await self._final_turn(st, prompt.TIME_UP, kind="summary")
             return RunOutcome("failed", summary=summary,
-                              error=f"the run reached its time limit of {limit:.0f} s before finishing")
+                              error=f"the run reached its time limit of {limit:g} s before finishing")
         return outcome
 
     def _finished_before(self, st: LoopState) -> RunOutcome:
@@ -189,7 +189,7 @@ class RunLoop:
                               "ran out._", budget_exhausted=True)
         limit = st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
         return RunOutcome("failed", summary=st.summary,
-                          error=f"the run reached its time limit of {limit or 0:.0f} s before finishing")
+                          error=f"the run reached its time limit of {limit or 0:g} s before finishing")
 
     async def _turns(self, st: LoopState) -> RunOutcome:
         budget = st.goal.params.step_budget

@@ -15,7 +15,7 @@ def test_a_run_over_its_time_limit_fails_after_a_last_summary_attempt(make_daemo
     run = d.call("goal.run", {"id": g["id"]})
     done = d.wait_run(run["id"], timeout=30)
     assert done["status"] == "failed"
-    assert "reached its time limit" in done["error"], done["error"]
+    assert "reached its time limit of 1.5 s" in done["error"], done["error"]
     assert done["summary"] == "What I managed before the time ran out."
     last = fake_llm.requests[-1]
     assert not last.get("tools"), "the summary call must be made without tools"
