@@ -140,6 +140,9 @@ class Store:
         fresh = not self.path.exists()
         self._lock = threading.Lock()  # guards the writer against misuse from two threads
         self._queue: list[_Pending] = []  # writes waiting for the next batch (group commit)
+        # Bumped after every commit: a cache of anything read from the store is
+        # valid while the generation it was read at is current.
+        self.generation = 0
         self._flushing = False
         self.writable = True
         self.last_write_error: str | None = None
@@ -222,6 +225,7 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        self.generation += 1
         if not self.writable:
             self.writable, self.last_write_error = True, None
         return result
