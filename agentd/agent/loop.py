@@ -506,4 +506,4 @@ class RepeatedMistake(AgentdError):
     kind = "repeated_mistake"
 
 
-__all__ = ["RunLoop", "RunOutcome", "RepeatedMistake", "ProviderError"]
+__all__ = ["RunLoop", "RunOutcome", "RepeatedMistake"]

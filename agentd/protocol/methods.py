@@ -503,6 +503,3 @@ NOTIFICATIONS = {
     "run.lagged": "A subscription fell behind and was dropped: {subscription, run_id, last_seq}; resume with run.watch since=last_seq.",
 }
 
-
-def result_encoder() -> msgspec.json.Encoder:
-    return msgspec.json.Encoder()

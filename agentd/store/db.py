@@ -357,14 +357,6 @@ class Store:
             self.last_write_error = err.message
         return err
 
-    def probe_writable(self) -> bool:
-        """Check that a write transaction can be taken (for readiness)."""
-        try:
-            self.write_sync(lambda conn: conn.execute("PRAGMA user_version").fetchone())
-            return True
-        except StoreError:
-            return False
-
     def integrity_check(self) -> str:
         return self._reader.execute("PRAGMA integrity_check").fetchone()[0]
 

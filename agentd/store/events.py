@@ -30,7 +30,3 @@ def after(conn: sqlite3.Connection, run_id: str, since: int, limit: int = 100000
     return [(r[0], r[1], _dec.decode(r[2])) for r in conn.execute(
         "SELECT seq, at, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?", (run_id, since, limit))]
 
-
-def last_seq(conn: sqlite3.Connection, run_id: str) -> int:
-    row = conn.execute("SELECT last_seq FROM runs WHERE id = ?", (run_id,)).fetchone()
-    return row[0] if row else 0

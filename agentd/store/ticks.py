@@ -114,7 +114,3 @@ def recent(conn: sqlite3.Connection, goal_id: str, limit: int) -> list[m.Tick]:
                    schedule_id=r["schedule_id"], recorded_at=iso(r["recorded_at"]))
             for r in conn.execute("SELECT * FROM ticks WHERE goal_id = ? ORDER BY due_at DESC, id DESC LIMIT ?",
                                   (goal_id, limit))]
-
-
-def counts_by_decision(conn: sqlite3.Connection) -> dict[str, int]:
-    return {r[0]: r[1] for r in conn.execute("SELECT decision, count(*) FROM ticks GROUP BY decision")}
