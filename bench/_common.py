@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -318,33 +318,11 @@ class Daemon:
         return self.proc.pid
 
     def start(self, timeout: float = 60.0) -> "Daemon":
-        notify_path = self.base / f"notify-{time.monotonic_ns()}.sock"
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(str(notify_path))
-        env = dict(self.env, NOTIFY_SOCKET=str(notify_path))
-        log = open(self.log_path, "ab")
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen([*self.python, "-m", self.module, *self.args], env=env, stdout=log, stderr=log,
-                                     cwd=str(self.base))
-        log.close()
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                notify.settimeout(max(0.01, min(0.25, deadline - time.monotonic())))
-                try:
-                    data = notify.recv(4096).decode()
-                except socket.timeout:
-                    if self.proc.poll() is not None:
-                        raise RuntimeError(f"agentd exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"agentd not ready after {timeout}s:\n{self.log()[-3000:]}")
-                    continue
-                if "READY=1" in data.split("\n"):
-                    self.ready_s = time.perf_counter() - t0
-                    return self
-        finally:
-            notify.close()
-            notify_path.unlink(missing_ok=True)
+        from agentd.testing.ready import spawn_ready
+
+        self.proc, self.ready_s = spawn_ready([*self.python, "-m", self.module, *self.args], env=self.env,
+                                              cwd=self.base, log_path=self.log_path, timeout=timeout)
+        return self
 
     def log(self) -> str:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-import sys
 
 _LINE = re.compile(r" \([^()]*:\d+\)$")
 

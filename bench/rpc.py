@@ -53,6 +53,18 @@ def round_trips(path: Path, goal_id: str, seconds: float) -> tuple[float, list[f
     return n / el, lat
 
 
+def measure(d, goal_id: str, a, name: str) -> tuple[list[float], list[float], list[float]]:
+    """``a.repeats`` measurements of ``a.seconds``: rates, p50s, p99s."""
+    rates, p50, p99 = [], [], []
+    with Profiler(a.profile, name, d.pid):
+        for _ in range(a.repeats):
+            r, lat = round_trips(d.socket, goal_id, a.seconds)
+            rates.append(r)
+            p50.append(pct(lat, 50))
+            p99.append(pct(lat, 99))
+    return rates, p50, p99
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = base_parser(__doc__)
     p.add_argument("--seconds", type=float, default=3.0, help="per measurement")
@@ -76,29 +88,21 @@ def main(argv: list[str] | None = None) -> dict:
                 pass
             watch.close()
             round_trips(d.socket, g["id"], 0.3)  # warm-up
-            idle_rate, idle_p50, idle_p99 = [], [], []
-            with Profiler(a.profile, "rpc_idle", d.pid):
-                for _ in range(a.repeats):
-                    r, lat = round_trips(d.socket, g["id"], a.seconds)
-                    idle_rate.append(r)
-                    idle_p50.append(pct(lat, 50))
-                    idle_p99.append(pct(lat, 99))
+            idle_rate, idle_p50, idle_p99 = measure(d, g["id"], a, "rpc_idle")
             # busy: long runs (K large enough to last the whole measurement at 100 ms per model call)
             k = int((a.seconds * a.repeats + 5) / 0.1) + 20
             busy_goal = rpc.call("goal.create", goal_params(k))
+            started = d.rpc()
+            started.call("run.watch", {"goal_id": busy_goal["id"]})  # wait on the runs' own run_started events
             for _ in range(a.active):
                 rpc.call("goal.run", {"id": busy_goal["id"]})
-            deadline = time.monotonic() + 30
-            while len(rpc.call("daemon.status")["running"]) < a.active and time.monotonic() < deadline:
-                time.sleep(0.05)
+            n_started = 0
+            while n_started < a.active:
+                note = started.next_note().get("params") or {}
+                n_started += note.get("event", {}).get("type") == "run_started"
+            started.close()
             running0 = len(rpc.call("daemon.status")["running"])
-            busy_rate, busy_p50, busy_p99 = [], [], []
-            with Profiler(a.profile, "rpc_busy", d.pid):
-                for _ in range(a.repeats):
-                    r, lat = round_trips(d.socket, g["id"], a.seconds)
-                    busy_rate.append(r)
-                    busy_p50.append(pct(lat, 50))
-                    busy_p99.append(pct(lat, 99))
+            busy_rate, busy_p50, busy_p99 = measure(d, g["id"], a, "rpc_busy")
             running1 = len(rpc.call("daemon.status")["running"])
             rpc.close()
         finally:

@@ -17,13 +17,12 @@ The store is filled before start-up through agentd's own store functions
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 import sys
 import time
 from pathlib import Path
 
-from ._common import (Daemon, FakeProc, Profiler, Stat, base_parser, emit_json, header, line, pct, status_kb,
+from ._common import (Daemon, FakeProc, Profiler, base_parser, emit_json, header, line, pct, status_kb,
                       tempdir)
 
 

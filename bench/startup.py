@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import CACHE, Daemon, FakeProc, Profiler, Stat, base_parser, emit_json, header, line, tempdir
+from ._common import CACHE, Daemon, FakeProc, Stat, base_parser, emit_json, header, line, tempdir
 
 STEP_OBS = "No memories match 'bench'. " * 3
 

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentd.testing.ready import spawn_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -128,34 +130,9 @@ class Daemon:
 
     # -- life
     def start(self, timeout: float = 20.0, expect_ready: bool = True) -> "Daemon":
-        notify_path = self.base / f"notify-{time.monotonic_ns()}.sock"
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(str(notify_path))
-        notify.settimeout(timeout)
-        env = dict(self.env, NOTIFY_SOCKET=str(notify_path))
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "agentd", *self.args], env=env, stdout=log, stderr=log,
-                                     cwd=str(self.base))
-        log.close()
-        try:
-            if not expect_ready:
-                return self
-            deadline = time.monotonic() + timeout
-            while True:
-                notify.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
-                try:
-                    data = notify.recv(4096).decode()
-                except socket.timeout:
-                    if self.proc.poll() is not None:
-                        raise RuntimeError(f"agentd exited with {self.proc.returncode}:\n{self.log()}")
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"agentd not ready after {timeout}s:\n{self.log()}")
-                    continue
-                if "READY=1" in data.split("\n"):
-                    return self
-        finally:
-            notify.close()
-            notify_path.unlink(missing_ok=True)
+        self.proc, _ = spawn_ready([sys.executable, "-m", "agentd", *self.args], env=self.env, cwd=self.base,
+                                   log_path=self.log_path, timeout=timeout, wait=expect_ready)
+        return self
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc is None or self.proc.poll() is not None:
