@@ -28,15 +28,12 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
+from agentd.testing.loopback import LoopbackServer, serve_in_thread, stop
+
 # ---------------------------------------------------------------- plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 @dataclass
@@ -59,7 +56,7 @@ class _HttpBase:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._server: _Server | None = None
+        self._server: LoopbackServer | None = None
 
     def handle(self, req: Request) -> tuple[int, dict[str, str], bytes]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -91,14 +88,13 @@ class _HttpBase:
 
             do_GET = do_POST = do_HEAD = do_PUT = _do
 
-        self._server = _Server(("127.0.0.1", 0), H)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = LoopbackServer(("127.0.0.1", 0), H)
+        serve_in_thread(self._server)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop(self._server)
             self._server = None
 
     @property

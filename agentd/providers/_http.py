@@ -213,7 +213,34 @@ class Exchange:
             conn.close()
 
 
-class H11Client:
+class ClientBase:
+    """What ``H11Client`` and ``_httpx_client.HttpxClient`` share: subclasses set
+    ``base_path`` and ``query`` (from the base URL) and implement ``send``."""
+
+    base_path: str
+    query: str
+
+    async def send(self, method: bytes, target: bytes, body: bytes | None = None,
+                   headers: Headers = ()) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def target(self, path: str) -> bytes:
+        """The request target for ``path`` under the base URL (prebuilt once by callers)."""
+        t = self.base_path + path
+        return (f"{t}?{self.query}" if self.query else t).encode("ascii")
+
+    async def request(self, method: bytes, target: bytes, body: bytes | None = None,
+                      headers: Headers = ()) -> tuple[int, Headers, bytes]:
+        """Status, headers and the whole body."""
+        ex = await self.send(method, target, body, headers)
+        try:
+            data = await ex.read_all()
+        finally:
+            await ex.aclose()
+        return ex.status, ex.headers, data
+
+
+class H11Client(ClientBase):
     """Requests to one origin (``base_url``'s scheme, host and port)."""
 
     def __init__(self, base_url: str, headers: Mapping[str, str], *, timeout: float, max_keepalive: int,
@@ -238,11 +265,6 @@ class H11Client:
             (k.lower().encode("ascii"), v.encode("latin-1")) for k, v in headers.items()]
         self._idle: deque[_Conn] = deque()
         self._closed = False
-
-    def target(self, path: str) -> bytes:
-        """The request target for ``path`` under the base URL (prebuilt once by callers)."""
-        t = self.base_path + path
-        return (f"{t}?{self.query}" if self.query else t).encode("ascii")
 
     # -- the pool
     def _acquire(self) -> _Conn | None:
@@ -366,13 +388,3 @@ class H11Client:
         except h11.RemoteProtocolError as exc:
             msg = str(exc) if got else "the server closed the connection without answering"
             raise _httpx().RemoteProtocolError(msg) from exc
-
-    async def request(self, method: bytes, target: bytes, body: bytes | None = None,
-                      headers: Headers = ()) -> tuple[int, Headers, bytes]:
-        """Status, headers and the whole body."""
-        ex = await self.send(method, target, body, headers)
-        try:
-            data = await ex.read_all()
-        finally:
-            await ex.aclose()
-        return ex.status, ex.headers, data

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._http import Headers, _httpx
+from ._http import ClientBase, Headers, _httpx
 
 
 class _HttpxExchange:
@@ -31,7 +31,7 @@ class _HttpxExchange:
         await self._response.aclose()
 
 
-class HttpxClient:
+class HttpxClient(ClientBase):
     """The same interface on ``httpx.AsyncClient`` (``trust_env``: proxies, certificates)."""
 
     def __init__(self, base_url: str, headers: Mapping[str, str], *, timeout: float, max_keepalive: int,
@@ -40,30 +40,18 @@ class HttpxClient:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
+        self.base_path = parts.path.rstrip("/")
+        self.query = parts.query
         self._client = httpx.AsyncClient(
             headers=dict(headers), timeout=timeout, trust_env=True,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=max_keepalive,
                                 keepalive_expiry=keepalive_expiry))
-
-    def target(self, path: str) -> bytes:
-        parts = urlsplit(self.base_url)
-        t = parts.path.rstrip("/") + path
-        return (f"{t}?{parts.query}" if parts.query else t).encode("ascii")
 
     async def send(self, method: bytes, target: bytes, body: bytes | None = None,
                    headers: Headers = ()) -> _HttpxExchange:
         request = self._client.build_request(method.decode(), self._origin + target.decode(), content=body,
                                              headers=[(k.decode(), v.decode()) for k, v in headers])
         return _HttpxExchange(await self._client.send(request, stream=True))
-
-    async def request(self, method: bytes, target: bytes, body: bytes | None = None,
-                      headers: Headers = ()) -> tuple[int, Headers, bytes]:
-        ex = await self.send(method, target, body, headers)
-        try:
-            data = await ex.read_all()
-        finally:
-            await ex.aclose()
-        return ex.status, ex.headers, data
 
     async def aclose(self) -> None:
         await self._client.aclose()

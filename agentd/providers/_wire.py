@@ -79,11 +79,16 @@ class _RUsage(msgspec.Struct):
     completion_tokens: int | None = 0
 
 
-class _RResponse(msgspec.Struct):
-    choices: list[_RChoice] = []
+class _Reply(msgspec.Struct):
+    """What a whole response and a stream chunk both carry besides ``choices``."""
+
     usage: _RUsage | None = None
     model: str = ""
     error: Any = None
+
+
+class _RResponse(_Reply):
+    choices: list[_RChoice] = []
 
 
 class _DFunction(msgspec.Struct):
@@ -107,26 +112,13 @@ class _DChoice(msgspec.Struct):
     finish_reason: str | None = None
 
 
-class _Chunk(msgspec.Struct):
+class _Chunk(_Reply):
     choices: list[_DChoice] = []
-    usage: _RUsage | None = None
-    model: str = ""
-    error: Any = None
-
-
-class _ORModel(msgspec.Struct):
-    id: str
-    supported_parameters: list[str] | None = None
-
-
-class _ORModels(msgspec.Struct):
-    data: list[_ORModel]
 
 
 encode = msgspec.json.Encoder().encode
 _decode_response = msgspec.json.Decoder(_RResponse).decode
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
-_decode_models = msgspec.json.Decoder(_ORModels).decode
 _decode_any = msgspec.json.Decoder().decode
 
 
@@ -289,14 +281,6 @@ def parse_completion(raw: bytes, model: str) -> Completion:
         finish_reason=_finish(choice.finish_reason, calls),
         model=resp.model or model,
     )
-
-
-def parse_models(raw: bytes) -> dict[str, list[str]]:
-    try:
-        models = _decode_models(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MalformedResponse(f"unreadable model list: {exc}") from exc
-    return {m.id: list(m.supported_parameters or ()) for m in models.data}
 
 
 class LineSplitter:

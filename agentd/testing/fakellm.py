@@ -35,10 +35,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import msgspec
+
+from .loopback import LoopbackServer, serve_in_thread, stop
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
@@ -157,9 +159,7 @@ DEFAULT_MODELS: dict[str, ModelInfo] = {
 # ---------------------------------------------------------------- the server
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(LoopbackServer):
     request_queue_size = 256
     fake: FakeLLM
 
@@ -198,15 +198,13 @@ class FakeLLM:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifetime
     def __enter__(self) -> FakeLLM:
         server = _Server(("127.0.0.1", self._port_wanted), _Handler)
         server.fake = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        serve_in_thread(server)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -215,8 +213,7 @@ class FakeLLM:
     def close(self) -> None:
         self._closed.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop(self._server)
             self._server = None
 
     @property
@@ -280,9 +277,6 @@ class FakeLLM:
         if tools and not called and (info is None or info.tools):
             return ToolTurn((Call(tools[0]["function"]["name"], "{}"),))
         return TextTurn("ok")
-
-    def wait_closed(self, timeout: float) -> bool:
-        return self._closed.wait(timeout)
 
 
 def _ollama_name(name: str) -> str:

@@ -9,11 +9,35 @@ Each retry is reported to ``on_retry(kind)`` so the metrics count it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import msgspec
 
 from ..config import ToolsConfig
 from ..retry import RetryPolicy, retry
+from .base import EffectRecord, SideEffects
 
 OnDeliveryRetry = Callable[[str], None]
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """What happened to one side effect."""
+
+    status: Literal["delivered", "failed", "skipped"]
+    detail: str
+    attempts: int = 0
+    message_id: str = ""
+
+
+def earlier_outcome(record: EffectRecord) -> Delivery | None:
+    """None if ``record`` is a fresh intent; else what to report instead of sending."""
+    if record.status == "intent" and record.attempts == 0:
+        return None
+    if record.status == "delivered":
+        return Delivery("skipped", f"already delivered earlier ({record.detail or 'no detail'}); not sent again", record.attempts)
+    if record.status == "failed":
+        return Delivery("skipped", f"an earlier attempt failed ({record.detail or 'no detail'}); not sent again", record.attempts)
+    return Delivery("skipped", "an earlier attempt's outcome is unknown (it may have been delivered); not sent again", record.attempts)
 
 
 class DeliveryFailed(Exception):
@@ -33,7 +57,7 @@ def delivery_policy(tools: ToolsConfig) -> RetryPolicy:
 
 
 async def deliver(once: Callable[[], Awaitable[str]], tools: ToolsConfig, *, kind: str,
-                  on_retry: OnDeliveryRetry | None = None) -> tuple[str, str, int]:
+                  on_retry: OnDeliveryRetry | None = None) -> tuple[Literal["delivered", "failed"], str, int]:
     """Call ``once()`` (it returns the success detail or raises DeliveryFailed)
     under the delivery policy. Returns ``(status, detail, attempts)`` with
     status ``delivered`` or ``failed``; never raises DeliveryFailed."""
@@ -58,3 +82,17 @@ async def deliver(once: Callable[[], Awaitable[str]], tools: ToolsConfig, *, kin
     except DeliveryFailed as exc:
         return "failed", exc.detail, attempts
     return "delivered", detail, attempts
+
+
+async def deliver_effect(once: Callable[[], Awaitable[str]], *, effects: SideEffects, kind: str, target: str,
+                         key: str, summary: str, source: str, message_id: str, tools: ToolsConfig,
+                         on_retry: OnDeliveryRetry | None = None) -> Delivery:
+    """One side effect per idempotency ``key``: commit the intent, report an
+    earlier outcome instead of sending again, else ``deliver`` and commit the outcome."""
+    record = await effects.begin(kind=kind, target=target, key=key, summary=summary, source=source)
+    skipped = earlier_outcome(record)
+    if skipped is not None:
+        return skipped
+    status, detail, attempts = await deliver(once, tools, kind=kind, on_retry=on_retry)
+    await effects.finish(record.id, status=status, detail=detail, attempts=attempts)
+    return Delivery(status, detail, attempts, message_id)

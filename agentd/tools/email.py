@@ -23,8 +23,7 @@ import trio
 from ..config import SmtpConfig, ToolsConfig
 from ..errors import ToolError, ToolRefused
 from .base import SideEffects, ToolContext
-from .delivery import DeliveryFailed, OnDeliveryRetry, deliver
-from .webhook import Delivery, earlier_outcome
+from .delivery import Delivery, DeliveryFailed, OnDeliveryRetry, deliver_effect
 
 MAX_BODY_CHARS = 200_000
 
@@ -105,11 +104,7 @@ async def deliver_email(
     configured (before anything is recorded); delivery failures are returned."""
     sender = check_configured(smtp)
     msg = build_message(sender, to, subject, body, key)
-    record = await effects.begin(kind="email", target=", ".join(to), key=key,
-                                 summary=f"email {subject[:80]!r} to {len(to)} recipient(s)", source=source)
-    skipped = earlier_outcome(record)
-    if skipped is not None:
-        return skipped
+
     async def once() -> str:
         try:
             await trio.to_thread.run_sync(_send_sync, smtp, msg, to)
@@ -118,11 +113,10 @@ async def deliver_email(
             raise DeliveryFailed(detail, retryable=retryable) from None
         return f"accepted by {smtp.host}"
 
-    status, detail, attempts = await deliver(once, tools, kind="email", on_retry=on_retry)
-    outcome = Delivery(status, detail, attempts, msg["Message-ID"])
-    await effects.finish(record.id, status="delivered" if outcome.status == "delivered" else "failed",
-                         detail=outcome.detail, attempts=outcome.attempts)
-    return outcome
+    return await deliver_effect(
+        once, effects=effects, kind="email", target=", ".join(to), key=key,
+        summary=f"email {subject[:80]!r} to {len(to)} recipient(s)", source=source,
+        message_id=msg["Message-ID"], tools=tools, on_retry=on_retry)
 
 
 class SendEmailParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -18,7 +18,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 import httpx
 import msgspec
@@ -26,21 +26,12 @@ import trio
 
 from ..errors import ToolError, ToolRefused
 from ..retry import retry_after_from_headers
-from .base import EffectRecord, SideEffects, ToolContext
-from .delivery import DeliveryFailed, OnDeliveryRetry, deliver
+from .base import SideEffects, ToolContext
+from .delivery import Delivery, DeliveryFailed, OnDeliveryRetry, deliver_effect
 from .net import NetPolicy, PinnedClient, host_allowed, parse_url, url_for_display
 
 MAX_BODY = 256 * 1024
 RETRY_STATUS = frozenset((408, 425, 429, 500, 502, 503, 504))
-
-
-class Delivery(msgspec.Struct, frozen=True):
-    """What happened to one side effect."""
-
-    status: Literal["delivered", "failed", "skipped"]
-    detail: str
-    attempts: int = 0
-    message_id: str = ""
 
 
 # ---------------------------------------------------------------- signing
@@ -84,17 +75,6 @@ def message_id(key: str) -> str:
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def earlier_outcome(record: EffectRecord) -> Delivery | None:
-    """None if ``record`` is a fresh intent; else what to report instead of sending."""
-    if record.status == "intent" and record.attempts == 0:
-        return None
-    if record.status == "delivered":
-        return Delivery("skipped", f"already delivered earlier ({record.detail or 'no detail'}); not sent again", record.attempts)
-    if record.status == "failed":
-        return Delivery("skipped", f"an earlier attempt failed ({record.detail or 'no detail'}); not sent again", record.attempts)
-    return Delivery("skipped", "an earlier attempt's outcome is unknown (it may have been delivered); not sent again", record.attempts)
-
-
 # ---------------------------------------------------------------- delivery
 
 async def deliver_webhook(
@@ -120,22 +100,10 @@ async def deliver_webhook(
         raise ToolError(f"the payload is {len(body)} bytes; the limit is {MAX_BODY}")
     parse_url(url)
     msg_id = message_id(key)
-    record = await effects.begin(kind="webhook", target=url_for_display(url), key=key,
-                                 summary=f"POST {len(body)} bytes to {url_for_display(url)}", source=source)
-    skipped = earlier_outcome(record)
-    if skipped is not None:
-        return skipped
-    outcome = await _attempts(url, body, secret, msg_id, policy, on_retry)
-    await effects.finish(record.id, status="delivered" if outcome.status == "delivered" else "failed",
-                         detail=outcome.detail, attempts=outcome.attempts)
-    return outcome
-
-
-async def _attempts(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy,
-                    on_retry: OnDeliveryRetry | None) -> Delivery:
-    status, detail, attempts = await deliver(lambda: _attempt(url, body, secret, msg_id, policy), policy.tools,
-                                             kind="webhook", on_retry=on_retry)
-    return Delivery(status, detail, attempts, msg_id)
+    return await deliver_effect(
+        lambda: _attempt(url, body, secret, msg_id, policy), effects=effects, kind="webhook",
+        target=url_for_display(url), key=key, summary=f"POST {len(body)} bytes to {url_for_display(url)}",
+        source=source, message_id=msg_id, tools=policy.tools, on_retry=on_retry)
 
 
 async def _attempt(url: str, body: bytes, secret: str | None, msg_id: str, policy: NetPolicy) -> str:

@@ -132,9 +132,16 @@ class RawServer:
         self.close_after = close_after
         self.connections = 0
         self.requests: list[bytes] = []
+        self.closed_one = trio.Event()  # set when the server has closed a connection
 
     async def serve(self, stream: trio.SocketStream) -> None:
         self.connections += 1
+        try:
+            await self._answer(stream)
+        finally:
+            self.closed_one.set()
+
+    async def _answer(self, stream: trio.SocketStream) -> None:
         buf = b""
         async with stream:
             while self.answers:
@@ -220,7 +227,8 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(run):
         p = provider(url)
         try:
             first = await p.complete(HISTORY, [])
-            await trio.sleep(0.1)  # the server's close arrives
+            with trio.fail_after(5):
+                await server.closed_one.wait()  # the server has closed the first connection
             return first.message.content, (await p.complete(HISTORY, [])).message.content, p.retries
         finally:
             await p.aclose()

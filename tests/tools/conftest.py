@@ -3,17 +3,16 @@ with in-memory ledger and memories, and ``run`` to drive a trio coroutine."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from agentd.config import SmtpConfig, ToolsConfig
+from agentd.testing.loopback import LoopbackServer, serve_in_thread, stop
 from agentd.tools.base import EffectRecord, GoalView, MemoryRecord, ToolContext
 
 # A handler gets (method, path, headers, body) and returns (status, headers, body).
@@ -67,17 +66,15 @@ def serve():
 
             do_GET = do_POST = _do
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        server.daemon_threads = True
+        server = LoopbackServer(("127.0.0.1", 0), H)
         served.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        serve_in_thread(server)
         servers.append(server)
         return served
 
     yield start
     for s in servers:
-        s.shutdown()
-        s.server_close()
+        stop(s)
 
 
 class MemEffects:
