@@ -27,12 +27,11 @@ from .config import Config
 from .errors import ProviderUnavailable, StoreUnavailable
 from .events import EventHub
 from .protocol import methods as m
-from .protocol.events import Event, RunFinished
+from .protocol.events import Event
 from .store import Store
 from .store import events as events_q
 from .store import goals as goals_q
 from .store import runs as runs_q
-from .store import ticks as ticks_q
 from .timeutil import iso
 
 T = TypeVar("T")
@@ -93,31 +92,24 @@ class App:
         now = self.now()
 
         def tx(conn):
-            if not runs_q.finish(conn, now, run_id, status, error=error, summary=summary,
-                                 budget_exhausted=budget_exhausted):
-                return None
-            row = runs_q.run_row(conn, run_id)
-            return RunFinished(status=status, summary=row["summary"], error=error, steps=row["steps_executed"],
-                               tokens_in=row["tokens_in"], tokens_out=row["tokens_out"],
-                               budget_exhausted=budget_exhausted)
+            return runs_q.finish_journaled(conn, now, run_id, status, error=error, summary=summary,
+                                           budget_exhausted=budget_exhausted)
 
-        def tx_with_event(conn):
-            ev = tx(conn)
-            first = events_q.append(conn, now, run_id, [ev]) if ev else 0
-            return ev, first
-
-        def publish(done) -> None:
-            ev, first = done
-            if ev is not None:
+        def publish(done) -> None:  # right after the commit, in commit (= seq) order
+            if done is not None:
+                ev, first = done
                 self.events.publish(run_id, goal_id, first, now, [ev])
 
-        ev, _ = await self.store.write(tx_with_event, after=publish)
-        if ev is None:
+        if await self.store.write(tx, after=publish) is None:
             return False
+        self.run_ended(run_id, goal_id, status, error)
+        return True
+
+    def run_ended(self, run_id: str, goal_id: str | None, status: str, error: str | None) -> None:
+        """Log and count a run's end (after its ``run_finished`` was committed)."""
         _log.info("run finished", run_id=run_id, goal_id=goal_id, status=status, error=error)
         if self.metrics is not None:
             self.metrics.run_finished(status, run_id)
-        return True
 
     # ---------------------------------------------------------------- schedules
     def schedules_changed(self) -> None:

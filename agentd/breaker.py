@@ -52,15 +52,11 @@ class Breaker:
 
     def allow(self) -> str | None:
         """None if a call may go ahead, else the reason it may not."""
+        self.allow_peek()
         if self.state == "open":
-            assert self.opened_at is not None
             left = self.opened_at + self.cooldown_s - self._now()
-            if left > 0:
-                return (f"{self.name} is disabled for {left:.0f} s more after {self.threshold} failures within "
-                        f"{self.window_s:.0f} s (circuit breaker open); try something else or wait")
-            self.state = "half_open"
-            self._trial_in_flight = False
-            _log.info("breaker half-open", breaker=self.name)
+            return (f"{self.name} is disabled for {left:.0f} s more after {self.threshold} failures within "
+                    f"{self.window_s:.0f} s (circuit breaker open); try something else or wait")
         if self.state == "half_open":
             if self._trial_in_flight:
                 return f"{self.name} is being tried again after failures; wait for that trial (circuit breaker half-open)"
@@ -109,6 +105,7 @@ class Breaker:
         if self.state == "open" and self.opened_at is not None and self._now() >= self.opened_at + self.cooldown_s:
             self.state = "half_open"
             self._trial_in_flight = False
+            _log.info("breaker half-open", breaker=self.name)
 
 
 class Board:

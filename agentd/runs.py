@@ -44,7 +44,7 @@ import trio
 
 from . import log
 from .errors import AgentdError, InvalidState, NotFound
-from .protocol.events import Note, RunFinished
+from .protocol.events import Note
 from .store import effects as effects_q
 from .store import events as events_q
 from .store import runs as runs_q
@@ -112,8 +112,7 @@ class RunManager:
                               f"again; the limit is runs.max_recoveries = {limit}")
                     _close_pending_steps(conn, self.app, rid, f"the daemon crashed while this call was in flight; "
                                                               f"the run was then failed ({reason})")
-                    runs_q.finish(conn, now, rid, "failed", error=reason)
-                    events_q.append(conn, now, rid, [RunFinished(status="failed", error=reason)])
+                    runs_q.finish_journaled(conn, now, rid, "failed", error=reason)
                     failed += 1
                 else:
                     conn.execute("UPDATE runs SET status = 'pending' WHERE id = ?", (rid,))
@@ -283,11 +282,8 @@ class RunManager:
                 return row["status"], None, 0, row["goal_id"]
             _close_pending_steps(conn, app, run_id, CANCELLED_IN_FLIGHT.format(reason=reason))
             effects_q.mark_unknown(conn, now, run_id)
-            runs_q.finish(conn, now, run_id, "cancelled", error=reason, cancel_reason=reason)
-            r = runs_q.run_row(conn, run_id)
-            ev = RunFinished(status="cancelled", summary=r["summary"], error=reason, steps=r["steps_executed"],
-                             tokens_in=r["tokens_in"], tokens_out=r["tokens_out"])
-            return "done", ev, events_q.append(conn, now, run_id, [ev]), row["goal_id"]
+            ev, first = runs_q.finish_journaled(conn, now, run_id, "cancelled", error=reason, cancel_reason=reason)
+            return "done", ev, first, row["goal_id"]
 
         def publish(done) -> None:  # right after the commit, in commit (= seq) order
             _, ev, first, gid = done
@@ -304,9 +300,7 @@ class RunManager:
         if outcome == "gone":
             raise NotFound(f"no run with id {run_id}", noun="run", id=run_id)
         if ev is not None:
-            _log.info("run finished", run_id=run_id, goal_id=gid, status="cancelled", error=reason)
-            if app.metrics is not None:
-                app.metrics.run_finished("cancelled", run_id)
+            app.run_ended(run_id, gid, "cancelled", reason)
         return outcome
 
     async def cancel_goal_runs(self, goal_id: str, reason: str) -> int:

@@ -57,10 +57,10 @@ def make_executor(app: "App"):
     return execute
 
 
-def summary_markdown(goal, run, outcome: RunOutcome, now_ms: int) -> str:
+def summary_markdown(goal, run_id: str, outcome: RunOutcome, now_ms: int) -> str:
     title = goal.name or (goal.objective.strip().splitlines()[0][:80] if goal.objective.strip() else goal.id)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now_ms / 1000))
-    lines = [f"# {title}", "", f"Run `{run.id}` of goal `{goal.id}` — **{outcome.status}** — {when}", ""]
+    lines = [f"# {title}", "", f"Run `{run_id}` of goal `{goal.id}` — **{outcome.status}** — {when}", ""]
     if outcome.error:
         lines += [f"> {outcome.error}", ""]
     lines.append(outcome.summary or "_No summary was produced._")
@@ -69,13 +69,12 @@ def summary_markdown(goal, run, outcome: RunOutcome, now_ms: int) -> str:
 
 async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -> None:
     goal = app.store.read(goals_q.get_goal, goal_id, secrets=True)
-    run = app.store.read(runs_q.get_run, run_id, detail=True)
-    text = summary_markdown(goal, run, outcome, app.now())
+    text = summary_markdown(goal, run_id, outcome, app.now())
     rel = f"runs/{run_id}/summary.md"
     artifacts = app.goal_artifacts(goal_id)
     try:
         await trio.to_thread.run_sync(lambda: write_artifact(artifacts, rel, text))
-        if not any(o.kind == "summary" for o in run.outputs):
+        if not any(o.kind == "summary" for o in app.store.read(runs_q.outputs_of, run_id)):
             await app.store.write(runs_q.insert_output, app.now(), run_id, "summary", rel)
     except (ToolError, OSError) as exc:
         _log.warning("could not write the summary artifact", error=str(exc))

@@ -219,15 +219,13 @@ class RunLoop:
                 return RunOutcome("completed", summary=summary)
 
     # ---------------------------------------------------------------- model
-    async def _call_model(self, st: LoopState, specs, *, note_turn: bool = True):
+    async def _call_model(self, st: LoopState, specs):
         app = self.app
         st.turn += 1
-        on_delta = None
-        if app.events.wants_deltas(self.run_id, self.goal_id):
-            seq_hint = 0
-
-            def on_delta(text: str) -> None:
-                app.events.publish_delta(self.run_id, self.goal_id, seq_hint, app.now(), text)
+        # Stream only when a watcher asked for deltas; seq 0: the hub stamps the run's last journaled seq.
+        run_id, goal_id = self.run_id, self.goal_id
+        on_delta = ((lambda text: app.events.publish_delta(run_id, goal_id, 0, app.now(), text))
+                    if app.events.wants_deltas(run_id, goal_id) else None)
 
         t0 = time.perf_counter()
         try:

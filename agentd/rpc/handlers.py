@@ -6,25 +6,20 @@ names), then does one write transaction. A refused request writes nothing.
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from .. import __version__
 from .. import log
 from ..errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
 from ..protocol import methods as m
-from ..store import effects as effects_q
 from ..store import goals as goals_q
 from ..store import memories as memories_q
 from ..store import runs as runs_q
 from ..store import ticks as ticks_q
 from ..store.ids import resolve
-from ..timeutil import iso
 
 if TYPE_CHECKING:
     from ..app import App

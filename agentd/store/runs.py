@@ -9,7 +9,9 @@ import msgspec
 
 from ..errors import NotFound
 from ..protocol import methods as m
+from ..protocol.events import RunFinished
 from ..timeutil import iso
+from . import events as events_q
 from .ids import new_id
 
 _enc = msgspec.json.Encoder()
@@ -48,6 +50,22 @@ def finish(conn: sqlite3.Connection, now: int, run_id: str, status: str, *, erro
         " WHERE id = ? AND status IN ('pending', 'running')",
         (status, now, error, summary, int(budget_exhausted), cancel_reason, run_id),
     ).rowcount == 1
+
+
+def finish_journaled(conn: sqlite3.Connection, now: int, run_id: str, status: str, *, error: str | None = None,
+                     summary: str | None = None, budget_exhausted: bool = False,
+                     cancel_reason: str | None = None) -> tuple[RunFinished, int] | None:
+    """``finish`` the run and journal its ``run_finished`` event (totals read
+    from the finished row), inside the caller's transaction. Returns (event,
+    its seq) for the caller to publish after the commit; None if the run was
+    not active (nothing written)."""
+    if not finish(conn, now, run_id, status, error=error, summary=summary, budget_exhausted=budget_exhausted,
+                  cancel_reason=cancel_reason):
+        return None
+    row = run_row(conn, run_id)
+    ev = RunFinished(status=status, summary=row["summary"], error=error, steps=row["steps_executed"],
+                     tokens_in=row["tokens_in"], tokens_out=row["tokens_out"], budget_exhausted=budget_exhausted)
+    return ev, events_q.append(conn, now, run_id, [ev])
 
 
 def set_working_memory(conn: sqlite3.Connection, run_id: str, memory: dict[str, Any]) -> None:

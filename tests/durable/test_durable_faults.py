@@ -6,8 +6,6 @@ run.watch); none with an in-process hook."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from agentd.tools.email import message_id as email_message_id

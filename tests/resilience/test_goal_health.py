@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgspec
-import trio
 
 from agentd import config as config_mod
 from agentd.app import App

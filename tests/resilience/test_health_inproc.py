@@ -28,17 +28,21 @@ def test_readiness_turns_false_when_the_scheduler_task_dies(tmp_path):
     async def main():
         async with trio.open_nursery() as n:
             sched_scope = trio.CancelScope()
+            sched_exited = trio.Event()
 
             async def run_scheduler(task_status=trio.TASK_STATUS_IGNORED):
-                with sched_scope:
-                    await app.scheduler.serve(task_status=task_status)
+                try:
+                    with sched_scope:
+                        await app.scheduler.serve(task_status=task_status)
+                finally:
+                    sched_exited.set()
 
             await n.start(run_scheduler)
             st = app.status()
             assert st.ready and st.scheduler_alive and st.state == "ok"
             sched_scope.cancel()
-            await trio.sleep(0)
-            await trio.sleep(0)
+            with trio.fail_after(5):
+                await sched_exited.wait()
             st = app.status()
             assert not st.scheduler_alive
             assert not st.ready
