@@ -127,19 +127,27 @@ class _Builder:
 
     def __init__(self, wanted: tuple[str | None, str | None]) -> None:
         self.noun, self.verb = wanted
-        self._current: str | None = None
 
     def group(self, parent, name: str, help: str):
         if self.noun is not None and name != self.noun:
             parent.add_parser(name, help=help, add_help=False)
             return _Null()
-        self._current = name
         p = parent.add_parser(name, help=help, description=help,
                               formatter_class=_Formatter)
         _common(p)
         sub = p.add_subparsers(dest=f"{name}_verb", metavar="COMMAND", title="commands")
         sub.required = True
         return sub
+
+    def leaf(self, parent, name: str, handler: str, help: str, description: str):
+        """A top-level command without verbs (``init``, ``completion``, ``shell``)."""
+        if self.noun is not None and name != self.noun:
+            parent.add_parser(name, help=help, add_help=False)
+            return _Null()
+        p = parent.add_parser(name, help=help, description=description, formatter_class=_Formatter)
+        _common(p)
+        p.set_defaults(handler=handler)
+        return p
 
     def cmd(self, sub, name: str, handler: str, help: str, description: str | None = None,
             aliases: tuple[str, ...] = ()):
@@ -271,7 +279,6 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names is built in full."""
     _speed_up_argparse()
-    wanted = wanted_command(argv, COMMANDS) if argv is not None else (None, None)
     top = argparse.ArgumentParser(
         prog="agentctl",
         description="Control agentd, the daemon that runs background LLM agents.",
@@ -285,18 +292,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                      help="how long to wait for the daemon's answer (default 60)")
     top.add_argument("--version", action="store_true", help="print the version and exit")
     nouns = top.add_subparsers(dest="noun", metavar="COMMAND", title="commands")
-    b = _Builder(wanted)
+    b = _Builder(wanted_command(argv, COMMANDS) if argv is not None else (None, None))
 
     # ---- init
-    if wanted[0] in (None, "init"):
-        p = nouns.add_parser("init", help="write a config file", description=(
-            "Write config.toml (mode 0600) in the config directory."),
-            formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler="init:init")
-    else:
-        nouns.add_parser("init", help="write a config file", add_help=False)
-        p = _Null()
+    p = b.leaf(nouns, "init", "init:init", "write a config file",
+               "Write config.toml (mode 0600) in the config directory.")
     p.add_argument("--provider", choices=("openai", "openrouter", "ollama"), help="the LLM provider")
     p.add_argument("--model", help="the model name (e.g. gpt-4o-mini, llama3.1)")
     p.add_argument("--api-key", metavar="KEY", help="the provider's API key ('-' reads it from stdin)")
@@ -422,26 +422,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     b.cmd(c, "path", "config:path", "print the config file's path")
 
     # ---- completion
-    if wanted[0] in (None, "completion"):
-        p = nouns.add_parser("completion", help="print a shell completion script", description=(
-            "Print a completion script for bash, zsh or fish. For example: "
-            "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`."),
-            formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler="completion:completion")
-        p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
-    else:
-        nouns.add_parser("completion", help="print a shell completion script", add_help=False)
+    p = b.leaf(nouns, "completion", "completion:completion", "print a shell completion script", (
+        "Print a completion script for bash, zsh or fish. For example: "
+        "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`."))
+    p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
 
     # ---- shell (the REPL; also `agentctl` alone on a terminal)
-    if wanted[0] in (None, "shell"):
-        p = nouns.add_parser("shell", help="the interactive shell (REPL)", description=(
-            "Every command without the `agentctl` prefix, with completion, history and live run events."),
-            formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler="shell:shell")
-    else:
-        nouns.add_parser("shell", help="the interactive shell (REPL)", add_help=False)
+    b.leaf(nouns, "shell", "shell:shell", "the interactive shell (REPL)",
+           "Every command without the `agentctl` prefix, with completion, history and live run events.")
     return top
 
 

@@ -1,4 +1,7 @@
-"""Shared by the watch and REPL suites: a gated fake LLM and event helpers."""
+"""Shared by the watch and REPL suites: a gated fake LLM (and its fixture,
+which their conftest.py files import) and event helpers.
+
+tests/ is on sys.path: pytest puts it there for tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from agentd.testing.fakellm import FakeLLM, Turn
 
@@ -47,6 +52,15 @@ class GatedLLM(FakeLLM):
             if isinstance(t, Gate):
                 t.open()
         super().close()
+
+
+@pytest.fixture
+def fake_llm():
+    """Overrides tests/conftest.py's: a fake LLM whose script can hold a turn
+    until the test opens a gate (so a run stays ``running`` exactly as long as
+    a test needs, without sleeps)."""
+    with GatedLLM() as llm:
+        yield llm
 
 
 def read_until(client, want, timeout: float = WAIT) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Behaviour on a terminal (pexpect): the delete confirmation, and `agentctl`
-alone (the REPL's hook; for now it prints the help)."""
+"""Behaviour on a terminal (pexpect): the delete confirmation. (`agentctl`
+alone on a terminal starts the REPL: tests/repl.)"""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import sys
 
 import pexpect
 from cli_support import ROOT, ctl_env
+
+from agentd.protocol.methods import Deleted
 
 
 def spawn(*args: str, env: dict | None = None) -> pexpect.spawn:
@@ -23,7 +25,7 @@ def test_goal_delete_asks_on_a_terminal(fake):
     assert child.exitstatus == 1
     assert not any(meth == "goal.delete" for meth, _ in fake.requests)
 
-    fake.handlers["goal.delete"] = lambda p: __import__("agentd.protocol.methods", fromlist=["x"]).Deleted(id=p.id)
+    fake.handlers["goal.delete"] = lambda p: Deleted(id=p.id)
     child = spawn("goal", "delete", "g_0")
     child.expect(r"\[y/N\] ")
     child.sendline("y")

@@ -1,23 +1,14 @@
-"""Fixtures for the watch suite: the shared daemon fixtures plus a fake LLM
-whose script can hold a turn until the test opens a gate (so a run stays
-``running`` exactly as long as a test needs, without sleeps)."""
+"""Fixtures for the REPL suite: the shared daemon fixtures (tests/conftest.py)
+with the gated fake LLM of tests/watch_support.py, and agentctl in a real
+pseudo-terminal (``spawn_ctl``)."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from watch_support import GatedLLM  # noqa: E402
-
-
-@pytest.fixture
-def fake_llm():
-    with GatedLLM() as llm:
-        yield llm
+from watch_support import fake_llm  # noqa: F401  (a fixture, used by name)
 
 
 CPR_REQUEST = "\x1b[6n"

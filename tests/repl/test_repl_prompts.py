@@ -9,10 +9,15 @@ import pexpect
 from watch_support import WAIT
 
 
+def answer(child, prompt: str, reply: str) -> None:
+    """Wait for ``prompt``, then type ``reply`` and Enter."""
+    child.expect_exact(prompt, timeout=WAIT)
+    child.send(reply + "\r")
+
+
 def test_goal_create_prompt_catches_a_schedule_typo(daemon, spawn_ctl):
     child = spawn_ctl("goal", "create", "--name", "news")
-    child.expect_exact("Objective:", timeout=WAIT)
-    child.send("collect the week's AI news\r")
+    answer(child, "Objective:", "collect the week's AI news")
     child.expect_exact("Schedule", timeout=WAIT)
     child.send("0 25 * * *")
     child.expect_exact("hour", timeout=WAIT)  # "'25' is not a valid hour value …", shown while typing
@@ -25,19 +30,14 @@ def test_goal_create_prompt_catches_a_schedule_typo(daemon, spawn_ctl):
     child.expect_exact("Friday", timeout=WAIT)
     child.expect_exact("next:", timeout=WAIT)
     child.send("\r")
-    child.expect_exact("Timezone", timeout=WAIT)
-    child.send("Europe/Pariss\r")  # a zone typo is caught too
+    answer(child, "Timezone", "Europe/Pariss")  # a zone typo is caught too
     child.expect_exact("Europe/Paris?", timeout=WAIT)
     child.sendcontrol("u")
     child.send("Europe/Paris\r")
-    child.expect_exact("Webhook", timeout=WAIT)
-    child.send("\r")
-    child.expect_exact("Email", timeout=WAIT)
-    child.send("me@example.org\r")
-    child.expect_exact("Step budget", timeout=WAIT)
-    child.send("5\r")
-    child.expect_exact("toggles", timeout=WAIT)
-    child.send("\r")  # the default tools
+    answer(child, "Webhook", "")
+    answer(child, "Email", "me@example.org")
+    answer(child, "Step budget", "5")
+    answer(child, "toggles", "")  # the default tools
     child.expect_exact("Created goal", timeout=WAIT)
     child.expect_exact(pexpect.EOF, timeout=WAIT)
     child.close()
@@ -60,16 +60,12 @@ def test_init_asks_writes_0600_checks_tool_calling_and_offers_the_unit(daemon, s
     import stat
 
     child = spawn_ctl("init")
-    child.expect_exact("Provider", timeout=WAIT)
-    child.send("openai\r")
-    child.expect_exact("Model", timeout=WAIT)
-    child.send("gpt-4o\r")
-    child.expect_exact("API", timeout=WAIT)
-    child.send("sk-secret-123\r")
+    answer(child, "Provider", "openai")
+    answer(child, "Model", "gpt-4o")
+    answer(child, "API", "sk-secret-123")
     child.expect_exact("mode 0600", timeout=WAIT)
     child.expect_exact("can call tools", timeout=WAIT)
-    child.expect_exact("systemd", timeout=WAIT)
-    child.send("n\r")
+    answer(child, "systemd", "n")
     child.expect_exact("server start", timeout=WAIT)
     child.expect_exact(pexpect.EOF, timeout=WAIT)
     child.close()

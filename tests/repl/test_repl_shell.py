@@ -30,7 +30,11 @@ def test_completes_a_goal_id_from_the_daemon(daemon, spawn_ctl):
     child.expect_exact("collect the news", timeout=WAIT)
     child.expect_exact(PROMPT, timeout=WAIT)
     # Nested completion of an option's choices.
-    child.send("goal list --status pa\t\r")
+    child.send("goal list --status pa")
+    child.send("\t")
+    child.expect_exact("used", timeout=WAIT)  # "pa" completed to "paused"
+    child.send("\r")
+    child.expect_exact("No goals", timeout=WAIT)  # ran: "--status pa" would be a usage error
     child.expect_exact(PROMPT, timeout=WAIT)
     child.sendcontrol("d")
     child.expect_exact(pexpect.EOF, timeout=WAIT)

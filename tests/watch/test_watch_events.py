@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from agentd.testing.fakellm import text, tool_call, tool_calls
 from daemon_harness import RpcError
 from watch_support import WAIT, events, is_finished, read_until
@@ -139,11 +141,9 @@ def test_a_run_that_ends_while_watched_ends_the_subscription(daemon, fake_llm):
         assert evs[-1]["event"]["status"] == "completed"
         assert evs[-1]["event"]["summary"] == "done"
         # The subscription is over: nothing more, and unwatch does not know it.
-        try:
+        with pytest.raises(RpcError) as exc:  # else the subscription outlived its run
             c.call("run.unwatch", {"subscription": sub})
-            raise AssertionError("the subscription outlived its run")
-        except RpcError as exc:
-            assert exc.data["kind"] == "not_found"
+        assert exc.value.data["kind"] == "not_found"
         assert not c.notifications
     # Watching a finished run replays it and ends the same way.
     with daemon.client(timeout=WAIT) as c:
