@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -38,6 +38,7 @@ class DaemonConfig(_C):
     client_idle_timeout_s: float = 300.0
     partial_line_timeout_s: float = 10.0
     max_connections: int = 256
+    runs_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 5
 
 
 class ProviderSection(_C):

@@ -28,11 +28,20 @@ Kinds of subscription (``run.watch`` params):
 ``deltas`` adds ``text_delta`` events (streamed model text; live only, never
 journaled): while any subscription wants them, the agent loop asks the
 provider to stream (:meth:`EventHub.wants_deltas`).
+
+Threads: the hub (subscriptions, sender tasks, replay reads) lives on the
+loop that runs :meth:`EventHub.serve` -- in the daemon, the RPC thread's, next
+to the connections it writes to. ``publish`` is called by runs on the main
+loop: the events are queued under a lock and handed over with one
+``run_sync_soon`` per burst, in commit order. ``publish`` and
+``wants_deltas`` only read the subscription set (an atomic copy), never
+change it.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,13 +98,24 @@ class EventHub:
         self._last_seq: dict[str, int] = {}
         self._nursery: trio.Nursery | None = None
         self.lagged_total = 0
+        # Hand-over from other threads: items waiting for the hub's loop.
+        self._thread: int | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._handover_lock = threading.Lock()
+        self._handover: list[Item] = []
+        self._handover_scheduled = False
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Owns the sender tasks. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            task_status.started()
-            await trio.sleep_forever()
+            self._thread = threading.get_ident()
+            self._token = trio.lowlevel.current_trio_token()
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self._token = None
 
     # -- publishing (called on the loop after the journal commit; never blocks)
     def publish(self, run_id: str, goal_id: str, first_seq: int, at_ms: int, events: list[Event]) -> None:
@@ -107,14 +127,46 @@ class EventHub:
             self._last_seq[run_id] = first_seq + len(events) - 1
         if not self._subs:
             return
-        for i, ev in enumerate(events):
-            self._offer((run_id, goal_id, first_seq + i, at_ms, ev))
+        self._deliver([(run_id, goal_id, first_seq + i, at_ms, ev) for i, ev in enumerate(events)])
 
     def publish_delta(self, run_id: str, goal_id: str, seq: int, at_ms: int, text: str) -> None:
         """Streamed model text; ``seq`` is the last journaled event's (0: look it up)."""
         if self._subs and text:
             seq = max(seq, self._last_seq.get(run_id, 0))
-            self._offer((run_id, goal_id, seq, at_ms, TextDelta(text=text)))
+            self._deliver([(run_id, goal_id, seq, at_ms, TextDelta(text=text))])
+
+    def _deliver(self, items: list[Item]) -> None:
+        token = self._token
+        if threading.get_ident() == self._thread or self._thread is None:
+            for item in items:
+                self._offer(item)
+            return
+        if token is None:  # the hub's loop has ended (shutdown): nobody is watching
+            return
+        # Hand over only what some subscription wants (most events of most
+        # runs interest nobody when watchers ask for lifecycle events only).
+        subs = tuple(self._subs)
+        items = [it for it in items if any(not s.lagged and s.wants(it[0], it[1], it[4]) for s in subs)]
+        if not items:
+            return
+        with self._handover_lock:
+            self._handover.extend(items)
+            if self._handover_scheduled:
+                return
+            self._handover_scheduled = True
+        try:
+            token.run_sync_soon(self._take_handover)
+        except trio.RunFinishedError:  # the hub's loop has ended (shutdown): nobody is watching
+            with self._handover_lock:
+                self._handover.clear()
+                self._handover_scheduled = False
+
+    def _take_handover(self) -> None:  # on the hub's loop
+        with self._handover_lock:
+            items, self._handover = self._handover, []
+            self._handover_scheduled = False
+        for item in items:
+            self._offer(item)
 
     def _offer(self, item: Item) -> None:
         run_id, goal_id, _, _, ev = item
@@ -132,7 +184,7 @@ class EventHub:
 
     def wants_deltas(self, run_id: str, goal_id: str) -> bool:
         return any(s.deltas and not s.lagged and (s.run_id == run_id or s.goal_id == goal_id or s.everything)
-                   for s in self._subs)
+                   for s in tuple(self._subs))
 
     # -- subscribing
     async def watch(self, conn: Any, *, run_id: str | None, goal_id: str | None, everything: bool,

@@ -5,6 +5,11 @@ read from the store.
 Names follow Prometheus conventions (``agentd_runs_total{status="completed"}``);
 ``result("prometheus")`` renders the text exposition format (version 0.0.4).
 Everything is in memory and cheap to bump: a dict increment per event.
+
+Threads: ``rpc_request`` (and ``goal_health`` from the read-only handlers)
+run on the RPC thread, everything else on the main loop. Readers iterate a
+copy of ``counters`` (``dict(...)`` copies in one step under the GIL), never
+the live dict another thread may add a key to.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class Metrics:
             "agentd_rpc_duration_seconds": Histogram(RPC_BUCKETS),
         }
         self._health: dict[str, tuple[int, m.GoalHealth]] = {}
+        self._health_forgets = 0  # bumped by forget_health: a health computed across it is not cached
         self._rpc_keys: dict[tuple[str, bool], str] = {}
         self._flushed: dict[str, float] = {}
         self._keys: dict[tuple, str] = {}
@@ -155,13 +161,17 @@ class Metrics:
         hit = self._health.get(goal_id)
         if hit is not None and now - hit[0] < HEALTH_TTL_S * 1000:
             return hit[1]
+        forgets = self._health_forgets
         health = self._compute_health(goal_id, now)
+        if forgets != self._health_forgets:  # a run finished meanwhile (other thread): may be stale
+            return health
         if len(self._health) > 10_000:
             self._health.clear()
         self._health[goal_id] = (now, health)
         return health
 
     def forget_health(self, goal_id: str) -> None:
+        self._health_forgets += 1
         self._health.pop(goal_id, None)
 
     def _compute_health(self, goal_id: str, now: int) -> m.GoalHealth:
@@ -223,7 +233,7 @@ class Metrics:
 
     # -- persisted totals
     def _unflushed(self) -> dict[str, float]:
-        return {k: v - self._flushed.get(k, 0.0) for k, v in self.counters.items() if v != self._flushed.get(k, 0.0)}
+        return {k: v - self._flushed.get(k, 0.0) for k, v in dict(self.counters).items() if v != self._flushed.get(k, 0.0)}
 
     async def flush(self) -> None:
         """Add the counters' growth since the last flush to ``metric_totals``."""

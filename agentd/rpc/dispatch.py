@@ -44,13 +44,16 @@ def _params_error(exc: msgspec.ValidationError) -> tuple[str, str]:
 
 class Dispatcher:
     def __init__(self, handlers: dict[str, Handler]) -> None:
+        self.set_handlers(handlers)
+        self.on_request: Callable[[str, float, bool], None] | None = None  # metrics hook: (method, seconds, ok)
+
+    def set_handlers(self, handlers: dict[str, Handler]) -> None:
         unknown = set(handlers) - set(METHODS)
         if unknown:
             raise ValueError(f"handlers for undeclared methods: {sorted(unknown)}")
         self._routes = {
             name: (msgspec.json.Decoder(METHODS[name].params), handler) for name, handler in handlers.items()
         }
-        self.on_request: Callable[[str, float, bool], None] | None = None  # metrics hook: (method, seconds, ok)
 
     async def handle(self, line: bytes, conn: Any) -> bytes | None:
         """The reply line (without newline) for one incoming line, or None."""
