@@ -1,4 +1,4 @@
-"""The provider's HTTP client interface (``_http.H11Client``'s) on
+"""The provider's HTTP client interface (``_http.HTTPClient``'s) on
 ``httpx.AsyncClient``, for origins the environment routes through a proxy
 (``trust_env``: proxies, certificates). Internal to ``providers/openai.py``."""
 

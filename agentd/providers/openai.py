@@ -10,11 +10,12 @@ copies; httpx2's send 38-41 %, its pool scan growing with the connections), and
 what we kept of it is small: auth is one header, the base URL a prefix, retries
 are ours (``agentd.retry``) and its error types never left this module. So:
 
-- one long-lived client per provider (``_http.H11Client``: trio + h11, a LIFO
-  pool of keep-alive connections, O(1) per request; ``pool_size``, which the
-  factory sets from ``daemon.max_concurrent_runs``, keeps at least that many
-  connections alive), the request target and headers (auth, content type,
-  user agent, OpenRouter's ``HTTP-Referer``/``X-Title``) built once;
+- one long-lived client per provider (``_http.HTTPClient``: trio and our own
+  HTTP/1.1 framing, a LIFO pool of keep-alive connections, O(1) per request;
+  ``pool_size``, which the factory sets from ``daemon.max_concurrent_runs``,
+  keeps at least that many connections alive), the request target and headers
+  (auth, content type, user agent, OpenRouter's ``HTTP-Referer``/``X-Title``)
+  built once;
   ``_httpx_client.HttpxClient`` instead when the environment sets a proxy for the URL;
 - the body built from cached bytes (``_wire``: each message is encoded once
   and kept by identity, the tools list once per tool set; a call joins bytes),
