@@ -64,6 +64,8 @@ def summary(results: dict[str, dict | None]) -> list[tuple[str, str, str, str]]:
         "{:.2f} s", "-", None)
     wr2 = _m(c, "wall_ratio_per_conversation", "median")
     add("200x10: agentd / that hand loop wall", wr2, "{:.2f}x", "<= 1.0x", None if wr2 is None else wr2 <= 1.0)
+    wr3 = _m(c, "wall_ratio_per_conversation_nice0", "median")
+    add("  the same with daemon.runs_nice = 0", wr3, "{:.2f}x", "<= 1.0x", None if wr3 is None else wr3 <= 1.0)
     rss = _m(c, "agentd", "rss_mb", "median")
     add("200x10: daemon peak RSS", rss, "{:.1f} MB", "<= 80 MB", None if rss is None else rss <= 80)
     r = results.get("rpc") or {}

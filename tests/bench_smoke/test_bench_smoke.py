@@ -49,10 +49,11 @@ def test_per_step():
 
 def test_concurrent():
     r = run_bench("concurrent")
-    for who in ("agentd", "hand", "hand_per_conversation"):
+    for who in ("agentd", "agentd_nice0", "hand", "hand_per_conversation"):
         for key in ("wall", "cpu", "rss_mb"):
             assert stat(r[who][key]), (who, key)
     assert stat(r["wall_ratio"]) and stat(r["wall_ratio_per_conversation"])
+    assert stat(r["wall_ratio_per_conversation_nice0"])
 
 
 def test_rpc():
