@@ -70,13 +70,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--active", type=int, default=200, help="runs active during the busy measurement")
+    p.add_argument("--runs-nice", type=int, default=None, help="daemon.runs_nice (default: the daemon's, 5)")
     a = p.parse_args(argv)
     if a.smoke:
         a.seconds, a.repeats, a.active = 0.3, 1, 5
     header(f"rpc: goal.get round trips on one connection, idle and with {a.active} runs active")
     res: dict = {"active": a.active}
     with FakeProc(latency=0.1) as fake, tempdir("rpc") as td:
-        d = Daemon(Path(td), fake.base_url, config=f"[daemon]\nmax_concurrent_runs = {a.active}\n").start()
+        nice = "" if a.runs_nice is None else f"runs_nice = {a.runs_nice}\n"
+        d = Daemon(Path(td), fake.base_url, config=f"[daemon]\nmax_concurrent_runs = {a.active}\n{nice}").start()
         try:
             rpc = d.rpc()
             # a goal with some history: one finished run, so goal.get has a last_run
