@@ -151,6 +151,9 @@ class GuardedTool:
         except ToolError:
             self._breaker.failure()
             raise
+        except BaseException:  # cancelled from outside, or a bug: says nothing about the tool's health
+            self._breaker.release()  # (and a half-open trial must not stay taken for ever)
+            raise
         if scope.cancelled_caught:
             self._breaker.failure()
             raise ToolError(f"{self.name} timed out after {timeout:.0f} s")
@@ -178,6 +181,9 @@ class GuardedProvider:
             result = await self._p.complete(messages, tools, on_delta=on_delta)
         except (ProviderUnavailable, ProviderRateLimited):
             self._breaker.failure()
+            raise
+        except BaseException:  # a refused request, a cancelled run: not the endpoint's health
+            self._breaker.release()
             raise
         self._breaker.success()
         return result

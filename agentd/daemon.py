@@ -23,7 +23,6 @@ import gc
 import os
 import signal
 import sys
-import threading
 
 import trio
 
@@ -101,7 +100,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             nursery.start_soon(app.metrics.serve_flush)
             nursery.start_soon(_systemd_status, app, notifier)
             await nursery.start(rpc.run, bound.sock)
-            _tune(config)
+            _tune(config, rpc_thread=rpc.native_id)
             _log.info("agentd ready", socket=str(bound.path), db=str(app.store.path), pid=app.pid,
                       provider=app.provider.name, model=app.provider.model,
                       provider_state=app.provider_status.state if app.provider_status else "unchecked",
@@ -122,8 +121,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             if app.provider is not None:
                 with trio.move_on_after(2):
                     await app.provider.aclose()
-        if bound is not None:
-            listener.release(bound)
+        listener.release(bound)
         app.store.close()
         notifier.close()
         _log.info("agentd stopped")
@@ -135,7 +133,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
 GC_THRESHOLDS = (20_000, 20, 10)
 
 
-def _tune(config: Config) -> None:
+def _tune(config: Config, *, rpc_thread: int | None) -> None:
     """Once serving, before READY: settings that keep requests quick while runs are busy.
 
     - The GIL: the RPC thread waits for it at most SWITCH_INTERVAL_S when the
@@ -143,22 +141,30 @@ def _tune(config: Config) -> None:
     - The garbage collector: what start-up allocated (modules, config,
       schemas) is frozen out of every later collection, and young
       collections run less often (GC_THRESHOLDS).
-    - CPU priority: the main thread, where runs execute (and the threads it
-      starts later: store writes, tool I/O), gets ``daemon.runs_nice`` added
-      to its niceness, so that when the CPU is busy the RPC thread (started
-      before, at the daemon's own niceness) answers the person first. Linux
-      only (per-thread niceness); refused: logged, nothing else changes.
+    - CPU priority: every thread of the daemon but the RPC thread (``rpc_thread``,
+      its OS id) gets ``daemon.runs_nice`` added to its niceness: the main
+      thread, where runs execute, and the worker threads that already exist
+      (store commits, tool I/O; threads started later inherit it from their
+      creator). So when the CPU is busy the RPC thread answers the person
+      first. Linux only (per-thread niceness, threads listed in /proc);
+      refused: logged, nothing else changes.
     """
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     nice = config.daemon.runs_nice
-    if nice and sys.platform.startswith("linux"):
-        tid = threading.get_native_id()
+    if not nice or not sys.platform.startswith("linux"):
+        return
+    for tid in (int(t) for t in os.listdir("/proc/self/task")):
+        if tid == rpc_thread:
+            continue
         try:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
         except OSError as exc:
             _log.warning("could not lower the priority of the run threads", error=str(exc), runs_nice=nice)
+            return
 
 
 async def _signals(app: App) -> None:

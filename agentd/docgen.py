@@ -86,19 +86,14 @@ KEY_DOCS: dict[str, str] = {
 # ---------------------------------------------------------------- types
 
 
+_SCALARS = {mi.StrType: "string", mi.BoolType: "boolean", mi.IntType: "integer", mi.FloatType: "number",
+            mi.NoneType: "null", mi.AnyType: "any"}
+
+
 def _type(t: mi.Type, links: bool = True) -> str:
-    if isinstance(t, mi.StrType):
-        return "string"
-    if isinstance(t, mi.BoolType):
-        return "boolean"
-    if isinstance(t, mi.IntType):
-        return "integer"
-    if isinstance(t, mi.FloatType):
-        return "number"
-    if isinstance(t, mi.NoneType):
-        return "null"
-    if isinstance(t, mi.AnyType):
-        return "any"
+    scalar = _SCALARS.get(type(t))
+    if scalar is not None:
+        return scalar
     if isinstance(t, mi.LiteralType):
         return " \\| ".join(f'`"{v}"`' if isinstance(v, str) else f"`{v}`" for v in t.values)
     if isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
@@ -388,13 +383,18 @@ def generated() -> dict[Path, str | bytes]:
     return files
 
 
-def stale() -> list[Path]:
-    out = []
+def _outdated() -> dict[Path, bytes]:
+    """The generated files whose content on disk differs, with what they should hold."""
+    out = {}
     for path, content in generated().items():
         want = content.encode() if isinstance(content, str) else content
         if not path.exists() or path.read_bytes() != want:
-            out.append(path)
+            out[path] = want
     return out
+
+
+def stale() -> list[Path]:
+    return list(_outdated())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,12 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         for p in bad:
             print(f"stale: {p.relative_to(ROOT)} (run `python -m agentd.docgen`)", file=sys.stderr)
         return 1 if bad else 0
-    for path, content in generated().items():
+    for path, want in _outdated().items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        want = content.encode() if isinstance(content, str) else content
-        if not path.exists() or path.read_bytes() != want:
-            path.write_bytes(want)
-            print(f"wrote {path.relative_to(ROOT)}")
+        path.write_bytes(want)
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

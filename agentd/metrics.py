@@ -19,6 +19,9 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+import trio
+
+from . import log
 from .protocol import methods as m
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, m
 HEALTH_WINDOW = 20
 STALE_PERIODS = 3
 HEALTH_TTL_S = 5.0
+
+_log = log.get("agentd.metrics")
 
 HELP = {
     "agentd_runs_total": ("counter", "Runs finished, by status."),
@@ -93,9 +98,7 @@ class Metrics:
             "agentd_run_duration_seconds": Histogram(DURATION_BUCKETS),
             "agentd_rpc_duration_seconds": Histogram(RPC_BUCKETS),
         }
-        self._health: dict[str, tuple[int, m.GoalHealth]] = {}
-        self._health_forgets = 0  # bumped by forget_health: a health computed across it is not cached
-        self._rpc_keys: dict[tuple[str, bool], str] = {}
+        self._health: dict[str, tuple[int, int, m.GoalHealth]] = {}  # goal -> (generation, computed at, health)
         self._flushed: dict[str, float] = {}
         self._keys: dict[tuple, str] = {}
         self._rpc_hist = self.histograms["agentd_rpc_duration_seconds"]
@@ -110,11 +113,7 @@ class Metrics:
 
     # -- hooks
     def rpc_request(self, method: str, seconds: float, ok: bool) -> None:
-        key = self._rpc_keys.get((method, ok))  # hot: one per request
-        if key is None:
-            key = self._rpc_keys[(method, ok)] = _key("agentd_rpc_requests_total",
-                                                      {"method": method, "outcome": "ok" if ok else "error"})
-        self.counters[key] += 1
+        self.inc("agentd_rpc_requests_total", method=method, outcome="ok" if ok else "error")
         self._rpc_hist.observe(seconds)
 
     def run_finished(self, status: str, run_id: str) -> None:
@@ -122,7 +121,6 @@ class Metrics:
         from .store import runs as runs_q
 
         row = self.app.store.read(runs_q.run_row, run_id)
-        self.forget_health(row["goal_id"])
         if row["started_at"] and row["ended_at"]:
             self.histograms["agentd_run_duration_seconds"].observe((row["ended_at"] - row["started_at"]) / 1000)
 
@@ -155,24 +153,20 @@ class Metrics:
         """Success rate over the last HEALTH_WINDOW finished runs, the last
         success, and ``stale``: an active scheduled goal whose schedules were
         due STALE_PERIODS times or more since its last success (or since they
-        were created). Cached for HEALTH_TTL_S and dropped when one of the
-        goal's runs finishes, so ``goal list`` stays cheap."""
-        now = self.app.now()
+        were created). Cached like ``goal.get``: while the store's generation
+        (bumped after every commit) is unchanged, and at most HEALTH_TTL_S
+        (``stale`` also moves with the clock). The generation is read before
+        the queries, so a health read across a commit (the RPC thread reads
+        while the main loop writes) is never kept past it."""
+        now, gen = self.app.now(), self.app.store.generation
         hit = self._health.get(goal_id)
-        if hit is not None and now - hit[0] < HEALTH_TTL_S * 1000:
-            return hit[1]
-        forgets = self._health_forgets
+        if hit is not None and hit[0] == gen and now - hit[1] < HEALTH_TTL_S * 1000:
+            return hit[2]
         health = self._compute_health(goal_id, now)
-        if forgets != self._health_forgets:  # a run finished meanwhile (other thread): may be stale
-            return health
         if len(self._health) > 10_000:
             self._health.clear()
-        self._health[goal_id] = (now, health)
+        self._health[goal_id] = (gen, now, health)
         return health
-
-    def forget_health(self, goal_id: str) -> None:
-        self._health_forgets += 1
-        self._health.pop(goal_id, None)
 
     def _compute_health(self, goal_id: str, now: int) -> m.GoalHealth:
         from .scheduling import cron
@@ -249,25 +243,21 @@ class Metrics:
         for k, d in deltas.items():
             self._flushed[k] = self._flushed.get(k, 0.0) + d
 
-    async def serve_flush(self, interval_s: float = 30.0, *, task_status=None) -> None:
+    async def serve_flush(self, interval_s: float = 30.0) -> None:
         """Flush every ``interval_s`` and once more when cancelled (shutdown)."""
-        import trio
-
-        if task_status is not None:
-            task_status.started()
         try:
             while True:
                 await trio.sleep(interval_s)
                 try:
                     await self.flush()
                 except Exception as exc:  # the store may be full: keep counting in memory
-                    _log_warning("could not persist metric totals", exc)
+                    _log.warning("could not persist metric totals", error=str(exc))
         finally:
             with trio.CancelScope(shield=True):
                 try:
                     await self.flush()
                 except Exception as exc:
-                    _log_warning("could not persist metric totals at shutdown", exc)
+                    _log.warning("could not persist metric totals at shutdown", error=str(exc))
 
     def totals(self) -> dict[str, float]:
         stored = {r[0]: r[1] for r in self.app.store.read(
@@ -306,12 +296,6 @@ class Metrics:
             else:
                 lines.extend(by_family[family])
         return "\n".join(lines) + "\n"
-
-
-def _log_warning(msg: str, exc: BaseException) -> None:
-    from . import log
-
-    log.get("agentd.metrics").warning(msg, error=str(exc))
 
 
 def _num(v: float) -> str:

@@ -229,7 +229,7 @@ class RunManager:
                             await self._fail(run_id, goal_id, f"internal error: {type(exc).__name__}: {exc}")
                 if active.cancel_reason is not None and active.scope.cancel_called:
                     with trio.CancelScope(shield=True):
-                        await self._finish_cancelled(run_id, goal_id, active.cancel_reason)
+                        await self._finish_cancelled(run_id, active.cancel_reason)
         finally:
             del self.active[run_id]
             n = self._per_goal.get(goal_id, 0) - 1
@@ -251,7 +251,7 @@ class RunManager:
     async def cancel(self, run_id: str, reason: str) -> None:
         active = self.active.get(run_id)
         if active is None:
-            outcome = await self._finish_cancelled(run_id, None, reason, only_pending=True)
+            outcome = await self._finish_cancelled(run_id, reason, only_pending=True)
             if outcome == "done":
                 return
             active = self.active.get(run_id)  # claimed meanwhile
@@ -265,8 +265,7 @@ class RunManager:
         with trio.move_on_after(10):
             await active.done.wait()
 
-    async def _finish_cancelled(self, run_id: str, goal_id: str | None, reason: str, *,
-                                only_pending: bool = False) -> str:
+    async def _finish_cancelled(self, run_id: str, reason: str, *, only_pending: bool = False) -> str:
         """End the run ``cancelled`` with ``reason`` in ONE transaction: close
         its in-flight tool calls, mark its ledger intents ``unknown``, finish
         it, journal ``run_finished``. Returns "done", or the status that
@@ -288,15 +287,14 @@ class RunManager:
         def publish(done) -> None:  # right after the commit, in commit (= seq) order
             _, ev, first, gid = done
             if ev is not None:
-                app.events.publish(run_id, gid or goal_id or "", first, now, [ev])
+                app.events.publish(run_id, gid, first, now, [ev])
 
         try:
             outcome, ev, first, gid = await app.store.write(tx, after=publish)
         except AgentdError as exc:
             _log.error("could not record the run's cancellation", run_id=run_id, error=str(exc))
             return "error"
-        if outcome != "error":
-            self._queue.pop(run_id, None)  # done, gone, or not pending any more
+        self._queue.pop(run_id, None)  # done, gone, or not pending any more
         if outcome == "gone":
             raise NotFound(f"no run with id {run_id}", noun="run", id=run_id)
         if ev is not None:

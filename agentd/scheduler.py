@@ -299,7 +299,6 @@ class Scheduler:
                                     [g for g, r in goal_rows.items() if r[1] == "active"])
         writes = batch.writes
         advance = batch.advance
-        budgets: dict[str, int] = {}
         take_id = self._ids.take
         for n, e in enumerate(entries):
             if n and not n % _YIELD_EVERY:
@@ -316,11 +315,8 @@ class Scheduler:
                     if known and (e.schedule_id, d.due_ms) in known:
                         continue  # decided before (a restart mid-firing, a clock that went back)
                     if d.decision == "fired" and goal[1] == "active" and e.goal_id not in active_by_goal:
-                        budget = budgets.get(goal[5])
-                        if budget is None:
-                            budget = budgets[goal[5]] = self._params(goal[5]).step_budget
                         writes.append((e.schedule_id, e.goal_id, d.due_ms, "fired", d.reason, take_id(), "schedule",
-                                       budget))
+                                       self._params(goal[5]).step_budget))
                     else:
                         writes.append(await self._decide(e, goal, d, active_by_goal))
                 advance.append((e, last))
@@ -367,13 +363,8 @@ class Scheduler:
         for e, last in batch.advance:
             if last > e.cursor:
                 e.cursor = last
-        nexts: dict[tuple[str, str, int], int | None] = {}
         for e in batch.entries:
-            key = (e.cron, e.tz, e.cursor if e.cursor > now else now)
-            try:
-                e.next_due = nexts[key]
-            except KeyError:
-                e.next_due = nexts[key] = self._next_after(e, key[2])
+            e.next_due = self._next_after(e, e.cursor if e.cursor > now else now)
         self._push(batch.entries)
         if recorded:
             self._after_write(batch.writes, recorded, batch.stamp, batch.committed)

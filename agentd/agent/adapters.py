@@ -37,8 +37,7 @@ class LedgerEffects:
 
     def lookup(self, key: str) -> Any:
         """The ledger row for ``key`` (status, detail, attempts, ...), or None."""
-        return self.app.store.read(lambda c: c.execute("SELECT * FROM side_effects WHERE idempotency_key = ?",
-                                                       (key,)).fetchone())
+        return self.app.store.read(effects_q.by_key, key)
 
     async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str,
                      attempts: int) -> None:

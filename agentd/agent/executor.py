@@ -28,6 +28,7 @@ from ..errors import AgentdError, ProviderError, StoreError, ToolError
 from ..protocol import events as ev
 from ..store import goals as goals_q
 from ..store import runs as runs_q
+from ..tools.delivery import EARLIER_UNKNOWN
 from ..tools.files import write_artifact
 from .adapters import LedgerEffects
 from .loop import RepeatedMistake, RunLoop, RunOutcome
@@ -119,5 +120,5 @@ async def _deliver(app: "App", run, goal, kind: str, target: str, send) -> None:
     elif delivery.status == "failed":
         await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
                                                               attempts=delivery.attempts))
-    elif "unknown" in delivery.detail:  # skipped: an attempt before a crash may or may not have arrived
+    elif delivery.detail == EARLIER_UNKNOWN:  # skipped: an attempt before a crash may or may not have arrived
         await app.emit(run.id, goal.id, ev.Note(message=f"completion {kind} to {target}: {delivery.detail}"))

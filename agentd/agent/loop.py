@@ -37,7 +37,7 @@ from ..errors import AgentdError, ProviderError, ToolError
 from ..protocol import events as ev
 from ..protocol import methods as m
 from ..store import runs as runs_q
-from ..tools.base import GoalView, ToolContext
+from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import write_artifact
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
@@ -53,7 +53,7 @@ FINISH = "finish"
 UNKNOWN_OUTCOME = ("OUTCOME UNKNOWN: the daemon stopped while this call was in flight. It was NOT repeated, "
                    "because it may already have had its effect. Do not repeat it unless the objective requires "
                    "it and you have checked that it did not happen.")
-LEDGER_TOOLS = frozenset({"send_webhook", "send_email"})  # key = "<run>:step-<n>", intent first
+LEDGER_TOOLS = frozenset({"send_webhook", "send_email"})  # key = tools.base.effect_key, intent first
 INTERRUPTED = "the daemon stopped while this call was in flight; it was run again after the restart"
 
 
@@ -167,14 +167,12 @@ class RunLoop:
         if st.summary is not None:  # the model had finished; the crash came before the run was finalized
             return self._finished_before(st)
         await self.app.wait_for_provider()
-        limit = st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
+        limit = self._time_limit(st)
         deadline = trio.current_time() + limit if limit else float("inf")
         with trio.move_on_at(deadline) as timer:
             outcome = await self._turns(st)
         if timer.cancelled_caught:
-            summary = await self._final_turn(st, prompt.TIME_UP, kind="summary")
-            return RunOutcome("failed", summary=summary,
-                              error=f"the run reached its time limit of {limit:g} s before finishing")
+            return self._time_up(limit, await self._final_turn(st, prompt.TIME_UP, kind="summary"))
         return outcome
 
     def _finished_before(self, st: LoopState) -> RunOutcome:
@@ -182,26 +180,40 @@ class RunLoop:
         if st.summary_kind != "summary":  # a plain answer or the finish tool
             return RunOutcome("completed", summary=st.summary)
         # A summary turn without tools comes from a spent budget or the time limit.
-        budget, token_budget = st.goal.params.step_budget, st.goal.params.token_budget
-        if st.tool_steps >= budget or (token_budget and st.tokens >= token_budget):
-            which = "step budget" if st.tool_steps >= budget else "token budget"
-            return RunOutcome("completed", summary=(st.summary or "") + f"\n\n_The run stopped because its {which} "
-                              "ran out._", budget_exhausted=True)
-        limit = st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
-        return RunOutcome("failed", summary=st.summary,
+        which = self._spent(st)
+        if which is not None:
+            return self._budget_out(which, st.summary)
+        return self._time_up(self._time_limit(st), st.summary)
+
+    def _time_limit(self, st: LoopState) -> float | None:
+        return st.goal.params.time_limit_s or self.cfg.runs.time_limit_s
+
+    @staticmethod
+    def _time_up(limit: float | None, summary: str | None) -> RunOutcome:
+        return RunOutcome("failed", summary=summary,
                           error=f"the run reached its time limit of {limit or 0:g} s before finishing")
+
+    @staticmethod
+    def _spent(st: LoopState) -> str | None:
+        """Which budget ran out ("step budget", "token budget"), or None."""
+        if st.tool_steps >= st.goal.params.step_budget:
+            return "step budget"
+        token_budget = st.goal.params.token_budget
+        return "token budget" if token_budget and st.tokens >= token_budget else None
+
+    @staticmethod
+    def _budget_out(which: str, summary: str | None) -> RunOutcome:
+        return RunOutcome("completed", summary=(summary or "") + f"\n\n_The run stopped because its {which} ran out._",
+                          budget_exhausted=True)
 
     async def _turns(self, st: LoopState) -> RunOutcome:
         budget = st.goal.params.step_budget
-        token_budget = st.goal.params.token_budget
         while True:
             if self.active.drain.is_set():
                 return RunOutcome("interrupted")
-            if st.tool_steps >= budget or (token_budget and st.tokens >= token_budget):
-                which = "step budget" if st.tool_steps >= budget else "token budget"
-                summary = await self._final_turn(st, prompt.FINAL_TURN, kind="summary")
-                note = f"\n\n_The run stopped because its {which} ran out._"
-                return RunOutcome("completed", summary=(summary or "") + note, budget_exhausted=True)
+            which = self._spent(st)
+            if which is not None:
+                return self._budget_out(which, await self._final_turn(st, prompt.FINAL_TURN, kind="summary"))
             completion = await self._call_model(st, self.specs)
             msg = completion.message
             calls = msg.tool_calls[: max(1, budget - st.tool_steps)] if msg.tool_calls else []
@@ -457,10 +469,13 @@ class RunLoop:
             if tool is None or not tool.side_effect:
                 rerun.append(c)
                 continue
-            effect = self._ledger_entry(c) if c.call.name in LEDGER_TOOLS else None
-            if effect is None and c.call.name in LEDGER_TOOLS:
+            if c.call.name not in LEDGER_TOOLS:
+                await self._record_unknown(st, c)
+                continue
+            effect = self.effects.lookup(effect_key(self.run_id, c.step_no))
+            if effect is None:
                 rerun.append(c)
-            elif effect is not None and effect["status"] in ("delivered", "failed"):
+            elif effect["status"] in ("delivered", "failed"):
                 await self._record_known(st, c, effect)
             else:
                 await self._record_unknown(st, c)
@@ -472,10 +487,6 @@ class RunLoop:
         st.messages = st.messages[:2]
         st.next_step, st.turn, st.tool_steps = 1, 0, 0
         self._rebuild(st)
-
-    def _ledger_entry(self, c: Call):
-        # The key the ledger tools use (ToolContext.effect_key): run and step number.
-        return self.effects.lookup(f"{self.run_id}:step-{c.step_no}")
 
     async def _record_known(self, st: LoopState, c: Call, effect) -> None:
         ok = effect["status"] == "delivered"

@@ -234,10 +234,15 @@ def _call_id(given: str | None, index: int) -> str:
     return given or f"call_{uuid.uuid4().hex[:16]}_{index}"
 
 
-def _finish(reason: str | None, calls: list[ToolCall]) -> str:
-    if reason:
-        return reason
-    return "tool_calls" if calls else "stop"
+def _completion(content: str | None, calls: list[ToolCall], usage: _RUsage, reason: str | None,
+                model: str) -> Completion:
+    """The answer as ours; without a finish reason, "tool_calls" when it has calls, else "stop"."""
+    return Completion(
+        message=Message(role="assistant", content=content, tool_calls=calls),
+        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0),
+        finish_reason=reason or ("tool_calls" if calls else "stop"),
+        model=model,
+    )
 
 
 def error_message(obj: Any) -> str:
@@ -274,13 +279,8 @@ def parse_completion(raw: bytes, model: str) -> Completion:
         ToolCall(_call_id(tc.id, i), tc.function.name, _arguments_text(tc.function.arguments))
         for i, tc in enumerate(choice.message.tool_calls or ())
     ]
-    usage = resp.usage or _RUsage()
-    return Completion(
-        message=Message(role="assistant", content=choice.message.content, tool_calls=calls),
-        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0),
-        finish_reason=_finish(choice.finish_reason, calls),
-        model=resp.model or model,
-    )
+    return _completion(choice.message.content, calls, resp.usage or _RUsage(), choice.finish_reason,
+                       resp.model or model)
 
 
 class LineSplitter:
@@ -357,9 +357,4 @@ class StreamAccumulator:
             for i, (_, slot) in enumerate(sorted(self.calls.items()))
         ]
         text = "".join(self.text) if self.text else None
-        return Completion(
-            message=Message(role="assistant", content=text, tool_calls=calls),
-            usage=Usage(self.usage.prompt_tokens or 0, self.usage.completion_tokens or 0),
-            finish_reason=_finish(self.finish, calls),
-            model=self.model,
-        )
+        return _completion(text, calls, self.usage, self.finish, self.model)

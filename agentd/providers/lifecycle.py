@@ -10,6 +10,7 @@ backoff while degraded, checked on demand (``provider.check``).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 import trio
@@ -37,7 +38,7 @@ def make(app: "App") -> None:
     provider = make_provider(resolved, app.config.provider,
                              on_retry=lambda attempt, delay, exc: _count_retry(app, exc),
                              concurrency=app.config.daemon.max_concurrent_runs)
-    board = getattr(app, "breakers", None)
+    board = app.breakers
     if board is not None:
         from ..breaker import GuardedProvider
 
@@ -45,10 +46,7 @@ def make(app: "App") -> None:
     app.provider = provider
     # Import the SDK now rather than in the first run: it costs ~0.5 s of CPU.
     # (The OpenAI provider has no SDK on its path; httpx only for errors and proxies.)
-    if resolved.name == "ollama":
-        import ollama  # noqa: F401
-    else:
-        import httpx  # noqa: F401
+    importlib.import_module("ollama" if resolved.name == "ollama" else "httpx")
 
 
 def _count_retry(app: "App", exc: BaseException) -> None:

@@ -127,10 +127,7 @@ class OpenAIProvider:
         if client is not None:
             return client
         if not self.api_key:
-            raise ProviderRejected(
-                f"{self.name}: no API key; set {KEY_HINTS.get(self.name, KEY_HINTS['openai'])}",
-                provider=self.name,
-            )
+            raise self.no_key_error()
         headers = {
             "Authorization": f"Bearer {self.api_key}",
             "Content-Type": "application/json",
@@ -142,6 +139,13 @@ class OpenAIProvider:
         self._chat_target = client.target("/chat/completions")
         self._client = client
         return client
+
+    def no_key_error(self) -> ProviderRejected:
+        return ProviderRejected(f"{self.name}: no API key; set {self.key_hint}", provider=self.name)
+
+    @property
+    def key_hint(self) -> str:
+        return KEY_HINTS.get(self.name, KEY_HINTS["openai"])
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -183,21 +187,22 @@ class OpenAIProvider:
     async def _post(self, client: Any, body: bytes) -> Completion:
         status, headers, raw = await client.request(b"POST", self._chat_target, body, _JSON_HEADERS)
         if status != 200:
-            self._raise_status("POST", "/chat/completions", status, headers, raw)
+            self._raise_status(status, headers, raw)
         return _wire.parse_completion(raw, self.model)
 
-    def _raise_status(self, method: str, path: str, status: int, headers: Any, body: bytes) -> None:
+    def _raise_status(self, status: int, headers: Any, body: bytes) -> None:
+        """For a chat completion answered with ``status`` (not 200)."""
         if 200 <= status < 300:
             raise MalformedResponse(f"unexpected status {status}")
         err = _StatusError(status, headers, body)
-        raise err from _http.status_error(method, self.base_url + path, status, headers, body)
+        raise err from _http.status_error("POST", self.base_url + "/chat/completions", status, headers, body)
 
     async def _post_stream(self, client: Any, body: bytes, on_delta: Callable[[str], None]) -> Completion:
         ex = await client.send(b"POST", self._chat_target, body, _SSE_HEADERS)
         acc = _wire.StreamAccumulator(self.model)
         try:
             if ex.status != 200:
-                self._raise_status("POST", "/chat/completions", ex.status, ex.headers, await ex.read_all())
+                self._raise_status(ex.status, ex.headers, await ex.read_all())
             lines = _wire.LineSplitter()
             while (data := await ex.read()) is not None:
                 if any(acc.feed(line, on_delta) for line in lines.feed(data)):
@@ -218,7 +223,7 @@ class OpenAIProvider:
 
         if isinstance(exc, _StatusError):
             if exc.status in TRANSIENT_STATUS or exc.status >= 500:
-                return retry_after_from_headers(_header_map(exc.headers)) or True
+                return retry_after_from_headers(httpx.Headers(exc.headers)) or True
             return None
         if isinstance(exc, (MalformedResponse, httpx.TransportError)):
             return True
@@ -238,7 +243,7 @@ class OpenAIProvider:
                 return ProviderUnavailable(f"{who}: server error {status}: {detail}", **data)
             hint = ""
             if status in (401, 403):
-                hint = f"; check {KEY_HINTS.get(self.name, KEY_HINTS['openai'])}"
+                hint = f"; check {self.key_hint}"
             elif status == 404:
                 hint = f"; check the model name {self.model!r} and the base URL {self.base_url}"
             return ProviderRejected(f"{who}: rejected ({status}): {detail}{hint}", **data)
@@ -266,8 +271,7 @@ class OpenAIProvider:
         import openai
 
         if not self.api_key:
-            raise ProviderRejected(f"{self.name}: no API key; set {KEY_HINTS.get(self.name, KEY_HINTS['openai'])}",
-                                   provider=self.name)
+            raise self.no_key_error()
         client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0,
                                     timeout=min(self.timeout_s, 30.0), default_headers=self._headers or None)
         try:
@@ -294,11 +298,3 @@ class OpenAIProvider:
         from . import validate
 
         return await validate.check_openai(self)
-
-
-def _header_map(headers: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in headers:
-        out[(k.decode("latin-1") if isinstance(k, bytes) else k).lower()] = (
-            v.decode("latin-1") if isinstance(v, bytes) else v)
-    return out

@@ -86,11 +86,8 @@ def _state_for(exc: ProviderError) -> CheckState:
 
 async def check_openai(p: OpenAIProvider) -> CheckResult:
     """openai and openrouter (and OpenAI-compatible servers)."""
-    from .openai import KEY_HINTS
-
     if not p.api_key:
-        return _result("incompatible", f"{p.name}: no API key; set {KEY_HINTS.get(p.name, KEY_HINTS['openai'])}",
-                       p.name, p.model)
+        return _result("incompatible", p.no_key_error().message, p.name, p.model)
     if p.name == "openrouter":
         return await check_openrouter(p)
     if openai_model_supports_tools(p.model):

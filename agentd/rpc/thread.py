@@ -27,6 +27,7 @@ the RPC loop and waits for the thread.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -51,8 +52,10 @@ class RpcThread:
         self._rpc_token: trio.lowlevel.TrioToken | None = None
         self._main_nursery: trio.Nursery | None = None
         self._quit: trio.Event | None = None  # RPC-loop event: close connections and end
+        self._quit_asked = False  # set by the main loop: _serve ends at once if it starts after
         self._finished = trio.Event()  # main-loop event: the thread has ended
         self.forwarded = 0
+        self.native_id: int | None = None  # the OS thread id, once serving
 
     # ---------------------------------------------------------------- wiring
     def forwarding(self, handlers: dict[str, Callable], local: frozenset[str]) -> dict[str, Callable]:
@@ -110,18 +113,21 @@ class RpcThread:
     async def run(self, sock: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Start the thread and serve ``sock`` there; ``task_status.started()``
         once it accepts. Returns when the thread has ended (``close``)."""
-        self._main_token = trio.lowlevel.current_trio_token()
-        started = trio.Event()
+        self._main_token = main_token = trio.lowlevel.current_trio_token()
+        started = trio.Event()  # the thread serves, or it ended without serving
         ended: list[outcome.Outcome] = []
-        main_token = self._main_token
 
         def thread_main() -> None:
             trio.run(self._serve, sock, lambda: main_token.run_sync_soon(started.set))
 
+        def finished() -> None:  # on the main loop
+            self._finished.set()
+            started.set()
+
         def deliver(result: outcome.Outcome) -> None:  # on the thread, after trio.run returned
             ended.append(result)
             try:
-                main_token.run_sync_soon(self._finished.set)
+                main_token.run_sync_soon(finished)
             except trio.RunFinishedError:
                 pass
 
@@ -129,9 +135,7 @@ class RpcThread:
             self._main_nursery = nursery
             trio.lowlevel.start_thread_soon(thread_main, deliver, name="agentd-rpc")
             try:
-                with trio.CancelScope() as wait_start:
-                    nursery.start_soon(self._cancel_on, self._finished, wait_start)
-                    await started.wait()
+                await started.wait()
                 if self._finished.is_set():
                     ended[0].unwrap()  # it failed before serving: raise why
                     raise RuntimeError("the RPC thread ended before it started serving")
@@ -140,16 +144,11 @@ class RpcThread:
             finally:
                 if not self._finished.is_set():  # cancelled: still end the thread, and wait for it
                     with trio.CancelScope(shield=True):
-                        self._ask(self._quit_now)
+                        self._ask_quit()
                         await self._finished.wait()
             nursery.cancel_scope.cancel()  # forwarded handlers still running: their replies have nowhere to go
         if ended and isinstance(ended[0], outcome.Error):
             ended[0].unwrap()
-
-    @staticmethod
-    async def _cancel_on(event: trio.Event, scope: trio.CancelScope) -> None:
-        await event.wait()
-        scope.cancel()
 
     def _ask(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the RPC loop, soon (a no-op once that loop has ended)."""
@@ -165,19 +164,29 @@ class RpcThread:
 
     async def close(self) -> None:
         """Close every connection, end the RPC loop, and wait for the thread."""
-        self._ask(self._quit_now)
+        self._ask_quit()
         with trio.CancelScope(shield=True):
             with trio.move_on_after(10):
                 await self._finished.wait()
 
-    def _quit_now(self) -> None:
-        if self._quit is not None:
-            self._quit.set()
+    def _ask_quit(self) -> None:
+        """End the RPC loop: now, or as soon as it starts if it has not yet
+        (``_rpc_token`` unset: ``_ask`` cannot reach it, ``_serve`` reads the flag)."""
+        self._quit_asked = True
+        self._ask(self._quit_now)
+
+    def _quit_now(self) -> None:  # on the RPC loop
+        self._quit.set()
 
     # ---------------------------------------------------------------- RPC-thread side
     async def _serve(self, sock: Any, on_started: Callable[[], None]) -> None:
+        # No checkpoint between these lines: a _quit_now sent once the token
+        # is set finds _quit; before that, _quit_asked tells.
         self._rpc_token = trio.lowlevel.current_trio_token()
+        self.native_id = threading.get_native_id()
         self._quit = trio.Event()
+        if self._quit_asked:
+            self._quit.set()
         self.store.open_thread_reader()
         try:
             async with trio.open_nursery() as nursery:

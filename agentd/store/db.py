@@ -31,11 +31,12 @@ Failure: a write that fails rolls back entirely and raises; "disk full" and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,8 +51,9 @@ _UNAVAILABLE_HINTS = ("disk is full", "readonly", "read-only", "disk i/o error",
 
 
 def _connect(path: Path, *, synchronous: str, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    if readonly:  # immutable: the file (or its directory) cannot be written, not even a -shm beside it
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                               check_same_thread=False)
     else:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -170,12 +172,7 @@ class Store:
         self._reader = _connect(self.path, synchronous=synchronous)
 
     def _new_reader(self) -> sqlite3.Connection:
-        if not self.read_only:
-            return _connect(self.path, synchronous=self.synchronous)
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, isolation_level=None,
-                               check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        return conn
+        return _connect(self.path, synchronous=self.synchronous, readonly=self.read_only)
 
     def open_thread_reader(self) -> None:
         """Give the calling thread its own read connection (until
@@ -226,6 +223,13 @@ class Store:
         (the WAL is fsync'd before COMMIT returns), whatever the store's
         setting: for ledger intents, which must survive even a power loss
         because the send that follows cannot be taken back."""
+        with self._writing(durable) as conn:
+            return self._transaction(conn, fn, args, kwargs)
+
+    @contextlib.contextmanager
+    def _writing(self, durable: bool) -> Iterator[sqlite3.Connection]:
+        """The writer connection, held; with ``synchronous=FULL`` for the time
+        being if ``durable``. StoreUnavailable if the store is read-only."""
         with self._lock:
             conn = self._writer
             if conn is None:
@@ -234,7 +238,7 @@ class Store:
             if full:
                 conn.execute("PRAGMA synchronous = FULL")
             try:
-                return self._transaction(conn, fn, args, kwargs)
+                yield conn
             finally:
                 if full:
                     conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
@@ -337,24 +341,12 @@ class Store:
 
     def _run_batch(self, batch: list["_Pending"]) -> None:
         """One transaction for the whole batch, a savepoint per write (worker thread)."""
-        with self._lock:
-            conn = self._writer
-            if conn is None:
-                err = StoreUnavailable(self.last_write_error or "the database is read-only", reason="read-only")
-                for it in batch:
-                    it.error = err
-                return
-            full = any(it.durable for it in batch) and self.synchronous.lower() != "full"
-            if full:
-                conn.execute("PRAGMA synchronous = FULL")
-            try:
+        try:
+            with self._writing(any(it.durable for it in batch)) as conn:
                 self._transaction(conn, self._savepoints, (batch,), {})
-            except StoreError as exc:  # BEGIN or COMMIT failed: nothing of the batch is written
-                for it in batch:
-                    it.result, it.error = None, exc
-            finally:
-                if full:
-                    conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        except StoreError as exc:  # read-only, or BEGIN or COMMIT failed: nothing of the batch is written
+            for it in batch:
+                it.result, it.error = None, exc
 
     def _savepoints(self, conn: sqlite3.Connection, batch: list["_Pending"]) -> None:
         for it in batch:

@@ -11,10 +11,15 @@ from ..timeutil import iso
 from .ids import new_id
 
 
+def by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+    """The ledger row of idempotency ``key``, or None."""
+    return conn.execute("SELECT * FROM side_effects WHERE idempotency_key = ?", (key,)).fetchone()
+
+
 def begin(conn: sqlite3.Connection, now: int, *, run_id: str, goal_id: str, kind: str, target: str,
           key: str, summary: str, source: str) -> tuple[sqlite3.Row, bool]:
     """Insert the intent for ``key`` unless it exists. Returns (row, created)."""
-    row = conn.execute("SELECT * FROM side_effects WHERE idempotency_key = ?", (key,)).fetchone()
+    row = by_key(conn, key)
     if row is not None:
         return row, False
     conn.execute(
@@ -22,7 +27,7 @@ def begin(conn: sqlite3.Connection, now: int, *, run_id: str, goal_id: str, kind
         " attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', 0, ?, ?)",
         (new_id(), run_id, goal_id, kind, key, target, summary, source, now, now),
     )
-    return conn.execute("SELECT * FROM side_effects WHERE idempotency_key = ?", (key,)).fetchone(), True
+    return by_key(conn, key), True
 
 
 def finish(conn: sqlite3.Connection, now: int, effect_id: str, *, status: str, detail: str, attempts: int) -> None:

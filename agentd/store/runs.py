@@ -131,13 +131,7 @@ def last_run(conn: sqlite3.Connection, goal_id: str) -> m.Run | None:
 
 def last_runs(conn: sqlite3.Connection, goal_ids: list[str]) -> dict[str, m.Run]:
     """The newest run of each goal (one indexed lookup per goal)."""
-    out: dict[str, m.Run] = {}
-    for gid in goal_ids:
-        row = conn.execute("SELECT * FROM runs WHERE goal_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                           (gid,)).fetchone()
-        if row is not None:
-            out[gid] = _run(row)
-    return out
+    return {gid: run for gid in goal_ids if (run := last_run(conn, gid)) is not None}
 
 
 def active_runs_of(conn: sqlite3.Connection, goal_id: str) -> list[tuple[str, str]]:

@@ -90,9 +90,13 @@ class ToolContext:
 
     @property
     def effect_key(self) -> str:
-        """The idempotency key of a side effect made by this call: the run and
-        the step number, unique within the run and the same after a restart."""
-        return f"{self.run_id}:step-{self.step_no}"
+        return effect_key(self.run_id, self.step_no)
+
+
+def effect_key(run_id: str, step_no: int) -> str:
+    """The idempotency key of a side effect made by a run's tool call: the run
+    and the step number, unique within the run and the same after a restart."""
+    return f"{run_id}:step-{step_no}"
 
 
 class Tool(Protocol):

@@ -29,6 +29,9 @@ class Delivery(msgspec.Struct, frozen=True):
     message_id: str = ""
 
 
+EARLIER_UNKNOWN = "an earlier attempt's outcome is unknown (it may have been delivered); not sent again"
+
+
 def earlier_outcome(record: EffectRecord) -> Delivery | None:
     """None if ``record`` is a fresh intent; else what to report instead of sending."""
     if record.status == "intent" and record.attempts == 0:
@@ -37,7 +40,7 @@ def earlier_outcome(record: EffectRecord) -> Delivery | None:
         return Delivery("skipped", f"already delivered earlier ({record.detail or 'no detail'}); not sent again", record.attempts)
     if record.status == "failed":
         return Delivery("skipped", f"an earlier attempt failed ({record.detail or 'no detail'}); not sent again", record.attempts)
-    return Delivery("skipped", "an earlier attempt's outcome is unknown (it may have been delivered); not sent again", record.attempts)
+    return Delivery("skipped", EARLIER_UNKNOWN, record.attempts)
 
 
 class DeliveryFailed(Exception):
