@@ -459,12 +459,12 @@ def _report(ctx: Context, message: str) -> None:
     ctx.stderr.write(f"agentctl: {message}\n")
 
 
-def _no_command(parser: argparse.ArgumentParser, args: argparse.Namespace | None = None) -> int:
+def _no_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """``agentctl`` alone: the REPL on a terminal; off a terminal, usage."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         from .repl import main as repl_main
 
-        return repl_main(Context(args or parser.parse_args([])))
+        return repl_main(Context(args))
     parser.print_usage(sys.stderr)
     sys.stderr.write("agentctl: error: a command is required (see agentctl --help)\n")
     return EXIT_USAGE

@@ -12,8 +12,11 @@ from the repository's ``systemd/`` by ``python -m agentd.docgen --write``), so
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 SERVICE = "agentd.service"
 SOCKET = "agentd.socket"
@@ -89,6 +92,8 @@ def systemctl_binary() -> str:
 
 def systemctl(*args: str, timeout: float = 90.0) -> subprocess.CompletedProcess:
     """``systemctl --user ARGS``; never raises for a failed command."""
+    import subprocess  # here, not at the top: `server status` and `stop` without units never need it
+
     try:
         return subprocess.run([systemctl_binary(), "--user", *args], capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)

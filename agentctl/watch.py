@@ -40,7 +40,9 @@ class EventStream:
 
     ``params`` are run.watch's (``run_id`` or ``goal_id`` or ``all``, ``detail``,
     ``deltas``); for a run the stream ends after its ``run_finished``; the others
-    run until the caller stops iterating (then :meth:`close`).
+    run until the caller stops iterating (then :meth:`close`). Give the run's
+    full id (run.watch does not say which run a prefix matched, and a prefix
+    could match another run by the time a reconnect uses it).
     """
 
     def __init__(self, socket_path: str, params: dict, *, since: int = 0, tick: float | None = None,
@@ -82,8 +84,6 @@ class EventStream:
             raise
         self.client = client
         if self.run_id is not None:
-            self.run_id = res.get("run_id", self.run_id)
-            self.params["run_id"] = self.run_id
             self.status = res.get("run_status")
             if self.status in FINISHED and res.get("last_seq", 0) <= self.since:
                 self.done = True  # nothing more will come: the run ended and we saw it all
@@ -163,7 +163,9 @@ def _short(text: Any, limit: int) -> str:
 
 
 class RunState:
-    """What the views know about the run, built from its events."""
+    """What the views know about the run: ``run`` (run.get) before any event,
+    then its events. run.watch replays them from the first, so the totals
+    (tokens, steps) start at zero and are counted from the events."""
 
     def __init__(self, run: dict | None = None) -> None:
         run = run or {}
@@ -171,10 +173,9 @@ class RunState:
         self.goal_id = run.get("goal_id", "")
         self.status = run.get("status", "pending")
         self.budget = run.get("step_budget") or 0
-        usage = run.get("usage") or {}
-        self.tokens_in = usage.get("tokens_in", 0)
-        self.tokens_out = usage.get("tokens_out", 0)
-        self.steps = run.get("steps_executed", 0)
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.steps = 0
         self.started = _epoch(run.get("started_at"))
         self.ended = _epoch(run.get("ended_at"))
         self.current: dict | None = None  # the tool call under way
@@ -319,16 +320,18 @@ class LiveView:
         self.stream.flush()
 
 
-def watch_run(ctx: Any, run_id: str, *, mode: str | None = None) -> int:
+def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | None = None) -> int:
     """``run watch``: follow a run until it ends. ``mode``: live, plain or json
-    (default: json with --json, live on a terminal, else plain).
+    (default: json with --json, live on a terminal, else plain). ``run``: the
+    run as the daemon just returned it (``goal.run``), else it is asked for.
 
     Exit 0 if the run completed, 1 if it failed or was cancelled, 130 when
     Ctrl-C stopped the watching (the run goes on)."""
     out = ctx.out
     if mode is None:
         mode = "json" if ctx.json else ("live" if out.tty else "plain")
-    run = ctx.call("run.get", {"id": run_id})
+    if run is None:
+        run = ctx.call("run.get", {"id": run_id})
     state = RunState(run)
     view = LiveView(out, ctx.stdout, state) if mode == "live" else None
     stream = EventStream(ctx.socket_path, {"run_id": run["id"]}, tick=0.1 if view else None,
@@ -367,7 +370,6 @@ def watch_run(ctx: Any, run_id: str, *, mode: str | None = None) -> int:
     except KeyboardInterrupt:
         if view:
             view.end()
-        stream.close()
         ctx.stderr.write(f"\nStopped watching; run {state.run_id} goes on "
                          f"(`agentctl run watch {state.run_id}` to watch again).\n")
         return 130
@@ -376,11 +378,15 @@ def watch_run(ctx: Any, run_id: str, *, mode: str | None = None) -> int:
     if view:
         view.end()
     if state.final is None and stream.status in FINISHED:
-        # The run had ended before we came (and since covered it all): say how.
+        # The run had ended without events to replay: say how from the run itself.
         run = ctx.call("run.get", {"id": state.run_id})
+        usage = run.get("usage") or {}
         state = RunState(run)
-        state.final = {"status": run.get("status"), "summary": run.get("summary"), "error": run.get("error"),
-                       "budget_exhausted": run.get("budget_exhausted")}
+        state.apply({"at": run.get("ended_at"), "event": {
+            "type": "run_finished", "status": run.get("status"), "summary": run.get("summary"),
+            "error": run.get("error"), "budget_exhausted": run.get("budget_exhausted"),
+            "steps": run.get("steps_executed", 0), "tokens_in": usage.get("tokens_in", 0),
+            "tokens_out": usage.get("tokens_out", 0)}})
     if mode != "json":
         ctx.stdout.write(finish_text(out, state) + "\n")
     return 0 if state.status == "completed" else 1

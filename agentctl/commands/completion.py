@@ -4,7 +4,8 @@ the commands. Goal and run ids are completed by asking the daemon
 (``agentctl --json goal list`` / ``run list``) at completion time.
 
 ``command_tree()`` is also what docs/cli-reference.md and the man-page test
-are generated from / checked against.
+are generated from / checked against, and what the REPL completes from
+(``agentctl.repl.completion``, with :func:`option_kind` and :func:`positional_kind`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 
 from ..context import Context
 
-# Which positionals/options take which kind of id.
-ID_KIND = {"goal": "goal", "run": "run"}
 FILE_OPTIONS = {"--socket", "--config", "--db", "--unit-dir"}
 
 
@@ -89,12 +88,13 @@ def _id_kind(cmd: Command, name: str) -> str | None:
     """'goal' or 'run' when the positional ``name`` of ``cmd`` is such an id."""
     if name == "goal":
         return "goal"
-    if name == "id" and cmd.path and cmd.path[0] in ID_KIND:
-        return ID_KIND[cmd.path[0]]
+    if name == "id" and cmd.path and cmd.path[0] in ("goal", "run"):
+        return cmd.path[0]
     return None
 
 
-def _value_kind(cmd: Command, opt: Option) -> str:
+def option_kind(opt: Option) -> str:
+    """What the value of ``opt`` is: ``choices:A B``, ``goal``, ``file`` or ``none``."""
     if opt.choices:
         return "choices:" + " ".join(opt.choices)
     if opt.flags[-1] == "--goal":
@@ -104,7 +104,8 @@ def _value_kind(cmd: Command, opt: Option) -> str:
     return "none"
 
 
-def _pos_kind(cmd: Command, pos: Positional) -> str:
+def positional_kind(cmd: Command, pos: Positional) -> str:
+    """What the positional ``pos`` of ``cmd`` is: ``choices:A B``, ``goal``, ``run`` or ``none``."""
     if pos.choices:
         return "choices:" + " ".join(pos.choices)
     return _id_kind(cmd, pos.name) or "none"
@@ -114,6 +115,17 @@ def _sh(s: str) -> str:
     return "'" + s.replace("'", "'\\''") + "'"
 
 
+# The ids in `agentctl --json goal|run list` (argv[1]: "goals" or "runs"), for
+# the _agentctl_ids functions below (their @IDS_PY@); nothing when agentd is down.
+_IDS_PY = """import json, sys
+try:
+    data = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for item in data.get(sys.argv[1], []):
+    print(item["id"])"""
+
+
 # ---------------------------------------------------------------- bash
 
 _BASH_FUNC = r'''
@@ -121,13 +133,7 @@ _agentctl_ids() {
     # $1: goal|run. Ask the daemon; nothing when it is not running.
     local out
     out=$("${COMP_WORDS[0]}" --json "$1" list --limit 200 2>/dev/null | python3 -c '
-import json, sys
-try:
-    data = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-for item in data.get(sys.argv[1], []):
-    print(item["id"])' "$1s" 2>/dev/null)
+@IDS_PY@' "$1s" 2>/dev/null)
     COMPREPLY=($(compgen -W "$out" -- "$cur"))
 }
 
@@ -198,8 +204,8 @@ def _assoc_tables(tree: Command) -> list[str]:
         for o in cmd.options:
             if o.takes_value:
                 for f in o.flags:
-                    lines.append(f"_agentctl_valopts[{_sh(key + '|' + f)}]={_sh(_value_kind(cmd, o))}")
-        kinds = [_pos_kind(cmd, p).replace(" ", "+") for p in cmd.positionals]
+                    lines.append(f"_agentctl_valopts[{_sh(key + '|' + f)}]={_sh(option_kind(o))}")
+        kinds = [positional_kind(cmd, p).replace(" ", "+") for p in cmd.positionals]
         lines.append(f"_agentctl_pos[{_sh(key)}]={_sh(' '.join(kinds))}")
         for alias, name in cmd.aliases.items():
             lines.append(f"_agentctl_alias[{_sh(key + ' ' + alias)}]={_sh(key + ' ' + name)}")
@@ -211,7 +217,7 @@ def bash_script(tree: Command) -> str:
              "# Install: agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl",
              "declare -gA _agentctl_subs _agentctl_opts _agentctl_valopts _agentctl_pos _agentctl_alias"]
     lines += _assoc_tables(tree)
-    return "\n".join(lines) + "\n" + _BASH_FUNC
+    return "\n".join(lines) + "\n" + _BASH_FUNC.replace("@IDS_PY@", _IDS_PY)
 
 
 # ---------------------------------------------------------------- zsh
@@ -220,13 +226,7 @@ _ZSH_FUNC = r'''
 _agentctl_ids() {
     local -a ids
     ids=(${(f)"$(${words[1]} --json $1 list --limit 200 2>/dev/null | python3 -c '
-import json, sys
-try:
-    data = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-for item in data.get(sys.argv[1], []):
-    print(item["id"])' "$1s" 2>/dev/null)"})
+@IDS_PY@' "$1s" 2>/dev/null)"})
     compadd -a ids
 }
 
@@ -291,7 +291,7 @@ def zsh_script(tree: Command) -> str:
              "# Install: agentctl completion zsh > \"${fpath[1]}/_agentctl\", or source it after compinit",
              "typeset -gA _agentctl_subs _agentctl_opts _agentctl_valopts _agentctl_pos _agentctl_alias"]
     lines += _assoc_tables(tree)
-    return "\n".join(lines) + "\n" + _ZSH_FUNC
+    return "\n".join(lines) + "\n" + _ZSH_FUNC.replace("@IDS_PY@", _IDS_PY)
 
 
 # ---------------------------------------------------------------- fish
@@ -329,13 +329,7 @@ function __agentctl_ids
     # $argv[1]: goal|run. Ask the daemon; nothing when it is not running.
     set -l cmd (commandline -opc)[1]
     $cmd --json $argv[1] list --limit 200 2>/dev/null | python3 -c '
-import json, sys
-try:
-    data = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-for item in data.get(sys.argv[1], []):
-    print(item["id"])' "$argv[1]s" 2>/dev/null
+@IDS_PY@' "$argv[1]s" 2>/dev/null
 end
 '''
 
@@ -363,7 +357,7 @@ def fish_script(tree: Command) -> str:
     for a, n in canon:
         out.append(f"        case {_fish_q(a)}\n            echo {_fish_q(n)}")
     out.append("        case '*'\n            echo $argv[1]\n    end\nend")
-    out.append(_FISH_FUNC)
+    out.append(_FISH_FUNC.replace("@IDS_PY@", _IDS_PY))
     out.append("complete -c agentctl -f")
     for cmd in iter_commands(tree):
         key = " ".join(cmd.path)
@@ -374,7 +368,7 @@ def fish_script(tree: Command) -> str:
             spec = []
             for f in o.flags:
                 spec += ["-l", f[2:]] if f.startswith("--") else ["-s", f[1:]]
-            kind = _value_kind(cmd, o) if o.takes_value else None
+            kind = option_kind(o) if o.takes_value else None
             if kind is None:
                 pass
             elif kind.startswith("choices:"):
@@ -387,7 +381,7 @@ def fish_script(tree: Command) -> str:
                 spec += ["-x"]
             out.append(f"complete -c agentctl {cond} {' '.join(spec)} -d {_fish_q(o.help.split(';')[0])}")
         for p in cmd.positionals:
-            kind = _pos_kind(cmd, p)
+            kind = positional_kind(cmd, p)
             if kind.startswith("choices:"):
                 out.append(f"complete -c agentctl {cond} -a {_fish_q(kind[8:])}")
             elif kind in ("goal", "run"):

@@ -91,6 +91,7 @@ def cmd_create(ctx: Context) -> int | None:
     args = ctx.args
     if args.timezone and not args.schedule:
         raise UsageError("--timezone applies to --schedule; give a schedule too")
+    params = create_params(args)
     if args.objective is None:
         if not (_stdin_tty() and ctx.stdout.isatty()):
             raise UsageError("the objective is required (it is asked for only on a terminal)")
@@ -101,14 +102,12 @@ def cmd_create(ctx: Context) -> int | None:
         except Abandoned:
             ctx.info("No goal created.")
             return 130
-        params = create_params(args)
-        params.update({k: v for k, v in asked.items() if k != "params"})
-        params["params"] = {**(params.get("params") or {}), **(asked.get("params") or {})} or None
-        if params["params"] is None:
-            del params["params"]
-        goal = ctx.call("goal.create", params)
-    else:
-        goal = ctx.call("goal.create", create_params(args))
+        # The answers win; run parameters from both are merged.
+        run_params = {**params.pop("params", {}), **asked.pop("params", {})}
+        params.update(asked)
+        if run_params:
+            params["params"] = run_params
+    goal = ctx.call("goal.create", params)
     if ctx.json:
         return ctx.emit_json(goal)
     ctx.print(goal["id"])
@@ -379,7 +378,7 @@ def cmd_run(ctx: Context) -> int | None:
 
         if not ctx.json:
             ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')}.")
-        return watch_run(ctx, run["id"])
+        return watch_run(ctx, run["id"], run=run)
     if ctx.json:
         return ctx.emit_json(run)
     ctx.print(run["id"])

@@ -60,7 +60,7 @@ def cmd_init(ctx: Context) -> int | None:
 
 
 def _interactive(ctx: Context, path: str) -> int:
-    from ..repl.prompts import Abandoned, confirm, init_form
+    from ..repl.prompts import Abandoned, init_form
 
     try:
         answers = init_form()
@@ -82,11 +82,12 @@ def _interactive(ctx: Context, path: str) -> int:
 def _check(ctx: Context) -> int:
     """The tool-calling check, if agentd runs (after it re-read the file)."""
     from ..client import ClientError, DaemonNotReachable
+    from .provider import CHECK_TIMEOUT_S
 
     try:
         ctx.call("daemon.reload", {})
         ctx.info("Checking that the model can call tools…")
-        st = ctx.call("provider.check", {}, timeout=max(ctx.timeout, 120.0))
+        st = ctx.call("provider.check", {}, timeout=max(ctx.timeout, CHECK_TIMEOUT_S))
     except DaemonNotReachable:
         ctx.info("agentd is not running, so the tool-calling check waits: it runs when agentd starts "
                  "(see `agentctl server status`), or run `agentctl provider check` once it is up.")
@@ -102,12 +103,9 @@ def _check(ctx: Context) -> int:
 
 
 def _offer_unit(ctx: Context) -> None:
-    from ..cli import COMMANDS, run
+    from ..cli import run
     from ..repl.prompts import confirm
 
-    if "install" not in COMMANDS.get("server", ()):
-        ctx.info("Next: `agentctl server start`, then `agentctl goal create`.")
-        return
     if confirm("Install the systemd user unit (agentd starts with your session)?", default=True):
         run(["server", "install"])
     else:

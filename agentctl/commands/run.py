@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 FOLLOW_INTERVAL_S = 0.5
 
 
-
 # ---------------------------------------------------------------- list
 
 
@@ -237,9 +236,9 @@ def _daemon_log(ctx: Context) -> int:
 
 def _follow(ctx: Context, res: dict) -> int:
     """Print steps as they are committed until the run ends. New steps are
-    noticed through ``run.watch`` (no polling): each event that completes a
-    step makes us read the steps after the last one printed. Exit 0 if the
-    run completed, 1 otherwise, 130 on Ctrl-C (the run goes on)."""
+    noticed through ``run.watch`` (no polling): an event that completes a step
+    not printed yet makes us read the steps after the last one printed. Exit 0
+    if the run completed, 1 otherwise, 130 on Ctrl-C (the run goes on)."""
     from ..render import dumps_json
     from ..watch import EventStream
 
@@ -259,21 +258,30 @@ def _follow(ctx: Context, res: dict) -> int:
             after = step["step_no"]
         ctx.stdout.flush()
 
+    def completes_a_step(ev: dict) -> bool:
+        """run.watch replays the run's events from the first: those of steps
+        already printed need no run.steps call."""
+        kind = ev.get("type")
+        if kind == "tool_returned":
+            return ev.get("step_no", 0) > after
+        # A model answer without tool calls is a step of its own (the final text);
+        # one with tool calls only adds pending steps, printed once they return.
+        return kind == "run_finished" or (kind == "model_responded" and not ev.get("tool_calls"))
+
     show(res)
-    status = res.get("run_status")
-    if status not in TERMINAL_RUN_STATES:
+    if res.get("run_status") not in TERMINAL_RUN_STATES:
         from ..client import RpcError
 
         stream = EventStream(ctx.socket_path, {"run_id": run_id}, timeout=ctx.timeout)
-        res = None
         try:
             for kind, p in stream:
                 if kind == "lost":
                     ctx.info(f"agentctl: lost the connection to agentd ({p}); reconnecting…")
-                if kind != "event":
-                    continue
-                if p["event"].get("type") in ("tool_returned", "model_responded", "run_finished"):
-                    show(ctx.call("run.steps", {"id": run_id, "after": after}))
+                elif kind == "back":
+                    ctx.close()  # agentd restarted: run.steps needs a new connection as well
+                elif kind == "event" and completes_a_step(p["event"]):
+                    res = ctx.call("run.steps", {"id": run_id, "after": after})
+                    show(res)
         except RpcError as exc:
             if exc.code != -32601:
                 raise
@@ -283,23 +291,24 @@ def _follow(ctx: Context, res: dict) -> int:
             return 130
         finally:
             stream.close()
-        if res is None:
+        if res.get("run_status") not in TERMINAL_RUN_STATES:
             res = ctx.call("run.steps", {"id": run_id, "after": after})
-        show(res)
-        status = res.get("run_status")
+            show(res)
+    status = res.get("run_status")
     ctx.info(f"Run {run_id} {status}.")
     return 0 if status == "completed" else 1
 
 
 def _poll(ctx: Context, run_id: str, show, after) -> dict:
+    """``run.steps`` every FOLLOW_INTERVAL_S, each answer shown, until the run ends."""
     import time
 
     while True:
         time.sleep(FOLLOW_INTERVAL_S)
         res = ctx.call("run.steps", {"id": run_id, "after": after()})
+        show(res)
         if res.get("run_status") in TERMINAL_RUN_STATES:
             return res
-        show(res)
 
 
 # ---------------------------------------------------------------- watch

@@ -214,7 +214,7 @@ def cmd_status(ctx: Context) -> int | None:
     from .. import units
 
     unit = None
-    if units.installed() and units.manager_state() is not None:
+    if units.use_systemd():
         unit = units.systemctl("is-active", units.SERVICE).stdout.strip() or "unknown"
     try:
         st = ctx.call("daemon.status", timeout=min(ctx.timeout, 10.0))

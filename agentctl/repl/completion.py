@@ -1,8 +1,10 @@
 """Nested completion for the REPL: commands, their options and the option
 values argparse knows (choices), and live goal and run ids from the daemon.
 
-The command tree is read from agentctl's own argparse parser, so the
-completion never disagrees with what the commands accept. Ids come from
+The command tree is the one ``agentctl completion`` generates the shell
+scripts from (``agentctl.commands.completion``), read from agentctl's own
+argparse parser: the completion never disagrees with what the commands accept,
+and which values are goal or run ids is decided in one place. Ids come from
 ``goal.list`` / ``run.list`` on the REPL's own connection and are cached for
 :data:`ID_TTL_S` seconds (completion runs in a thread: the prompt never waits
 for the daemon).
@@ -10,60 +12,34 @@ for the daemon).
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from ..commands.completion import Command, Option, command_tree, option_kind, positional_kind
+
+__all__ = ["IdSource", "ReplCompleter", "command_tree"]
+
 ID_TTL_S = 5.0
 
-# Positional arguments (noun, dest) and options whose values are ids.
-GOAL_IDS = {("goal", "id"), ("memory", "goal"), ("run", "--goal")}
-RUN_IDS = {("run", "id")}
 BUILTINS = {"watch": "watch a run live (Ctrl-C stops watching)", "help": "list the commands",
             "exit": "leave the shell (or Ctrl-D)", "quit": "leave the shell", "clear": "clear the screen"}
 
 
-@dataclass
-class Command:
-    help: str = ""
-    options: dict[str, argparse.Action] = field(default_factory=dict)
-    positionals: list[argparse.Action] = field(default_factory=list)
-    sub: dict[str, Command] = field(default_factory=dict)
+def _subcommands(node: Command) -> dict[str, Command]:
+    """``node``'s sub-commands by name, each followed by its aliases (``ls``, ``rm``)."""
+    out: dict[str, Command] = {}
+    for name, sub in node.subcommands.items():
+        out[name] = sub
+        out.update((alias, sub) for alias, target in node.aliases.items() if target == name)
+    return out
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return None
-
-
-def _command(parser: argparse.ArgumentParser, help: str = "") -> Command:
-    cmd = Command(help=help)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            helps = {a.dest: a.help or "" for a in action._choices_actions}
-            for name, sub in action.choices.items():
-                cmd.sub[name] = _command(sub, helps.get(name, ""))
-        elif action.option_strings:
-            if action.help is argparse.SUPPRESS:
-                continue
-            for opt in action.option_strings:
-                cmd.options[opt] = action
-        else:
-            cmd.positionals.append(action)
-    return cmd
-
-
-def command_tree() -> Command:
-    from ..cli import build_parser
-
-    return _command(build_parser(None))
+def _flags(node: Command) -> dict[str, Option]:
+    return {flag: opt for opt in node.options for flag in opt.flags}
 
 
 class IdSource:
@@ -144,37 +120,32 @@ class ReplCompleter(Completer):
 
     def _candidates(self, words: list[str], current: str) -> list[tuple[str, str]]:
         if not words:
-            top = [(n, c.help) for n, c in self.tree.sub.items()]
-            return top + list(BUILTINS.items()) + (self._options(self.tree, current) if current.startswith("-") else [])
+            top = [(n, c.help) for n, c in self.tree.subcommands.items()]
+            return top + list(BUILTINS.items()) + (self._options(self.tree) if current.startswith("-") else [])
         if words[0] == "watch":
             return self.ids.runs() if len(words) == 1 else []
         # Walk down the tree past the words that name sub-commands.
-        node, path, rest = self.tree, [], list(words)
-        while rest:
-            w = rest[0]
-            if w in node.sub:
-                node = node.sub[w]
-                path.append(w)
-                rest.pop(0)
-            elif w.startswith("-") or not node.sub:
+        node, rest = self.tree, list(words)
+        while rest and node.subcommands:
+            subs = _subcommands(node)
+            if rest[0] in subs:
+                node = subs[rest.pop(0)]
+            elif rest[0].startswith("-"):
                 break
             else:
                 return []  # an unknown command: nothing sensible to offer
-            if not node.sub:
-                break
-        if node.sub:
+        if node.subcommands:
             if current.startswith("-"):
-                return self._options(node, current)
-            return [(n, c.help) for n, c in node.sub.items()]
-        noun = path[0] if path else ""
+                return self._options(node)
+            return [(n, c.help) for n, c in _subcommands(node).items()]
+        flags = _flags(node)
         # The value of an option just typed?
         if rest:
-            prev = rest[-1]
-            action = node.options.get(prev)
-            if action is not None and action.nargs != 0:
-                return self._values(noun, prev, action)
+            opt = flags.get(rest[-1])
+            if opt is not None and opt.takes_value:
+                return self._values(option_kind(opt), opt.choices)
         if current.startswith("-"):
-            return self._options(node, current)
+            return self._options(node)
         # Which positional is this?
         index, skip = 0, False
         for w in rest:
@@ -182,34 +153,21 @@ class ReplCompleter(Completer):
                 skip = False
                 continue
             if w.startswith("-"):
-                action = node.options.get(w)
-                skip = action is not None and action.nargs != 0
+                opt = flags.get(w)
+                skip = opt is not None and opt.takes_value
                 continue
             index += 1
         if index < len(node.positionals):
-            action = node.positionals[index]
-            return self._values(noun, action.dest, action)
+            pos = node.positionals[index]
+            return self._values(positional_kind(node, pos), pos.choices)
         return []
 
-    def _options(self, node: Command, current: str) -> list[tuple[str, str]]:
-        seen = set()
-        out = []
-        for opt, action in node.options.items():
-            if id(action) in seen and not opt.startswith("--"):
-                continue
-            seen.add(id(action))
-            out.append((opt, action.help or ""))
-        return [o for o in out if o[0].startswith("--") or current in ("-", "") or o[0].startswith(current)]
+    def _options(self, node: Command) -> list[tuple[str, str]]:
+        return [(flag, opt.help) for opt in node.options for flag in opt.flags]
 
-    def _values(self, noun: str, dest: str, action: argparse.Action) -> list[tuple[str, str]]:
-        if (noun, dest) in GOAL_IDS:
+    def _values(self, kind: str, choices: list[str] | None) -> list[tuple[str, str]]:
+        if kind == "goal":
             return self.ids.goals()
-        if (noun, dest) in RUN_IDS:
+        if kind == "run":
             return self.ids.runs()
-        if action.choices:
-            return [(str(c), "") for c in action.choices]
-        return []
-
-
-def keywords(tree: Command) -> list[str]:
-    return sorted(set(tree.sub) | set(BUILTINS))
+        return [(c, "") for c in choices or ()]

@@ -88,22 +88,16 @@ def schedule_preview(expr: str, tz: str, count: int = 3) -> str:
 
 
 def timezone_error(tz: str) -> str | None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     tz = tz.strip()
     if not tz:
         return None
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        from agentd.errors import AgentdError
-        from agentd.scheduling.cron import zone
+    from agentd.errors import AgentdError
+    from agentd.scheduling.cron import zone
 
-        try:
-            zone(tz)
-        except AgentdError as exc:
-            return exc.message
-        return f"unknown timezone {tz!r}"
+    try:
+        zone(tz)
+    except AgentdError as exc:
+        return exc.message
     return None
 
 
@@ -242,11 +236,12 @@ def goal_form(ctx: Any, local_tz: str) -> dict:
 # ---------------------------------------------------------------- init
 
 MODELS = {"openai": "gpt-4o-mini", "openrouter": "openai/gpt-4o-mini", "ollama": "llama3.1"}
-KEY_ENV = {"openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
 
 
 def init_form() -> dict:
     """Ask for provider, model, key (and Ollama's URL); returns the answers."""
+    from ..commands.init import KEY_ENV
+
     providers = list(MODELS)
     provider = _ask("Provider (openai, openrouter, ollama) [openai]:",
                     completer=WordCompleter(providers),
