@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -108,10 +109,14 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(type(o))
 
 
-def base_parser(doc: str | None) -> argparse.ArgumentParser:
+def base_parser(doc: str | None, *, profile: bool = True) -> argparse.ArgumentParser:
+    """--smoke, and --profile for a benchmark that profiles its daemon (see
+    run_all.PROFILED)."""
     p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: checks that it runs, not how fast")
-    p.add_argument("--profile", metavar="DIR", help="record a py-spy profile of the daemon into DIR (needs py-spy)")
+    if profile:
+        p.add_argument("--profile", metavar="DIR",
+                       help="record a profile of the daemon into DIR (py-spy; startup: pyinstrument)")
     return p
 
 
@@ -214,25 +219,6 @@ def fake_max_rate(port: int, seconds: float = 1.0, done: int = 5) -> tuple[float
 # ---------------------------------------------------------------- the daemon (subprocess)
 
 
-def xdg_env(base: Path, llm_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_", "AGENTD_", "SMTP_", "NOTIFY_",
-                                "LISTEN_", "JOURNAL_", "WATCHDOG_"))}
-    for var, name in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
-                      ("XDG_RUNTIME_DIR", "run")):
-        d = base / name
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(d, 0o700)
-        env[var] = str(d)
-    env["HOME"] = str(base / "home")
-    (base / "home").mkdir(exist_ok=True)
-    env["NO_COLOR"] = "1"
-    if llm_url:
-        env.update(LLM_PROVIDER="openai", OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=llm_url, OPENAI_MODEL="gpt-4o")
-    env.update(extra)
-    return env
-
-
 class RpcError(Exception):
     pass
 
@@ -295,12 +281,11 @@ class Daemon:
     def __init__(self, base: Path, llm_url: str | None, *, config: str = "", args: list[str] | None = None,
                  python: list[str] | None = None, env: dict[str, str] | None = None, module: str = "agentd") -> None:
         self.base = base
-        self.env = xdg_env(base, llm_url, **(env or {}))
+        from agentd.testing.env import daemon_env, write_config
+
+        self.env = daemon_env(base, llm_url, api_key="sk-bench", **(env or {}))
         if config:
-            p = Path(self.env["XDG_CONFIG_HOME"]) / "agentd" / "config.toml"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(config)
-            os.chmod(p, 0o600)
+            write_config(self.env, config)
         self.args = args or []
         self.module = module
         if module != "agentd":  # a bench wrapper: the daemon runs in base/, make bench importable
@@ -361,15 +346,15 @@ class Daemon:
 
 
 class Profiler:
-    """``py-spy record`` attached to a pid while the ``with`` block runs (a
-    no-op without ``--profile``). py-spy is a profiling aid, not a dependency."""
+    """``py-spy record`` (raw collapsed stacks, for bench.profsummary) attached
+    to a pid while the ``with`` block runs (a no-op without ``--profile``).
+    py-spy is a profiling aid, not a dependency."""
 
-    def __init__(self, out_dir: str | None, name: str, pid: int, *, fmt: str = "raw",
-                 extra: tuple[str, ...] | None = None) -> None:
-        self.out_dir, self.name, self.pid, self.fmt = out_dir, name, pid, fmt
+    def __init__(self, out_dir: str | None, name: str, pid: int) -> None:
+        self.out_dir, self.name, self.pid = out_dir, name, pid
         # --gil: only samples holding the GIL, i.e. where the daemon's Python CPU goes
         # (waits in epoll or on a worker's lock are left out). PYSPY_EXTRA overrides.
-        self.extra = extra if extra is not None else tuple(os.environ.get("PYSPY_EXTRA", "--gil").split())
+        self.extra = tuple(os.environ.get("PYSPY_EXTRA", "--gil").split())
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Profiler":
@@ -377,12 +362,18 @@ class Profiler:
             return self
         exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         Path(self.out_dir).mkdir(parents=True, exist_ok=True)
-        ext = {"speedscope": "json", "flamegraph": "svg", "raw": "txt"}[self.fmt]
-        out = Path(self.out_dir) / f"{self.name}.{ext}"
-        self.proc = subprocess.Popen([exe, "record", "--pid", str(self.pid), "--rate", "250", "--format", self.fmt,
-                                      "--threads", *self.extra, "-o", str(out)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        out = Path(self.out_dir) / f"{self.name}.txt"
+        self.proc = subprocess.Popen([exe, "record", "--pid", str(self.pid), "--rate", "250", "--format", "raw",
+                                      "--threads", *self.extra, "-o", str(out)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        # Sampling has begun once py-spy says so (its first line), not after a guessed delay.
+        first = self.proc.stdout.readline()
+        if not first.startswith("py-spy> Sampling"):
+            self.proc.kill()
+            rest = self.proc.communicate(timeout=10)[0]
+            raise RuntimeError(f"py-spy did not attach to {self.pid}: {first}{rest}".strip())
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # the rest, so it never blocks
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -32,7 +32,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = base_parser(__doc__)
+    p = base_parser(__doc__, profile=False)  # the agentctl processes are too short to sample
     p.add_argument("--repeats", type=int, default=25)
     p.add_argument("--goals", type=int, default=20)
     a = p.parse_args(argv)

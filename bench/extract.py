@@ -106,7 +106,7 @@ def make_page(size: int, seed: int = 7) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = base_parser(__doc__)
+    p = base_parser(__doc__, profile=False)  # nothing here runs in a daemon to profile
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--sizes", default="100000,1000000")
     p.add_argument("--no-markdownify", action="store_true")

@@ -21,10 +21,9 @@ import trio
 from .handloop import aconversation, tools_payload
 
 
-async def amain(url: str, n: int, k: int, backend: str = "trio", pool: int = 0, per_conversation: bool = False) -> dict:
+async def amain(url: str, n: int, k: int, per_conversation: bool = False) -> dict:
     tools = tools_payload()
-    pool = pool or n
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     steps: list[int] = []
     import ssl
 
@@ -41,14 +40,9 @@ async def amain(url: str, n: int, k: int, backend: str = "trio", pool: int = 0, 
             else:
                 steps.append(await aconversation(client, url + "/chat/completions", k, tools))
 
-        if backend == "trio":
-            async with trio.open_nursery() as nursery:
-                for _ in range(n):
-                    nursery.start_soon(one)
-        else:
-            import asyncio
-
-            await asyncio.gather(*(one() for _ in range(n)))
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(one)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
     return {"wall_s": wall, "cpu_s": cpu, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -60,18 +54,9 @@ def main() -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
     p.add_argument("--per-conversation", action="store_true", help="one httpx client per conversation")
-    p.add_argument("--pool", type=int, default=0, help="httpx pool size (default: N)")
     a = p.parse_args()
-    if a.backend == "trio":
-        out = trio.run(amain, a.url, a.n, a.k, "trio", a.pool, a.per_conversation)
-    else:
-        import asyncio
-
-        out = asyncio.run(amain(a.url, a.n, a.k, "asyncio", a.pool, a.per_conversation))
-    out["backend"], out["pool"] = a.backend, a.pool or a.n
-    print(json.dumps(out))
+    print(json.dumps(trio.run(amain, a.url, a.n, a.k, a.per_conversation)))
 
 
 if __name__ == "__main__":

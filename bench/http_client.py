@@ -205,7 +205,7 @@ def measure(fn: Callable[[str, str, bytes, int], Any], base: str, path: str, bod
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = base_parser(__doc__)
+    p = base_parser(__doc__, profile=False)  # nothing here runs in a daemon to profile
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--requests", type=int, default=2000, help="per client per repeat")
     p.add_argument("--repeats", type=int, default=9)

@@ -10,8 +10,6 @@ import argparse
 import collections
 import re
 
-_LINE = re.compile(r" \([^()]*:\d+\)$")
-
 
 def frames(stack: str) -> list[str]:
     out = []

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ._common import (Daemon, FakeProc, Profiler, Stat, base_parser, emit_json, goal_params, header, line, pct,
-                      tempdir)
+                      run_and_wait, tempdir)
 
 
 def round_trips(path: Path, goal_id: str, seconds: float) -> tuple[float, list[float]]:
@@ -85,9 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
             g = rpc.call("goal.create", goal_params(2))
             watch = d.rpc()
             watch.call("run.watch", {"goal_id": g["id"]})
-            rpc.call("goal.run", {"id": g["id"]})
-            while (watch.next_note().get("params") or {}).get("event", {}).get("type") != "run_finished":
-                pass
+            run_and_wait(rpc, g["id"], watch)
             watch.close()
             round_trips(d.socket, g["id"], 0.3)  # warm-up
             idle_rate, idle_p50, idle_p99 = measure(d, g["id"], a, "rpc_idle")

@@ -14,6 +14,7 @@ import time
 from ._common import ROOT, header
 
 ORDER = ["per_step", "concurrent", "rpc", "cli", "scheduler", "extract", "startup", "http_client"]
+PROFILED = {"per_step", "concurrent", "rpc", "scheduler", "startup"}  # those that take --profile (a daemon's)
 
 
 def run(name: str, extra: list[str]) -> dict | None:
@@ -108,10 +109,10 @@ def main() -> int:
     p.add_argument("--json", metavar="FILE", help="also write every result here")
     a = p.parse_args()
     names = a.only.split(",") if a.only else ORDER
-    extra = (["--smoke"] if a.smoke else []) + (["--profile", a.profile] if a.profile else [])
+    smoke = ["--smoke"] if a.smoke else []
     header("agentd benchmarks" + (" (smoke sizes)" if a.smoke else ""))
     print()
-    results = {n: run(n, extra) for n in names}
+    results = {n: run(n, smoke + (["--profile", a.profile] if a.profile and n in PROFILED else [])) for n in names}
     print("== summary (medians; ratios taken side by side in the same run)")
     rows = summary(results)
     width = max(len(r[0]) for r in rows)

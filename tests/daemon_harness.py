@@ -8,7 +8,6 @@ systemd protocol), so nothing here sleeps to wait for it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -17,44 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentd.testing.env import daemon_env, write_config  # noqa: F401 - write_config: for the suites
 from agentd.testing.ready import spawn_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def xdg_env(base: Path) -> dict[str, str]:
-    dirs = {}
-    for var, name in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
-                      ("XDG_RUNTIME_DIR", "run")):
-        d = base / name
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(d, 0o700)
-        dirs[var] = str(d)
-    return dirs
-
-
 def base_env(base: Path, llm_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_", "AGENTD_", "SMTP_", "NOTIFY_",
-                                "LISTEN_", "JOURNAL_", "WATCHDOG_"))}
-    env.update(xdg_env(base))
-    env["HOME"] = str(base / "home")
-    (base / "home").mkdir(exist_ok=True)
-    env["NO_COLOR"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if llm_url:
-        env.update(LLM_PROVIDER="openai", OPENAI_API_KEY="sk-test-key-123", OPENAI_BASE_URL=llm_url,
-                   OPENAI_MODEL="gpt-4o")
-    env.update(extra)
-    return env
-
-
-def write_config(env: dict[str, str], text: str) -> Path:
-    path = Path(env["XDG_CONFIG_HOME"]) / "agentd" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    os.chmod(path, 0o600)
-    return path
+    return daemon_env(base, llm_url, **{"PYTHONDONTWRITEBYTECODE": "1", **extra})
 
 
 class RpcError(Exception):
@@ -179,19 +148,23 @@ class Daemon:
         return subprocess.run([sys.executable, "-m", "agentctl", *args], env=env or self.env, input=input,
                               capture_output=True, text=True, timeout=timeout, cwd=str(self.base))
 
-    def wait_run(self, run_id: str, timeout: float = 30.0, statuses=("completed", "failed", "cancelled")) -> dict:
-        """Block until the run ends, by watching its events (run.watch), not by sleeping."""
+    def wait_run(self, run_id: str, timeout: float = 30.0) -> dict:
+        """Block until the run ends, by watching its events (run.watch), not by
+        sleeping: every run that ends journals a run_finished event, which the
+        watch replays if the run ended before. Returns the run (run.get)."""
+        deadline = time.monotonic() + timeout
         with self.client(timeout=timeout) as c:
-            res = c.call("run.watch", {"run_id": run_id})
-            if res["run_status"] in statuses and res["run_status"] not in ("pending", "running"):
-                pass
-            deadline = time.monotonic() + timeout
-            while True:
-                run = c.call("run.get", {"id": run_id})
-                if run["status"] in statuses:
-                    return run
-                c.sock.settimeout(max(0.01, deadline - time.monotonic()))
-                msg = c.read_message()  # the next event; then look again
-                c.notifications.append(msg)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"run {run_id} still {run['status']} after {timeout}s")
+            c.call("run.watch", {"run_id": run_id})
+            # The event may already have come in with the watch's reply.
+            while not any(is_finished(msg) for msg in c.notifications):
+                c.sock.settimeout(max(0.001, deadline - time.monotonic()))
+                try:
+                    c.notifications.append(c.read_message())
+                except TimeoutError:
+                    raise TimeoutError(f"run {run_id} not finished after {timeout}s") from None
+            return c.call("run.get", {"id": run_id})
+
+
+def is_finished(msg: dict) -> bool:
+    """A ``run.event`` notification carrying run_finished."""
+    return msg.get("method") == "run.event" and msg["params"]["event"]["type"] == "run_finished"

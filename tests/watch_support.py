@@ -69,9 +69,10 @@ def read_until(client, want, timeout: float = WAIT) -> list[dict]:
     got = list(client.notifications)
     client.notifications.clear()
     deadline = time.monotonic() + timeout
-    for msg in got:
+    for i, msg in enumerate(got):
         if want(msg):
-            return got
+            client.notifications.extend(got[i + 1:])  # kept for the next read, not dropped
+            return got[:i + 1]
     while True:
         left = deadline - time.monotonic()
         assert left > 0, f"no matching message within {timeout}s; got {[m.get('method') for m in got][-5:]}"
@@ -80,10 +81,6 @@ def read_until(client, want, timeout: float = WAIT) -> list[dict]:
         got.append(msg)
         if want(msg):
             return got
-
-
-def is_finished(msg: dict) -> bool:
-    return msg.get("method") == "run.event" and msg["params"]["event"]["type"] == "run_finished"
 
 
 def events(msgs: list[dict]) -> list[dict]:

@@ -100,8 +100,16 @@ def test_http_client():
 def test_run_all_summary():
     from bench.run_all import summary
 
-    rows = summary({"per_step": None})
-    assert rows and all(len(row) == 4 for row in rows)
+    def row(results: dict, measure: str) -> tuple[str, str, str]:
+        (found,) = [r[1:] for r in summary(results) if r[0] == measure]
+        return found
+
+    k50 = "per-step wall, K=50"
+    assert row({"per_step": None}, k50) == ("n/a", "<= 3 ms", "-")  # a benchmark that failed to run
+    assert row({"per_step": {"k50": {"wall": {"median": 1.5}}}}, k50) == ("1.50 ms", "<= 3 ms", "met")
+    assert row({"per_step": {"k50": {"wall": {"median": 4.0}}}}, k50) == ("4.00 ms", "<= 3 ms", "MISSED")
+    assert row({"rpc": {"idle": {"rate": {"median": 6000}}}}, "goal.get round trips/s (idle)")[2] == "met"
+    assert all(len(r) == 4 for r in summary({}))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """Fixtures for the agentctl tests that need no daemon: a fake JSON-RPC server
-in a thread, a private set of XDG directories, and a way to run agentctl.
+in a thread and a private set of XDG directories (running agentctl in a
+subprocess: cli_support.py).
 
 (The ``daemon`` fixture, a real agentd on temporary dirs, is in tests/conftest.py.)
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(ROOT) not in sys.path:  # agentd may not be installed in the venv yet
     sys.path.insert(0, str(ROOT))
 
-from cli_support import ROOT, ctl_env, run_ctl  # noqa: E402,F401
 from fakeserver import FakeServer  # noqa: E402
 
 
@@ -54,6 +52,3 @@ def fake(short_dir, xdg, monkeypatch):
     server = FakeServer(str(sock))
     yield server
     server.close()
-
-
-

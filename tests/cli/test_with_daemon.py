@@ -71,6 +71,7 @@ def test_memory_commands(daemon):
     mems = json.loads(ok(ctl(daemon, "memory", "list", gid, "--json")).stdout)["memories"]
     assert [m["id"] for m in mems] == [mid]
     ok(ctl(daemon, "memory", "delete", mid))
+    assert json.loads(ok(ctl(daemon, "memory", "list", gid, "--json")).stdout)["memories"] == []
 
 
 def test_tools_and_status(daemon):
@@ -98,7 +99,7 @@ def test_ambiguous_prefix_lists_candidates(daemon):
 
 def test_server_stop_and_start(daemon):
     ok(ctl(daemon, "server", "stop"))
-    assert daemon.proc.wait(timeout=20) is not None
+    assert daemon.proc.wait(timeout=20) == 0
     r = ctl(daemon, "server", "status")
     assert r.returncode == 3 and "agentd is not running" in r.stderr
     try:

@@ -5,16 +5,13 @@ that the daemon still answers after each bad input."""
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from agentd.testing.fakellm import FakeLLM  # noqa: E402
-from daemon_harness import Daemon, base_env, write_config  # noqa: E402
+from agentd.testing.fakellm import FakeLLM
+from daemon_harness import Daemon, base_env, write_config
 
 SHORT_TIMEOUTS = """
 [daemon]

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from agentd.testing.fakellm import stall
 from daemon_harness import Daemon
+from watch_support import read_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -190,12 +192,13 @@ def test_kill_restart_and_signals(daemon):
 
 
 def test_stop_with_a_run_in_flight_respects_the_deadline(make_daemon, fake_llm):
-    from agentd.testing.fakellm import stall
-
     fake_llm.add(stall(30))
     d = make_daemon()
     g = d.call("goal.create", {"objective": "long"})
-    d.call("goal.run", {"id": g["id"]})
+    rid = d.call("goal.run", {"id": g["id"]})["id"]
+    with d.client() as c:  # stop only once the run is under way, not while it is still pending
+        c.call("run.watch", {"run_id": rid})
+        read_until(c, lambda m: m.get("method") == "run.event" and m["params"]["event"]["type"] == "run_started")
     t0 = time.monotonic()
     assert d.call("daemon.stop", {"deadline_s": 0.5}) == {"ok": True}
     assert d.wait(15) == 0
@@ -204,8 +207,8 @@ def test_stop_with_a_run_in_flight_respects_the_deadline(make_daemon, fake_llm):
 
 
 def test_harness_env_is_private(shared_daemon):
-    daemon = shared_daemon
     """The daemon runs on the test's own XDG dirs, never the user's."""
+    daemon = shared_daemon
     st = daemon.call("daemon.status")
     for key in ("socket", "db", "data_dir", "state_dir"):
         assert st["paths"][key].startswith(str(daemon.base)), st["paths"]

@@ -74,6 +74,12 @@ class Client:
     def close(self) -> None:
         self.s.close()
 
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _serve(store: Store, sock: socket.socket, handlers: dict, local: frozenset[str], body, *, hub=None):
     """Run ``body(rpc, hub)`` (async, on the main loop) with an RpcThread serving ``sock``."""
@@ -110,8 +116,7 @@ def test_local_requests_are_answered_while_the_main_loop_is_blocked(tmp_path, so
         return {"pid": conn.pid}
 
     def client():
-        a, b = Client(sock_dir / "s"), Client(sock_dir / "s")
-        try:
+        with Client(sock_dir / "s") as a, Client(sock_dir / "s") as b:
             blocked.wait(10)
             t0 = time.monotonic()
             b.send("daemon.status")  # forwarded: waits for the main loop
@@ -119,9 +124,6 @@ def test_local_requests_are_answered_while_the_main_loop_is_blocked(tmp_path, so
             result["get_s"] = time.monotonic() - t0
             result["status"] = b.read()
             result["status_s"] = time.monotonic() - t0
-        finally:
-            a.close()
-            b.close()
 
     async def body(rpc, hub):
         t = threading.Thread(target=client)
@@ -162,13 +164,10 @@ def test_forwarded_outcomes_and_log_ids_come_back(tmp_path, sock_dir):
 
     async def body(rpc, hub):
         def client():
-            c = Client(sock_dir / "s")
-            try:
+            with Client(sock_dir / "s") as c:
                 out["delete"] = c.call("goal.delete", {"id": "nope"})
                 out["cancel"] = c.call("run.cancel", {"id": "r1"})
                 out["reload"] = c.call("daemon.reload", {"log_level": "debug"})
-            finally:
-                c.close()
 
         await trio.to_thread.run_sync(client)
         out["forwarded"] = rpc.forwarded
@@ -205,8 +204,7 @@ def test_events_published_on_the_main_loop_reach_watchers_in_order(tmp_path, soc
     total = 5 * 200
 
     def client():
-        a, g = Client(sock_dir / "s"), Client(sock_dir / "s")
-        try:
+        with Client(sock_dir / "s") as a, Client(sock_dir / "s") as g:
             assert "result" in a.call("run.watch", {"all": True, "detail": True})
             assert "result" in g.call("run.watch", {"goal_id": "g2"})
             subscribed.set()
@@ -216,9 +214,6 @@ def test_events_published_on_the_main_loop_reach_watchers_in_order(tmp_path, soc
             while len(got["goal"]) < 1:
                 note = g.read()
                 got["goal"].append((note["params"]["run_id"], note["params"]["event"]["type"]))
-        finally:
-            a.close()
-            g.close()
 
     async def body(rpc, hub):
         t = threading.Thread(target=client)

@@ -32,11 +32,10 @@ def smtp():
 
 @pytest.fixture
 def durable_daemon(make_daemon, plan_llm, tmp_path):
-    """``durable_daemon(config)``: a started daemon talking to ``plan_llm``; its
-    ``restart()`` starts a new daemon process on the same directories."""
+    """``durable_daemon(config)``: a started daemon talking to ``plan_llm``, on
+    fixed directories (so ``d.start()`` after ``d.kill()`` is a restart on the same files)."""
 
     def factory(config: str, args=None):
-        d = make_daemon(config=config, llm=plan_llm, args=args, base=tmp_path / "d")
-        return d
+        return make_daemon(config=config, llm=plan_llm, args=args, base=tmp_path / "d")
 
     return factory

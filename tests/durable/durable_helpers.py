@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agentd.testing.fakellm import Call, FakeLLM, TextTurn, ToolTurn
+from watch_support import read_until
 
 WAIT = 20.0  # every blocking wait in these tests is bounded
 
@@ -296,20 +297,17 @@ def assert_steps_contiguous(db: Path, run_id: str) -> list[sqlite3.Row]:
     return query(db, "SELECT * FROM steps WHERE run_id = ? ORDER BY step_no", run_id)
 
 
-def watch_for(daemon, run_id: str, want: Any, timeout: float = WAIT) -> dict:
-    """Block until ``want(event)`` is true for an event of the run (run.watch). Returns it."""
+def run_events(daemon, run_id: str, until: Any, timeout: float = WAIT) -> list[dict]:
+    """The run's events (run.watch, replayed from its start) until ``until(event)`` is true for one."""
     with daemon.client(timeout=timeout) as c:
         c.call("run.watch", {"run_id": run_id})
-        seen = list(c.notifications)
-        deadline = time.monotonic() + timeout
-        while True:
-            for msg in seen:
-                if msg.get("method") == "run.event" and want(msg["params"]["event"]):
-                    return msg["params"]["event"]
-            left = deadline - time.monotonic()
-            assert left > 0, f"no matching event for run {run_id} within {timeout}s"
-            c.sock.settimeout(left)
-            seen = [c.read_message()]
+        msgs = read_until(c, lambda m: m.get("method") == "run.event" and until(m["params"]["event"]), timeout)
+    return [m["params"]["event"] for m in msgs if m.get("method") == "run.event"]
+
+
+def watch_for(daemon, run_id: str, want: Any, timeout: float = WAIT) -> dict:
+    """Block until ``want(event)`` is true for an event of the run (run.watch). Returns it."""
+    return next(e for e in run_events(daemon, run_id, want, timeout) if want(e))
 
 
 def wait_end(daemon, run_id: str, timeout: float) -> tuple[dict, float]:

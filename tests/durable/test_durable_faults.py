@@ -11,8 +11,8 @@ import pytest
 from agentd.tools.email import message_id as email_message_id
 from agentd.tools.webhook import message_id as webhook_message_id
 from daemon_harness import RpcError
-from durable_helpers import (assert_steps_contiguous, config_toml, integrity, plan_objective, query, wait_end,
-                             watch_for)
+from durable_helpers import (Gate, assert_steps_contiguous, config_toml, integrity, plan_objective, query,
+                             run_events, wait_end, watch_for)
 
 RESUME_S = 5.0  # an interrupted run ends within this long after the restart
 
@@ -93,20 +93,9 @@ def test_durable_completion_webhook_in_flight_is_unknown_not_resent(durable_daem
     assert run["status"] == "completed" and took < RESUME_S
     assert [(e["source"], e["status"]) for e in run["side_effects"]] == [("completion", "unknown")]
     assert web.webhook_ids == [webhook_message_id(f"{rid}:completion-webhook")]
-    notes = [e["event"] for e in _events(d, rid) if e["event"]["type"] == "note"]
+    notes = [e for e in run_events(d, rid, lambda e: e["type"] == "run_finished") if e["type"] == "note"]
     assert any("unknown" in n["message"] and "webhook" in n["message"] for n in notes), notes
     assert plan_llm.calls[(rid, 0)] == 1  # the model's answer was committed: not asked again
-
-
-def _events(d, rid) -> list[dict]:
-    with d.client() as c:
-        c.call("run.watch", {"run_id": rid})
-        out = []
-        while True:
-            msg = c.read_message()
-            out.append(msg["params"])
-            if msg["params"]["event"]["type"] == "run_finished":
-                return out
 
 
 def test_durable_kill_after_step_commit_loses_and_repeats_nothing(durable_daemon, plan_llm, web):
@@ -145,8 +134,6 @@ def test_durable_kill_after_ledger_outcome_sends_nothing_twice(durable_daemon, p
 def test_durable_kill_during_finalize_between_notifications(durable_daemon, plan_llm, web, smtp):
     """Webhook sent (notification_sent seen), the email held by the SMTP
     server, no run_finished yet: kill. Neither is sent again."""
-    from durable_helpers import Gate
-
     d = durable_daemon(config_toml(smtp))
     smtp.gate = Gate()
     goal = _goal(d, [], webhook_url=web.hook(), params={"email_to": ["me@example.test"]})
@@ -166,8 +153,6 @@ def test_durable_kill_during_finalize_between_notifications(durable_daemon, plan
 
 
 def test_durable_email_tool_in_flight_is_never_received_twice(durable_daemon, plan_llm, smtp):
-    from durable_helpers import Gate
-
     d = durable_daemon(config_toml(smtp))
     smtp.gate = Gate()
     plan = [["send_email", {"to": ["me@example.test"], "subject": "hello", "body": "one"}]]

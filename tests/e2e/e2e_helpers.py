@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from e2e_servers import SmtpSink, WebServer
+from watch_support import read_until
 
 
 def config_text(web: WebServer | None = None, smtp: SmtpSink | None = None, *, tools: str = "", runs: str = "",
@@ -55,16 +55,13 @@ def events_of(d, run_id: str, timeout: float = 15.0) -> list[dict]:
     """Every event of a finished run, replayed by ``run.watch`` from seq 0."""
     with d.client(timeout=timeout) as c:
         res = c.call("run.watch", {"run_id": run_id, "since": 0})
-        out: list[dict] = []
-        deadline = time.monotonic() + timeout
-        while not out or out[-1].get("type") != "run_finished":
-            assert time.monotonic() < deadline, f"no run_finished event: {out}"
-            msg = c.notifications.pop(0) if c.notifications else c.read_message()
-            if msg.get("method") == "run.event":
-                out.append(msg["params"]["event"] | {"seq": msg["params"]["seq"]})
-        assert [e["seq"] for e in out] == list(range(out[0]["seq"], out[0]["seq"] + len(out))), "gap in event seqs"
-        assert res["subscription"]
-        return out
+        msgs = read_until(c, lambda m: m.get("method") == "run.event"
+                          and m["params"]["event"]["type"] == "run_finished", timeout)
+    assert res["subscription"]
+    out = [m["params"]["event"] | {"seq": m["params"]["seq"]} for m in msgs if m.get("method") == "run.event"]
+    assert out[-1]["type"] == "run_finished"
+    assert [e["seq"] for e in out] == list(range(out[0]["seq"], out[0]["seq"] + len(out))), "gap in event seqs"
+    return out
 
 
 def tool_messages(request: dict) -> list[dict]:

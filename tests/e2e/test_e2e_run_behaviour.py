@@ -44,9 +44,9 @@ def test_model_mistakes_go_back_to_the_model(make_daemon, fake_llm, web):
     assert "not valid JSON" in errors[0]
     assert "no tool named 'launch_rockets'" in errors[1]
     assert "'send_webhook' is not allowed" in errors[2]
-    assert "169.254.169.254" in errors[3] or "metadata" in errors[3]
+    assert "169.254.169.254" in errors[3] and "metadata" in errors[3]
     assert "private" in errors[4]
-    assert "uri" in errors[6] or "url" in errors[6]
+    assert "unknown field `uri`" in errors[6]
     # Each error went back to the model as the tool's answer, with the call's id.
     reqs = fake_llm.requests
     for i in range(1, 5):
@@ -66,7 +66,7 @@ def test_repeated_mistake_fails_the_run(make_daemon, fake_llm):
     assert len(steps_of(d, rid)) == 4
     fake_llm.assert_complete()
     r = d.ctl("run", "show", rid)
-    assert r.returncode in (0, 1) and "launch_rockets" in r.stdout + r.stderr
+    assert r.returncode == 0 and "launch_rockets" in r.stdout, r  # showing a failed run succeeds
 
 
 def test_repeated_mistake_limit_is_configurable(make_daemon, fake_llm):

@@ -48,3 +48,26 @@ def fast_policy(attempts: int = 4) -> RetryPolicy:
 
 def seeded() -> random.Random:
     return random.Random(1234)
+
+
+async def read_request(stream: trio.abc.ReceiveStream, buf: bytes = b"") -> tuple[bytes | None, bytes]:
+    """For raw loopback servers: the next HTTP request on ``stream``, after the
+    bytes ``buf`` already received. Returns (its head and Content-Length body,
+    the bytes after it); the request is None when the client closed first."""
+    while b"\r\n\r\n" not in buf:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None, buf
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None, rest
+        rest += data
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from agentd.providers import _http
+from provider_helpers import read_request
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
@@ -31,25 +32,16 @@ class Peer:
 
     async def request(self) -> bytes | None:
         """The next request (head and Content-Length body), None when the client closed."""
-        while b"\r\n\r\n" not in self.buf:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                return None
-            self.buf += data
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        while len(rest) < length:
-            rest += await self.stream.receive_some(65536)
-        self.buf = rest[length:]
-        return head + b"\r\n\r\n" + rest[:length]
+        req, self.buf = await read_request(self.stream, self.buf)
+        return req
 
     async def eof(self) -> bool:
-        """Whether the client closed the connection (waits for its next bytes or EOF)."""
-        return await self.stream.receive_some(65536) == b""
+        """Whether the client closed the connection (waits for its next bytes or EOF);
+        also appended to ``server.eofs``, and ``server.eof_seen`` is set."""
+        closed = await self.stream.receive_some(65536) == b""
+        self.server.eofs.append(closed)
+        self.server.eof_seen.set()
+        return closed
 
 
 class Server:
@@ -61,6 +53,8 @@ class Server:
         self.requests: list[bytes] = []
         self.sent = 0  # bytes written, all connections
         self.client: SpyClient | None = None
+        self.eofs: list[bool] = []  # what each Peer.eof() found
+        self.eof_seen = trio.Event()
 
     async def serve(self, stream: trio.SocketStream) -> None:
         index = self.connections
@@ -77,11 +71,9 @@ class Server:
         client = self.client
         assert client is not None
         for i in range(len(data)):
-            while client.received < self.sent:
-                await trio.sleep(0.001)
+            await client.wait_received(self.sent)
             await peer.send(data[i:i + 1])
-        while client.received < self.sent:
-            await trio.sleep(0.001)
+        await client.wait_received(self.sent)
 
 
 class SpyClient(_http.HTTPClient):
@@ -91,12 +83,20 @@ class SpyClient(_http.HTTPClient):
         super().__init__(*args, **kw)
         self.pieces: list[bytes] = []
         self.received = 0
+        self._progress = trio.Event()
 
     async def _recv(self, conn):
         data = await super()._recv(conn)
         self.pieces.append(data)
         self.received += len(data)
+        self._progress.set()
+        self._progress = trio.Event()
         return data
+
+    async def wait_received(self, n: int) -> None:
+        """Until the client's reads have returned ``n`` bytes in all."""
+        while self.received < n:
+            await self._progress.wait()
 
 
 def canned(*answers: bytes, close: bool = False):
@@ -372,24 +372,21 @@ def test_keep_alive_one_socket_serves_both_requests():
     b"HTTP/1.1 204 No Content\r\n\r\nJUNK",
 ], ids=["http-1.0", "connection-close", "extra-bytes", "extra-after-chunked", "extra-after-204"])
 def test_answers_that_forbid_reuse_close_the_connection(answer):
-    closed: list[bool] = []
-
     async def handler(server, peer, index):
         server.requests.append(await peer.request())
         await peer.send(answer)
-        closed.append(await peer.eof())
+        await peer.eof()
 
     async def calls(client, server):
         first = await get(client)
         idle = client.idle_connections
         with trio.fail_after(5):
-            while not closed:
-                await trio.sleep(0.005)
+            await server.eof_seen.wait()
         return first, idle
 
     (first, idle), server = run_with(handler, calls)
     assert first[2] in (b"ok", b"")
-    assert idle == 0 and closed == [True]
+    assert idle == 0 and server.eofs == [True]
 
 
 def test_an_answer_already_buffered_to_its_end_returns_to_the_pool_unread():
@@ -403,23 +400,20 @@ def test_an_answer_already_buffered_to_its_end_returns_to_the_pool_unread():
 
 
 def test_an_answer_closed_before_its_end_closes_the_connection():
-    closed: list[bool] = []
-
     async def handler(server, peer, index):
         server.requests.append(await peer.request())
         await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe")
-        closed.append(await peer.eof())
+        await peer.eof()
 
     async def calls(client, server):
         ex = await client.send(b"GET", b"/v1/x")
         await ex.aclose()
         with trio.fail_after(5):
-            while not closed:
-                await trio.sleep(0.005)
+            await server.eof_seen.wait()
         return client.idle_connections
 
-    idle, _ = run_with(handler, calls)
-    assert idle == 0 and closed == [True]
+    idle, server = run_with(handler, calls)
+    assert idle == 0 and server.eofs == [True]
 
 
 # ---------------------------------------------------------------- malformed answers and errors
@@ -536,22 +530,19 @@ def test_the_server_closing_early_is_a_remote_protocol_error_with_its_reason(sen
 
 
 def test_no_answer_within_the_timeout_is_a_read_timeout_and_the_connection_is_closed():
-    closed: list[bool] = []
-
     async def handler(server, peer, index):
         server.requests.append(await peer.request())
-        closed.append(await peer.eof())
+        await peer.eof()
 
     async def call(client, server):
         with pytest.raises(httpx.ReadTimeout, match="within 0.2s"):
             await get(client)
         with trio.fail_after(5):
-            while not closed:
-                await trio.sleep(0.005)
+            await server.eof_seen.wait()
         return client.idle_connections
 
-    idle, _ = run_with(handler, call, timeout=0.2)
-    assert idle == 0 and closed == [True]
+    idle, server = run_with(handler, call, timeout=0.2)
+    assert idle == 0 and server.eofs == [True]
 
 
 def test_a_gzip_body_split_byte_by_byte_decodes_as_it_arrives():

@@ -19,7 +19,7 @@ from agentd.providers._httpx_client import HttpxClient
 from agentd.providers.factory import make_provider
 from agentd.providers.openai import OpenAIProvider
 from agentd.testing.fakellm import FakeLLM, Loop, text
-from provider_helpers import HISTORY, TOOLS
+from provider_helpers import HISTORY, TOOLS, read_request
 
 
 class _ChatRequest(msgspec.Struct, omit_defaults=True):
@@ -145,21 +145,10 @@ class RawServer:
         buf = b""
         async with stream:
             while self.answers:
-                while b"\r\n\r\n" not in buf:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                while len(buf) < length:
-                    buf += await stream.receive_some(65536)
-                self.requests.append(head + b"\r\n\r\n" + buf[:length])
-                buf = buf[length:]
+                req, buf = await read_request(stream, buf)
+                if req is None:
+                    return
+                self.requests.append(req)
                 await stream.send_all(self.answers.pop(0))
                 if self.close_after:
                     return

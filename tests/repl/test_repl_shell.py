@@ -96,6 +96,9 @@ def test_ctrl_c_during_watch_returns_to_the_prompt_and_the_run_goes_on(daemon, f
     gate.open()
     assert daemon.wait_run(run["id"], timeout=WAIT)["status"] == "completed"
     child.send("run show " + run["id"] + "\r")
+    # "Status  completed" of `run show` (the run_finished event printed above
+    # the prompt says "completed" too).
+    child.expect_exact("Status", timeout=WAIT)
     child.expect_exact("completed", timeout=WAIT)
     child.expect_exact(PROMPT, timeout=WAIT)
     child.sendcontrol("d")

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from agentd.breaker import Board, Breaker, GuardedProvider, GuardedTool
-from agentd.errors import ProviderUnavailable, ToolError, ToolRefused
+from agentd.errors import ProviderRejected, ProviderUnavailable, ToolError, ToolRefused
 
 
 class P(msgspec.Struct):
@@ -41,13 +41,18 @@ def run_virtual(fn):
     trio.run(fn, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
+async def failing_calls(g: GuardedTool, times: int, match: str = "503") -> None:
+    """``times`` calls through the guard, each failing with a ToolError matching ``match``."""
+    for _ in range(times):
+        with pytest.raises(ToolError, match=match):
+            await g.run(P(), None)
+
+
 def test_opens_after_threshold_fails_fast_then_half_opens_and_closes():
     async def main():
         tool = FlakyTool()
         g = GuardedTool(tool, Breaker("tool:flaky", threshold=3, window_s=60, cooldown_s=30), lambda: 5.0)
-        for _ in range(3):
-            with pytest.raises(ToolError, match="503"):
-                await g.run(P(), None)
+        await failing_calls(g, 3)
         assert g._breaker.state == "open"
         with pytest.raises(ToolError, match="circuit breaker open"):
             await g.run(P(), None)
@@ -66,16 +71,12 @@ def test_half_open_failure_reopens_and_failures_outside_window_do_not_count():
         tool = FlakyTool()
         b = Breaker("tool:flaky", threshold=3, window_s=10, cooldown_s=5)
         g = GuardedTool(tool, b, lambda: 5.0)
-        for _ in range(2):
-            with pytest.raises(ToolError):
-                await g.run(P(), None)
+        await failing_calls(g, 2)
         await trio.sleep(11)  # the two failures age out of the window
         with pytest.raises(ToolError, match="503"):
             await g.run(P(), None)
         assert b.state == "closed"
-        for _ in range(2):
-            with pytest.raises(ToolError):
-                await g.run(P(), None)
+        await failing_calls(g, 2)
         assert b.state == "open"
         await trio.sleep(6)
         with pytest.raises(ToolError, match="503"):  # the trial call fails
@@ -101,9 +102,7 @@ def test_timeouts_count_as_failures_and_refusals_do_not():
                 await r.run(P(), None)
         assert b.state == "closed"
         tool.hang = True
-        for _ in range(2):
-            with pytest.raises(ToolError, match="timed out after 1 s"):
-                await g.run(P(), None)
+        await failing_calls(g, 2, match="timed out after 1 s")
         assert b.state == "open"
 
     run_virtual(main)
@@ -130,5 +129,40 @@ def test_provider_breaker():
         assert p.calls == 2
         states = board.snapshot()
         assert [(s.name, s.state) for s in states] == [("provider:openai:default", "open")]
+
+    run_virtual(main)
+
+
+def test_a_cancelled_or_refused_half_open_trial_does_not_keep_the_breaker_shut():
+    async def main():
+        tool = FlakyTool()
+        b = Breaker("tool:flaky", threshold=1, window_s=60, cooldown_s=5)
+        g = GuardedTool(tool, b, lambda: 60.0)
+        with pytest.raises(ToolError, match="503"):
+            await g.run(P(), None)
+        assert b.state == "open"
+        await trio.sleep(6)
+        tool.hang = True
+        with trio.move_on_after(1):  # the run is cancelled during the trial call
+            await g.run(P(), None)
+        assert b.snapshot().state == "half_open"
+        tool.hang, tool.fail = False, False
+        assert await g.run(P(), None) == "fine"  # a new trial is let through
+        assert b.state == "closed"
+
+        class Rejecting:
+            name, model = "openai", "gpt-4o"
+
+            async def complete(self, messages, tools, *, on_delta=None):
+                raise ProviderRejected("the request was refused (HTTP 400)")
+
+        pb = Breaker("provider:openai:default", threshold=1, window_s=60, cooldown_s=5)
+        pb.failure()
+        await trio.sleep(6)
+        gp = GuardedProvider(Rejecting(), pb)
+        for _ in range(2):  # the trial's refusal releases it: the next call is tried, not refused
+            with pytest.raises(ProviderRejected, match="HTTP 400"):
+                await gp.complete([], [])
+        assert pb.snapshot().state == "half_open"
 
     run_virtual(main)

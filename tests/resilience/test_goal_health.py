@@ -25,7 +25,6 @@ def test_a_scheduled_goal_without_success_for_three_periods_is_stale(tmp_path):
     gid = app.store.write_sync(goals_q.insert_goal, T0, spec, "whsec_x")
     assert app.metrics.goal_health(gid).stale is False
     now[0] = T0 + (3 * 3600 + 60) * 1000  # three hourly ticks owed, none succeeded
-    app.metrics.forget_health(gid)
     h = app.metrics.goal_health(gid)
     assert h.stale is True and h.success_rate is None
 
@@ -36,17 +35,14 @@ def test_a_scheduled_goal_without_success_for_three_periods_is_stale(tmp_path):
 
     app.store.write_sync(ok_run, now[0], "failed")
     app.store.write_sync(ok_run, now[0], "completed")
-    app.metrics.forget_health(gid)
     h = app.metrics.goal_health(gid)
     assert h.stale is False and h.success_rate == 0.5 and h.last_success_at is not None
     text_out = app.metrics.result("prometheus").text
     assert "agentd_goals_stale 0" in text_out
     now[0] += 4 * 3600 * 1000
-    app.metrics.forget_health(gid)
     assert app.metrics.goal_health(gid).stale is True
     assert "agentd_goals_stale 1" in app.metrics.result("prometheus").text
     app.store.write_sync(goals_q.set_status, now[0], gid, "paused")  # a paused goal is never stale
-    app.metrics.forget_health(gid)
     assert app.metrics.goal_health(gid).stale is False
     app.store.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentd.testing.fakellm import text, tool_call
+from e2e_servers import WebhookReceiver
 
 SECRET_CONFIG = """
 [smtp]
@@ -56,8 +57,8 @@ def test_metrics_move_across_a_run_with_a_failing_tool(make_daemon, fake_llm):
     assert kinds["agentd_runs_in_store"] == "gauge" and kinds["agentd_runs"] == "counter"
 
     p = d.ctl("server", "metrics", "--format", "prometheus")
-    if p.returncode == 0:  # the CLI command exists
-        assert "agentd_runs_total" in p.stdout
+    assert p.returncode == 0, p.stderr
+    assert "agentd_runs_total" in p.stdout
 
 
 def test_no_secret_in_any_log_line(make_daemon, fake_llm):
@@ -83,38 +84,18 @@ def test_no_secret_in_any_log_line(make_daemon, fake_llm):
 
 
 def test_delivery_retries_are_counted(make_daemon, fake_llm):
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    hits = []
-
-    class Always500(BaseHTTPRequestHandler):
-        def do_POST(self):
-            hits.append(self.headers["webhook-id"])
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(500)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Always500)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        d = make_daemon(config=f'[tools]\nprivate_hosts_allowed = ["127.0.0.1:{port}"]\n'
+    with WebhookReceiver(statuses=[500]) as failing:
+        d = make_daemon(config=f'[tools]\nprivate_hosts_allowed = ["127.0.0.1:{failing.port}"]\n'
                                'delivery_attempts = 3\ndelivery_backoff_s = 0.05\n')
-        g = d.call("goal.create", {"objective": "notify", "webhook_url": f"http://127.0.0.1:{port}/hook"})
+        g = d.call("goal.create", {"objective": "notify", "webhook_url": failing.url})
         fake_llm.add(text("nothing to do"))
         run = d.call("goal.run", {"id": g["id"]})
         assert d.wait_run(run["id"])["status"] == "completed"  # a failed notification never fails the run
         m = d.call("daemon.metrics")["counters"]
+        hits = [h.id for h in failing.hooks]
         assert len(hits) == 3 and len(set(hits)) == 1  # three attempts, one webhook-id
         assert m['agentd_delivery_retries_total{kind="webhook"}'] == 2
         assert m['agentd_notifications_total{kind="webhook",outcome="failed"}'] == 1
-    finally:
-        server.shutdown()
 
 
 def test_metric_totals_are_persisted_across_restarts(make_daemon, fake_llm, tmp_path):

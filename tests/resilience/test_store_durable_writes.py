@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from agentd.store import Store
@@ -35,10 +36,8 @@ def test_a_failed_durable_write_still_restores_the_level(tmp_path):
         def boom(conn):
             raise RuntimeError("fails inside the transaction")
 
-        try:
+        with pytest.raises(RuntimeError, match="fails inside"):
             store.write_sync(boom, durable=True)
-        except RuntimeError:
-            pass
         assert store.write_sync(level) == "normal"
     finally:
         store.close()

@@ -3,7 +3,6 @@ read, and the agentctl of this interpreter."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys

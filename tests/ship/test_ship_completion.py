@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -62,6 +61,7 @@ def test_bash_completes_goal_and_run_ids(daemon, tmp_path):
     g1 = daemon.call("goal.create", {"objective": "one"})["id"]
     g2 = daemon.call("goal.create", {"objective": "two"})["id"]
     assert set(_complete(s, env, "agentctl", "goal", "show", "")) == {g1, g2}
-    assert _complete(s, env, "agentctl", "goal", "run", g1[:3]) == [g1] if g2[:3] != g1[:3] else True
+    unique = g1[:len(os.path.commonprefix([g1, g2])) + 1]  # a prefix of g1 only
+    assert _complete(s, env, "agentctl", "goal", "run", unique) == [g1]
     assert set(_complete(s, env, "agentctl", "run", "list", "--goal", "")) == {g1, g2}
     assert set(_complete(s, env, "agentctl", "memory", "add", "")) == {g1, g2}

@@ -7,8 +7,6 @@ import json
 import os
 import sys
 
-import pytest
-
 import agentd
 from daemon_harness import base_env
 from ship_helpers import BIN, ctl

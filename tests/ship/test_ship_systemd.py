@@ -17,7 +17,7 @@ import time
 import pytest
 
 from daemon_harness import RawClient, base_env
-from ship_helpers import BIN, ROOT, Notify, ctl
+from ship_helpers import ROOT, Notify, ctl
 
 
 def _spawn(tmp_path, env, log_name="agentd.log", argv=None, **kw):

@@ -1,5 +1,6 @@
-"""Helpers for the tool tests: loopback HTTP servers in threads, a ToolContext
-with in-memory ledger and memories, and ``run`` to drive a trio coroutine."""
+"""Fixtures for the tool tests: loopback HTTP servers in threads and a
+ToolContext with in-memory ledger and memories (``run``, to drive a trio
+coroutine, is in tool_helpers.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,6 @@ from agentd.tools.base import EffectRecord, GoalView, MemoryRecord, ToolContext
 
 # A handler gets (method, path, headers, body) and returns (status, headers, body).
 Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
-
-
-from tool_helpers import run  # noqa: F401
 
 
 @dataclass

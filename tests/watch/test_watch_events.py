@@ -9,8 +9,8 @@ import time
 import pytest
 
 from agentd.testing.fakellm import text, tool_call, tool_calls
-from daemon_harness import RpcError
-from watch_support import WAIT, events, is_finished, read_until
+from daemon_harness import RpcError, is_finished
+from watch_support import WAIT, events, read_until
 
 
 def recall(q: str):
@@ -103,7 +103,7 @@ def test_a_stalled_watcher_does_not_slow_the_run_and_is_told_it_lagged(daemon, f
     fake_llm.add(text("done"))
     g = daemon.call("goal.create", {"objective": "busy", "params": {"step_budget": 1000}})
     stalled = daemon.client(timeout=WAIT)
-    stalled.call("run.watch", {"goal_id": g["id"], "detail": True})  # and never reads, for now
+    sub = stalled.call("run.watch", {"goal_id": g["id"], "detail": True})["subscription"]  # never reads, for now
     t0 = time.monotonic()
     rid = daemon.call("goal.run", {"id": g["id"]})["id"]
     with daemon.client(timeout=WAIT) as normal:
@@ -120,13 +120,16 @@ def test_a_stalled_watcher_does_not_slow_the_run_and_is_told_it_lagged(daemon, f
     assert 0 < len(prefix) < n
     assert [e["seq"] for e in prefix] == list(range(1, len(prefix) + 1))
     lag = got[-1]["params"]
-    assert lag["last_seq"] == len(prefix) or lag["run_id"] is None
+    # A goal-wide subscription: the notice names no run, so the watcher resumes
+    # from the seq it counted itself.
+    assert lag["subscription"] == sub and lag["run_id"] is None
     # It resumes with since and gets the rest, exactly once.
     stalled.call("run.watch", {"run_id": rid, "since": len(prefix)})
     rest = events(read_until(stalled, is_finished))
     stalled.close()
     assert [e["seq"] for e in prefix + rest] == list(range(1, n + 1))
-    assert daemon.call("daemon.metrics", {}) is not None
+    # The daemon went on answering, and counted every step of the run.
+    assert daemon.call("daemon.metrics", {})["counters"]["agentd_steps_total"] == turns * per_turn
 
 
 def test_a_run_that_ends_while_watched_ends_the_subscription(daemon, fake_llm):
