@@ -285,6 +285,32 @@ def _serving(t: threading.Thread) -> bool:
     return False
 
 
+@pytest.mark.parametrize("delay", [0, 0.0005, 0.002, 0.01, 0.05])
+def test_cancelled_while_starting_it_still_ends(tmp_path, sock_dir, delay):
+    """Cancelled before (or while) the thread starts serving: the quit asked
+    for must not be lost, and run() returns (it used to wait for ever)."""
+    store = Store(tmp_path / "f.db")
+    rpc = RpcThread(RpcServer(Dispatcher({})), store=store, hub=EventHub(store))
+    sock = _listen(sock_dir / "s")
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rpc.run, sock)
+            await trio.sleep(delay)
+            nursery.cancel_scope.cancel()
+
+    # In a thread of its own: a run() that never returns (it waits shielded)
+    # fails the test instead of hanging the suite.
+    runner = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    runner.start()
+    runner.join(10)
+    hung = runner.is_alive()
+    if not hung:
+        store.close()
+    assert not hung, "RpcThread.run did not return after being cancelled while starting"
+    assert not any(_serving(t) for t in threading.enumerate())
+
+
 def test_a_thread_reader_is_its_own_connection(tmp_path):
     store = Store(tmp_path / "e.db")
     try:

@@ -127,3 +127,44 @@ def test_live_view_on_a_terminal_and_ctrl_c_stops_watching_not_the_run(daemon, f
     assert daemon.call("run.get", {"id": rid})["status"] == "running"
     gate.open()
     assert daemon.wait_run(rid, timeout=WAIT)["status"] == "completed"
+
+
+def test_logs_follow_goes_on_after_the_daemon_restarts(daemon, fake_llm):
+    """`run logs -f` across a daemon restart: the event stream reconnects, and
+    so must the run.steps calls; every step printed once."""
+    fake_llm.add(recall("a"))
+    step2 = fake_llm.gate(recall("b"))
+    step3 = fake_llm.gate(text("the end"))  # held while agentd is killed; answered again after the restart
+    fake_llm.add(text("the end"))
+    goal = daemon.call("goal.create", {"objective": "x"})
+    rid = daemon.call("goal.run", {"id": goal["id"]})["id"]
+    step2.wait_reached()
+    p = ctl_pipe(daemon, "run", "logs", rid, "-f")
+    p.expect_exact('#1 recall {"query": "a"}')  # read before step 2 could exist
+    step2.open()
+    p.expect_exact('#2 recall {"query": "b"}')  # so this came through the event stream
+    step3.wait_reached()
+    daemon.kill()  # the event stream reconnects, and the run.steps calls must too
+    daemon.start()
+    p.expect_exact("#3 thought: the end", timeout=60)
+    p.expect_exact(f"Run {rid} completed.")
+    p.expect(pexpect.EOF)
+    assert p.wait() == 0
+    assert "#2" not in p.before  # each step once
+    step3.open()
+
+
+def test_watch_counts_replayed_tokens_once():
+    """run.watch replays a run's events from the first: the run's own totals
+    must not be added on top of them."""
+    from agentctl.watch import RunState
+
+    run = {"id": "r_1", "goal_id": "g_1", "status": "running", "step_budget": 20,
+           "usage": {"tokens_in": 10, "tokens_out": 5}, "steps_executed": 1}
+    state = RunState(run)
+    for ev in ({"type": "run_started", "goal_id": "g_1", "trigger": "manual", "step_budget": 20},
+               {"type": "model_responded", "turn": 1, "tokens_in": 10, "tokens_out": 5, "tool_calls": 1},
+               {"type": "tool_returned", "step_no": 1, "tool": "recall", "ok": True, "output": "x",
+                "duration_ms": 1}):
+        state.apply({"at": "2026-01-01T00:00:00Z", "event": ev})  # run.watch replays from seq 1
+    assert (state.tokens_in, state.tokens_out, state.steps) == (10, 5, 1)
