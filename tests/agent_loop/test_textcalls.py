@@ -1,0 +1,242 @@
+"""Tool calls written as text: every supported form is recovered, prose is not.
+
+``REAL_*`` are verbatim answers of Qwen2.5-Coder-1.5B-Instruct (Q4_K_M,
+llama.cpp server, no native tool calls) to agentd's own system prompt and
+tools; ``SHAPED_*`` follow the shapes that model was seen to write (a fenced
+call, a plan with invented results, ``<tools><function name=...>``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentd.agent.textcalls import recover_calls
+
+TOOLS = ("web_search", "fetch_page", "read_file", "write_file", "send_webhook", "finish")
+
+
+def calls(text: str, tools=TOOLS) -> list[tuple[str, dict]]:
+    return [(c.name, json.loads(c.arguments)) for c in recover_calls(text, tools)]
+
+
+W = ("write_file", {"path": "facts.md", "content": "# Mars\n- red"})
+
+# -------------------------------------------------------------- real answers
+SHAPED_FENCED = '''```json
+{
+  "name": "write_file",
+  "arguments": {
+    "path": "facts.md",
+    "content": "# Facts about Mars\\n\\n1. Mars is the fourth planet from the Sun."
+  }
+}
+```'''
+
+SHAPED_PLAN = '''```json
+{"name": "read_file", "arguments": {"path": "numbers.txt"}}
+```
+
+Output:
+```
+3
+5
+8
+```
+
+```json
+{"name": "write_file", "arguments": {"path": "sum.txt", "content": "16"}}
+```
+
+```json
+{"name": "finish", "arguments": {"summary": "The sum is 16, written to sum.txt."}}
+```'''
+
+SHAPED_TOOLS_TAG = '''<tools>
+<function name="fetch_page">
+{"url": "http://127.0.0.1:9/news.html"}
+</function>
+</tools>'''
+
+
+# The old first user message ("Start the run r123, triggered by manual") made it invent a tool.
+REAL_INVENTED_TOOL = ('```json\n{\n  "name": "start_run",\n  "arguments": {\n    "run_id": "r123",\n'
+                      '    "trigger": "manual"\n  }\n}\n```')
+
+
+@pytest.mark.parametrize("text, expected", [
+    (SHAPED_FENCED, [("write_file", {"path": "facts.md",
+                                   "content": "# Facts about Mars\n\n1. Mars is the fourth planet from the Sun."})]),
+    (SHAPED_PLAN, [("read_file", {"path": "numbers.txt"})]),
+    (SHAPED_TOOLS_TAG, [("fetch_page", {"url": "http://127.0.0.1:9/news.html"})]),
+    # Hermes / Qwen tags, closed and cut at the end
+    ('<tool_call>\n{"name": "write_file", "arguments": {"path": "facts.md", "content": "# Mars\\n- red"}}\n</tool_call>',
+     [W]),
+    ('<tool_call>{"name": "write_file", "arguments": {"path": "facts.md", "content": "# Mars\\n- red"}}', [W]),
+    ('<tool_call>{"name": "finish"}</tool_call>', [("finish", {})]),
+    # two adjacent tags: one batch, like native parallel calls
+    ('<tool_call>{"name": "fetch_page", "arguments": {"url": "http://a"}}</tool_call>\n'
+     '<tool_call>{"name": "fetch_page", "arguments": {"url": "http://b"}}</tool_call>',
+     [("fetch_page", {"url": "http://a"}), ("fetch_page", {"url": "http://b"})]),
+    # bare object, parameters key, arguments as a JSON string, raw newlines inside a string
+    ('{"name": "read_file", "parameters": {"path": "n.txt"}}', [("read_file", {"path": "n.txt"})]),
+    ('{"name": "read_file", "arguments": "{\\"path\\": \\"n.txt\\"}"}', [("read_file", {"path": "n.txt"})]),
+    ('{"name": "write_file", "arguments": {"path": "facts.md", "content": "# Mars\n- red"}}', [W]),
+    # prose around a bare object (the smolagents-style "Action:" line too)
+    ('I will read the file first.\nAction: {"name": "read_file", "arguments": {"path": "n.txt"}}',
+     [("read_file", {"path": "n.txt"})]),
+    # OpenAI wire shape, a list of calls, fences of every call language
+    ('{"type": "function", "function": {"name": "read_file", "arguments": "{\\"path\\": \\"n.txt\\"}"}}',
+     [("read_file", {"path": "n.txt"})]),
+    ('[{"name": "read_file", "arguments": {"path": "a"}}, {"name": "read_file", "arguments": {"path": "b"}}]',
+     [("read_file", {"path": "a"}), ("read_file", {"path": "b"})]),
+    ('```\n{"name": "read_file", "arguments": {"path": "a"}}\n```', [("read_file", {"path": "a"})]),
+    ('```tool_call\n{"name": "read_file", "arguments": {"path": "a"}}\n```', [("read_file", {"path": "a"})]),
+    # function tags: JSON body, parameter tags (both spellings), no body
+    ('<function=read_file>{"path": "a"}</function>', [("read_file", {"path": "a"})]),
+    ('<function=write_file>\n<parameter=path>\nfacts.md\n</parameter>\n<parameter=content>\n# Mars\n- red\n'
+     '</parameter>\n</function>', [W]),
+    ('<function name="read_file"><parameter name="path">a</parameter></function>', [("read_file", {"path": "a"})]),
+    ('<tool_call>\n<function=read_file>\n<parameter=path>\na\n</parameter>\n</function>\n</tool_call>',
+     [("read_file", {"path": "a"})]),
+    # spelling variants that differ only in case or separators
+    ('{"name": "Write-File", "arguments": {"path": "facts.md", "content": "# Mars\\n- red"}}', [W]),
+    ('{"name": "readFile", "arguments": {"path": "a"}}', [("read_file", {"path": "a"})]),
+    # a finish in a batch with other calls is left for later
+    ('[{"name": "read_file", "arguments": {"path": "a"}}, {"name": "finish", "arguments": {"summary": "x"}}]',
+     [("read_file", {"path": "a"})]),
+    ('{"name": "finish", "arguments": {"summary": "Wrote facts.md."}}', [("finish", {"summary": "Wrote facts.md."})]),
+])
+def test_recovered(text, expected):
+    assert calls(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    REAL_INVENTED_TOOL,
+    "",
+    "Start the run r123, triggered by manual. Work towards the objective.",
+    "I wrote the three facts to facts.md. The file is JSON-free markdown.",
+    # a summary with a JSON example of the data (not a call)
+    'Done. The metrics file looks like this:\n```json\n{"stars": 12, "issues": 3}\n```',
+    '{"path": "facts.md", "content": "x"}',  # arguments without a name
+    # a data object that happens to have a name
+    '{"name": "Mars", "arguments": {"moons": 2}}',
+    '{"name": "write_file", "arguments": {"path": "a"}, "result": "ok"}',  # extra keys: a log record
+    # unknown tools, edit-distance neighbours included
+    '{"name": "start_run", "arguments": {"id": "r123"}}',
+    '<tool_call>{"name": "write_files", "arguments": {"path": "a"}}</tool_call>',
+    '{"name": "read", "arguments": {"path": "a"}}',
+    # a call in a code sample of another language
+    '```python\ncall({"name": "read_file", "arguments": {"path": "a"}})\n```',
+    # the call nested inside other data
+    '{"log": [{"name": "read_file", "arguments": {"path": "a"}}]}',
+    # malformed JSON, single quotes, arguments that are not an object
+    '{"name": "read_file", "arguments": {"path": "a"}',
+    "{'name': 'read_file', 'arguments': {'path': 'a'}}",
+    '{"name": "read_file", "arguments": ["a"]}',
+    '{"name": "read_file", "arguments": "not json"}',
+    # a bare JSON object must carry its arguments key
+    '{"name": "finish"}',
+    # a list mixing calls and data is data
+    '[{"name": "read_file", "arguments": {"path": "a"}}, 3]',
+    "I used write_file to save facts.md and then called finish.",
+])
+def test_not_a_call(text):
+    assert recover_calls(text, TOOLS) == []
+
+
+def test_no_tools_no_calls():
+    assert recover_calls('{"name": "read_file", "arguments": {}}', ()) == []
+
+
+def test_ambiguous_spelling_is_not_guessed():
+    assert recover_calls('{"name": "readfile", "arguments": {}}', ("read_file", "read-file")) == []
+
+
+def test_ids_are_deterministic_per_text_and_differ_between_texts():
+    a = recover_calls('{"name": "read_file", "arguments": {"path": "a"}}', TOOLS)
+    b = recover_calls('{"name": "read_file", "arguments": {"path": "b"}}', TOOLS)
+    assert a == recover_calls('{"name": "read_file", "arguments": {"path": "a"}}', TOOLS)
+    assert a[0].id.startswith("text-") and a[0].id != b[0].id
+    two = recover_calls('[{"name": "read_file", "arguments": {}}, {"name": "read_file", "arguments": {}}]', TOOLS)
+    assert len({c.id for c in two}) == 2
+
+
+def test_plan_with_invented_results_yields_only_the_first_call():
+    text = ('<tool_call>{"name": "read_file", "arguments": {"path": "n.txt"}}</tool_call>\n'
+            'Result: 1 2 3\n'
+            '<tool_call>{"name": "write_file", "arguments": {"path": "s.txt", "content": "6"}}</tool_call>')
+    assert calls(text) == [("read_file", {"path": "n.txt"})]
+
+
+def test_arguments_are_compact_json():
+    [c] = recover_calls('{"name": "read_file", "arguments": {"path":   "é"}}', TOOLS)
+    assert c.arguments == '{"path":"é"}'
+
+
+# -------------------------------------------------------------- properties
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=30))
+json_value = st.recursive(json_leaf, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=8)
+arguments = st.dictionaries(st.text(min_size=1, max_size=10), json_value, max_size=4)
+
+
+def _render(form: str, name: str, args: dict) -> str:
+    obj = json.dumps({"name": name, "arguments": args})
+    return {
+        "tool_call": f"<tool_call>\n{obj}\n</tool_call>",
+        "fenced_json": f"```json\n{obj}\n```",
+        "fenced": f"```\n{obj}\n```",
+        "bare": obj,
+        "bare_in_prose": f"Let me do that.\n{obj}",
+        "parameters": json.dumps({"name": name, "parameters": args}),
+        "string_args": json.dumps({"name": name, "arguments": json.dumps(args)}),
+        "list": f"[{obj}]",
+        "function_eq": f"<function={name}>{json.dumps(args)}</function>",
+        "function_name": f'<tools>\n<function name="{name}">\n{json.dumps(args)}\n</function>\n</tools>',
+        "openai": json.dumps({"type": "function", "function": {"name": name, "arguments": json.dumps(args)}}),
+    }[form]
+
+
+FORMS = ["tool_call", "fenced_json", "fenced", "bare", "bare_in_prose", "parameters", "string_args", "list",
+         "function_eq", "function_name", "openai"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(form=st.sampled_from(FORMS), name=st.sampled_from(TOOLS), args=arguments)
+def test_any_call_in_any_form_round_trips(form, name, args):
+    text = _render(form, name, args)
+    found = recover_calls(text, TOOLS)
+    assert [(c.name, json.loads(c.arguments)) for c in found] == [(name, args)]
+
+
+# Prose built from an alphabet that cannot spell any tool name (no "e" — every
+# tool name has one), with JSON punctuation, fences and tags mixed in.
+NO_E = "abcdfghijklmnopqrstuvwxyz ABCDFGHIJ0123456789{}[]\":,.\n`<>/=_-'"
+no_e_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet=NO_E, max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(alphabet=NO_E, max_size=8), inner,
+                                                                         max_size=3)), max_leaves=8)
+prose_bits = st.one_of(
+    st.text(alphabet=NO_E, max_size=80),
+    st.sampled_from(['{"name": ', '"arguments": {', "```json\n", "```\n", "<tool_call>", "</tool_call>",
+                     "<function=", "</function>", "}", "]", '"parameters": ']),
+    no_e_value.map(json.dumps),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(prose_bits, max_size=12))
+def test_text_without_a_tool_name_is_never_a_call(parts):
+    text = "".join(parts)
+    assert recover_calls(text, TOOLS) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_never_raises(text):
+    for c in recover_calls(text, TOOLS):
+        assert c.name in TOOLS and isinstance(json.loads(c.arguments), dict)
