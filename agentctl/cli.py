@@ -27,6 +27,8 @@ import argparse
 import os
 import sys
 
+from agentd import loglevels
+
 from .context import (
     EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, Context, Failure, UsageError,
 )
@@ -393,7 +395,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help="how long runs get to finish before they are cancelled (default 10)")
     b.cmd(s, "status", "server:status", "show agentd's status (exit 3: not running, 4: not ready or degraded)")
     p = b.cmd(s, "reload", "server:reload", "make agentd re-read its config file")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", type=loglevels.argparse_type, choices=loglevels.LEVELS,
+                   help=f"set this level instead of the config file's: {loglevels.HELP}")
     p = b.cmd(s, "metrics", "server:metrics", "print agentd's metrics (Prometheus text or JSON)")
     p.add_argument("--format", choices=("prometheus", "json"), default="prometheus",
                    help="prometheus (default: the text exposition format) or json")

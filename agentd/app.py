@@ -226,7 +226,7 @@ class App:
         if log_level is None:
             fresh = config_mod.load(Path(self.config.config_file))
             log_level = fresh.daemon.log_level
-        log.set_level(log_level)
+        log_level = log.set_level(log_level)
         _log.info("reloaded", log_level=log_level)
 
     def status(self) -> m.DaemonStatus:

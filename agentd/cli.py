@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, loglevels
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_SOCKET = 0, 1, 2, 3, 4
 
@@ -33,8 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", type=Path, help="Unix socket path (default $XDG_RUNTIME_DIR/agentd/agentd.sock; env AGENTD_SOCKET)")
     p.add_argument("--db", type=Path, help="SQLite database file (default ~/.local/share/agentd/agentd.db; env AGENTD_DB)")
     p.add_argument("--config", type=Path, help="config file (default ~/.config/agentd/config.toml; env AGENTD_CONFIG)")
-    p.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error"],
-                   help="log level (default info; env AGENTD_LOG_LEVEL)")
+    p.add_argument("--log-level", type=loglevels.argparse_type, choices=loglevels.LEVELS,
+                   help=f"log level: {loglevels.HELP} (default info; env AGENTD_LOG_LEVEL)")
     p.add_argument("--max-concurrent-runs", type=int, metavar="N", help="runs executing at once (default 4)")
     p.add_argument("--no-provider-check", action="store_true",
                    help="skip the tool-calling check at start (provider.check_on_start = false)")

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from . import __version__, paths
+from . import __version__, loglevels, paths
 from .errors import ConfigError
 
 ProviderName = Literal["openai", "openrouter", "ollama"]
@@ -31,7 +31,7 @@ class DaemonConfig(_C):
     socket: str | None = None
     db: str | None = None
     artifacts_dir: str | None = None
-    log_level: str = "info"
+    log_level: loglevels.LogLevel = "info"
     max_concurrent_runs: int = 4
     shutdown_grace_s: float = 10.0
     synchronous: Literal["normal", "full"] = "normal"
@@ -231,12 +231,21 @@ def load(
         for key, value in values.items():
             if value is not None:
                 data.setdefault(section, {})[key] = value
+    _canonical_log_level(data)
     try:
         cfg = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"configuration {path}: {exc}", path=str(path)) from exc
     cfg.config_file = str(path)
     return cfg
+
+
+def _canonical_log_level(data: dict) -> None:
+    """``warn`` (and any case) names a level as well: store the canonical name,
+    so that the schema lists one vocabulary and old files keep working."""
+    daemon = data.get("daemon")
+    if isinstance(daemon, dict) and isinstance(daemon.get("log_level"), str):
+        daemon["log_level"] = loglevels.canonical(daemon["log_level"]) or daemon["log_level"]
 
 
 def redacted(cfg: Config) -> dict:

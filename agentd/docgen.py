@@ -27,7 +27,7 @@ KEY_DOCS: dict[str, str] = {
     "daemon.socket": "The Unix socket path. Default: `$XDG_RUNTIME_DIR/agentd/agentd.sock`.",
     "daemon.db": "The SQLite database file. Default: `~/.local/share/agentd/agentd.db`.",
     "daemon.artifacts_dir": "Where goals' files are written (one directory per goal). Default: `artifacts/` beside the database.",
-    "daemon.log_level": "`trace`, `debug`, `info`, `warn` or `error`.",
+    "daemon.log_level": "`trace`, `debug`, `info`, `warning` or `error` (`warn` is accepted for `warning`). `agentctl server reload` re-reads it.",
     "daemon.max_concurrent_runs": "How many runs execute at once; further runs wait `pending`.",
     "daemon.shutdown_grace_s": "On SIGTERM, how long running runs get to finish before they are cancelled (they resume at the next start).",
     "daemon.synchronous": "SQLite `synchronous` with WAL: `normal` (a committed transaction may be lost on power loss, never corrupted) or `full` (durable on power loss, slower writes).",

@@ -22,10 +22,13 @@ from typing import Any
 
 import msgspec
 
+from . import loglevels
+
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
-LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "warning": logging.WARNING, "error": logging.ERROR}
+# The names are agentd.loglevels' (one vocabulary for the flag, the config and reload).
+LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
 _PRIORITY = {TRACE: 7, logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("agentd_log_context", default={})
@@ -106,19 +109,23 @@ def setup(level: str = "info", *, stream=None, journal: bool | None = None) -> l
     return handler
 
 
-def set_level(level: str) -> None:
-    try:
-        logging.getLogger("agentd").setLevel(LEVELS[level.lower()])
-    except KeyError:
+def set_level(level: str) -> str:
+    """Set agentd's level to ``level`` (a name of agentd.loglevels, any case,
+    ``warn`` for ``warning``) and return its canonical name. Raises
+    ValidationFailed naming the levels when ``level`` is none of them."""
+    name = loglevels.canonical(level)
+    if name is None:
         from .errors import ValidationFailed
 
-        raise ValidationFailed(f"unknown log level {level!r}; use one of trace, debug, info, warn, error",
-                               field="log_level", value=level) from None
+        raise ValidationFailed(f"unknown log level {level!r}; use {loglevels.HELP}",
+                               field="log_level", value=level)
+    logging.getLogger("agentd").setLevel(LEVELS[name])
+    return name
 
 
 def get_level() -> str:
     lvl = logging.getLogger("agentd").level
-    return {v: k for k, v in LEVELS.items() if k != "warning"}.get(lvl, "info")
+    return {v: k for k, v in LEVELS.items()}.get(lvl, loglevels.DEFAULT)
 
 
 def get(name: str) -> "Logger":

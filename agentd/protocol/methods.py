@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from msgspec import UNSET, Struct, UnsetType
 
+from ..loglevels import LogLevel
+
 GoalStatus = Literal["active", "paused", "archived"]
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 RunTrigger = Literal["manual", "schedule", "catchup", "recovery"]
@@ -433,7 +435,7 @@ class DaemonStatus(_R):
     store_writable: bool = True
     scheduler_alive: bool = True
     breakers: list[BreakerState] = []
-    log_level: str = "info"
+    log_level: LogLevel = "info"
 
 
 class DaemonStop(_S):
@@ -441,6 +443,10 @@ class DaemonStop(_S):
 
 
 class DaemonReload(_S):
+    """``log_level``: one of ``trace``, ``debug``, ``info``, ``warning``,
+    ``error`` (``warn`` is accepted for ``warning``); null re-reads it from
+    the config file."""
+
     log_level: str | None = None
 
 
