@@ -426,9 +426,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     # ---- completion
     p = b.leaf(nouns, "completion", "completion:completion", "print a shell completion script", (
-        "Print a completion script for bash, zsh or fish. For example: "
-        "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`."))
-    p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+        "Print a completion script for bash, zsh or fish. It completes commands, options, choices, "
+        "timezones, and goal ids and names and run ids from the running daemon. Install it with "
+        "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`, "
+        "`agentctl completion zsh > ~/.zfunc/_agentctl` (with `fpath=(~/.zfunc $fpath)` before "
+        "`compinit` in ~/.zshrc) or "
+        "`agentctl completion fish > ~/.config/fish/completions/agentctl.fish`, then open a new shell."))
+    p.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), help="the shell")
+    p.add_argument("--candidates", choices=("goal", "run", "timezone"), metavar="KIND",
+                   help="print the values the scripts complete for KIND (goal: ids and names, run: ids, "
+                        "timezone: IANA names), one a line with a tab and a description; the scripts call this")
 
     # ---- shell (the REPL; also `agentctl` alone on a terminal)
     b.leaf(nouns, "shell", "shell:shell", "the interactive shell (REPL)",

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from ..commands.completion import Command, Option, command_tree, option_kind, positional_kind
+from ..commands.completion import Command, Option, command_tree, option_kind, positional_kind, timezone_names
 
 __all__ = ["IdSource", "ReplCompleter", "command_tree"]
 
@@ -170,4 +170,6 @@ class ReplCompleter(Completer):
             return self.ids.goals()
         if kind == "run":
             return self.ids.runs()
+        if kind == "timezone":
+            return [(z, "") for z in timezone_names()]
         return [(c, "") for c in choices or ()]
