@@ -416,8 +416,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = b.cmd(c, "show", "config:show", "show the effective configuration and where each value comes from")
     p.add_argument("--secrets", action="store_true", help="show API keys and passwords")
     p = b.cmd(c, "set", "config:set", "set a value in the config file",
-              description="Set SECTION.KEY to VALUE in the config file (written 0600). "
-                          "Lists are comma-separated; VALUE '-' reads it from stdin.")
+              description="Set SECTION.KEY to VALUE in the config file (written atomically, 0600). VALUE is "
+                          "TOML of the key's type, as it would follow `key =` in the file: `true`, `8`, `2.5`, "
+                          "`'[\"127.0.0.1:8799\"]'`, `'{ fetch_page = 45 }'`; a string needs no quotes, a "
+                          "list may be comma-separated (`a,b`). A value of the wrong type, outside its range or "
+                          "not among the allowed ones is refused (exit 2) with the type the key takes. `none` "
+                          "empties a key whose default is empty; VALUE '-' reads it from stdin.")
     p.add_argument("key", metavar="SECTION.KEY")
     p.add_argument("value")
     p = b.cmd(c, "unset", "config:unset", "remove a value from the config file (back to its default)")

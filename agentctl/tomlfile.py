@@ -59,6 +59,11 @@ def _value(v: object) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
+def dumps_value(v: object) -> str:
+    """``v`` as TOML (what follows ``key =``), e.g. ``true``, ``["a", "b"]``."""
+    return _value(v)
+
+
 def dumps(data: dict) -> str:
     """TOML text for ``data`` (a dict of tables)."""
     lines: list[str] = []

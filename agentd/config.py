@@ -22,6 +22,14 @@ from .errors import ConfigError
 
 ProviderName = Literal["openai", "openrouter", "ollama"]
 
+# Ranges of the config values (checked when the file is loaded, and by
+# `agentctl config set` before it writes).
+Positive = Annotated[float, msgspec.Meta(gt=0)]  # a timeout, in seconds
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]  # a delay or a grace period, in seconds
+Count = Annotated[int, msgspec.Meta(ge=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
 
 class _C(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
@@ -32,12 +40,12 @@ class DaemonConfig(_C):
     db: str | None = None
     artifacts_dir: str | None = None
     log_level: loglevels.LogLevel = "info"
-    max_concurrent_runs: int = 4
-    shutdown_grace_s: float = 10.0
+    max_concurrent_runs: AtLeastOne = 4
+    shutdown_grace_s: NonNegative = 10.0
     synchronous: Literal["normal", "full"] = "normal"
-    client_idle_timeout_s: float = 300.0
-    partial_line_timeout_s: float = 10.0
-    max_connections: int = 256
+    client_idle_timeout_s: Positive = 300.0
+    partial_line_timeout_s: Positive = 10.0
+    max_connections: AtLeastOne = 256
     runs_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 5
 
 
@@ -50,14 +58,14 @@ class ProviderSection(_C):
 class ProviderConfig(_C):
     name: ProviderName | None = None
     model: str | None = None
-    timeout_s: float = 120.0
-    max_retries: int = 4
-    retry_max_delay_s: float = 30.0
+    timeout_s: Positive = 120.0
+    max_retries: Count = 4
+    retry_max_delay_s: NonNegative = 30.0
     check_on_start: bool = True
     # How long a run waits for a degraded provider before failing.
-    wait_for_provider_s: float = 300.0
+    wait_for_provider_s: NonNegative = 300.0
     # First retry delay; later ones grow x2 up to retry_max_delay_s (full jitter).
-    retry_base_delay_s: float = 1.0
+    retry_base_delay_s: NonNegative = 1.0
     # An OpenAI-compatible server's model that is not on the known tool-calling
     # list is refused at start-up unless this is true.
     assume_tools: bool = False
@@ -67,40 +75,40 @@ class ProviderConfig(_C):
 
 
 class ToolsConfig(_C):
-    timeout_s: float = 60.0
-    timeouts: dict[str, float] = {}
+    timeout_s: Positive = 60.0
+    timeouts: dict[str, Positive] = {}
     allow_private_networks: bool = False
-    max_fetch_bytes: int = 10 * 1024 * 1024
-    fetch_timeout_s: float = 30.0
-    max_redirects: int = 5
+    max_fetch_bytes: AtLeastOne = 10 * 1024 * 1024
+    fetch_timeout_s: Positive = 30.0
+    max_redirects: Count = 5
     search_backend: Literal["duckduckgo", "searxng"] = "duckduckgo"
     duckduckgo_url: str = "https://html.duckduckgo.com/html/"
     searxng_url: str | None = None
-    file_quota_bytes: int = 100 * 1024 * 1024
-    observation_limit: int = 12000
+    file_quota_bytes: AtLeastOne = 100 * 1024 * 1024
+    observation_limit: AtLeastOne = 12000
     user_agent: str = f"agentd/{__version__}"
     # Hosts the HTTP tools may reach even though they resolve to non-global
     # addresses (for a LAN webhook receiver, say). "host" or "host:port".
     private_hosts_allowed: list[str] = []
     # Webhook/email delivery: attempts per send and the first backoff (doubles).
-    delivery_attempts: int = 3
-    delivery_backoff_s: float = 1.0
+    delivery_attempts: AtLeastOne = 3
+    delivery_backoff_s: NonNegative = 1.0
 
 
 class SmtpConfig(_C):
     host: str | None = None
-    port: int = 587
+    port: Port = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
     password: str | None = None
     sender: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: Positive = 30.0
 
 
 class RunsConfig(_C):
-    time_limit_s: float | None = 3600.0
-    max_recoveries: int = 3
-    max_repeated_mistakes: int = 3
+    time_limit_s: Positive | None = 3600.0
+    max_recoveries: Count = 3
+    max_repeated_mistakes: Count = 3
 
 
 class Config(_C):
@@ -231,13 +239,21 @@ def load(
         for key, value in values.items():
             if value is not None:
                 data.setdefault(section, {})[key] = value
-    _canonical_log_level(data)
     try:
-        cfg = msgspec.convert(data, Config)
+        cfg = from_data(data)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"configuration {path}: {exc}", path=str(path)) from exc
     cfg.config_file = str(path)
     return cfg
+
+
+def from_data(data: dict) -> Config:
+    """The Config of ``data`` (the file's tables, with the environment and
+    flags merged in), as load() builds it; an old name of a log level is
+    replaced by the current one in ``data``. Raises msgspec.ValidationError
+    naming the path of a wrong value."""
+    _canonical_log_level(data)
+    return msgspec.convert(data, Config)
 
 
 def _canonical_log_level(data: dict) -> None:

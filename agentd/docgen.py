@@ -90,10 +90,16 @@ _SCALARS = {mi.StrType: "string", mi.BoolType: "boolean", mi.IntType: "integer",
             mi.NoneType: "null", mi.AnyType: "any"}
 
 
+def _range(t: mi.Type) -> str:
+    bounds = [f"{word} {getattr(t, attr)}" for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+              if getattr(t, attr, None) is not None]
+    return f" ({', '.join(bounds)})" if bounds else ""
+
+
 def _type(t: mi.Type, links: bool = True) -> str:
     scalar = _SCALARS.get(type(t))
     if scalar is not None:
-        return scalar
+        return scalar + _range(t)
     if isinstance(t, mi.LiteralType):
         return " \\| ".join(f'`"{v}"`' if isinstance(v, str) else f"`{v}`" for v in t.values)
     if isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
@@ -241,8 +247,12 @@ def configuration() -> str:
            "`--config` or `AGENTD_CONFIG` name another file), then the environment, then its "
            "command-line flags: **flag > environment > config file > default**. `agentctl init` writes "
            "the file (mode 0600, it may hold keys); `agentctl config show` prints the effective values "
-           "and where each comes from; `agentctl config set SECTION.KEY VALUE` changes one. Unknown keys "
-           "and wrong types are an error that names the key (agentd exits with status 3). Under systemd, "
+           "and where each comes from; `agentctl config set SECTION.KEY VALUE` changes one: VALUE is TOML "
+           "of the key's type, as it would follow `key =` in the file (`true`, `8`, `'[\"127.0.0.1:8799\"]'`, "
+           "`'{ fetch_page = 45 }'`; a string needs no quotes, a list may be comma-separated), and a value "
+           "of the wrong type or out of range is refused with the type the key takes. Unknown keys, wrong "
+           "types and values out of range are an error that names the key (agentd exits with status 3). "
+           "Under systemd, "
            "`~/.config/agentd/env` (KEY=VALUE lines) is read by the unit for the environment variables.", "",
            "```toml", "[provider]", 'name = "openai"', "", "[openai]", 'api_key = "sk-..."',
            'model = "gpt-4o"', "", "[daemon]", "max_concurrent_runs = 2", 'synchronous = "full"', "```", "",

@@ -1,8 +1,9 @@
 """``agentctl config …``: show, set, unset, path.
 
 These read the config file themselves (they work without a daemon). The keys
-and their types are those of ``agentd.config.Config``; ``set`` checks both
-before it writes, and writes the file 0600.
+and their types are those of ``agentd.config.Config``; ``set`` reads the value
+as TOML of the key's type and checks it against the schema before it writes
+(``agentctl.configvalue``), then writes the file atomically, 0600.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from ..render import Column, table
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-_NONE_WORDS = ("none", "null", "")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
 
 
 def config_path(ctx: Context) -> str:
@@ -127,72 +124,15 @@ def cmd_show(ctx: Context) -> None:
 # ---------------------------------------------------------------- set, unset
 
 
-def _field_type(section: str, key: str):
-    """The msgspec type info of ``section.key`` in Config; UsageError if unknown."""
-    import msgspec
+def _key(dotted: str):
+    """The schema's key ``SECTION.KEY`` (agentctl.configvalue.Key); UsageError if none."""
+    from .. import configvalue
 
-    from agentd.config import Config
-
-    info = msgspec.inspect.type_info(Config)
-    sections = {f.name: f.type for f in info.fields if isinstance(f.type, msgspec.inspect.StructType)}
-    if section not in sections:
-        raise UsageError(f"unknown section {section!r}; sections: {', '.join(sorted(sections))}")
-    fields = {f.name: f.type for f in sections[section].fields}
-    if key not in fields:
-        raise UsageError(f"unknown key {section}.{key}; keys of [{section}]: {', '.join(sorted(fields))}")
-    return fields[key]
-
-
-def _parse(text: str, t: Any, name: str) -> Any:
-    """The value of ``text`` for type info ``t``; raises UsageError."""
-    import msgspec.inspect as mi
-
-    if isinstance(t, mi.UnionType):
-        if text.strip().lower() in _NONE_WORDS and any(isinstance(x, mi.NoneType) for x in t.types):
-            return None
-        errors = []
-        for sub in t.types:
-            if isinstance(sub, mi.NoneType):
-                continue
-            try:
-                return _parse(text, sub, name)
-            except UsageError as exc:
-                errors.append(str(exc))
-        raise UsageError("; ".join(errors) or f"{name}: bad value {text!r}")
-    if isinstance(t, mi.BoolType):
-        low = text.strip().lower()
-        if low in _TRUE or low in _FALSE:
-            return low in _TRUE
-        raise UsageError(f"{name} takes true or false, not {text!r}")
-    if isinstance(t, mi.IntType):
-        try:
-            return int(text)
-        except ValueError:
-            raise UsageError(f"{name} takes an integer, not {text!r}") from None
-    if isinstance(t, mi.FloatType):
-        try:
-            return float(text)
-        except ValueError:
-            raise UsageError(f"{name} takes a number, not {text!r}") from None
-    if isinstance(t, mi.LiteralType):
-        if text in t.values:
-            return text
-        raise UsageError(f"{name} takes one of {', '.join(map(str, t.values))}, not {text!r}")
-    if isinstance(t, mi.StrType):
-        return text
-    if isinstance(t, mi.ListType):
-        return [_parse(x.strip(), t.item_type, name) for x in text.split(",") if x.strip()]
-    if isinstance(t, mi.DictType):
-        out = {}
-        for pair in (p for p in text.split(",") if p.strip()):
-            k, sep, v = pair.partition("=")
-            if not sep:
-                raise UsageError(f"{name} takes name=value pairs separated by commas, not {text!r}")
-            out[k.strip()] = _parse(v.strip(), t.value_type, name)
-        return out
-    if isinstance(t, mi.AnyType):
-        return text
-    raise UsageError(f"{name} cannot be set from the command line")
+    section, key = _split_key(dotted)
+    try:
+        return configvalue.find(section, key)
+    except configvalue.BadValue as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _split_key(dotted: str) -> tuple[str, str]:
@@ -202,47 +142,71 @@ def _split_key(dotted: str) -> tuple[str, str]:
     return section, key
 
 
-def _validate(data: dict, path: str) -> None:
-    import msgspec
-
-    from agentd.config import Config
-
-    try:
-        msgspec.convert(data, Config)
-    except msgspec.ValidationError as exc:
-        raise UsageError(f"the new value is not valid: {exc}") from exc
-
-
 def cmd_set(ctx: Context) -> None:
-    section, key = _split_key(ctx.args.key)
-    t = _field_type(section, key)
+    from .. import configvalue
+
+    k = _key(ctx.args.key)
+    section, key, full = k.section, k.name, k.full
     text = sys.stdin.readline().rstrip("\n") if ctx.args.value == "-" else ctx.args.value
-    value = _parse(text, t, f"{section}.{key}")
+    try:
+        value = configvalue.parse(k, text)
+    except configvalue.BadValue as exc:
+        raise UsageError(str(exc)) from None
     path = config_path(ctx)
     data = _read(path)
     table_ = data.setdefault(section, {})
     if not isinstance(table_, dict):
         raise Failure(f"{path}: {section} is not a table")
     if value is None:
-        table_.pop(key, None)  # TOML has no null: the default applies
+        table_.pop(key, None)  # TOML has no null: the default (none) applies
         if not table_:
             data.pop(section)
     else:
         table_[key] = value
-    _validate(data, path)
+    _validate_file(data, path)
     tomlfile.write_private(path, tomlfile.dumps(data))
     if ctx.json:
-        return ctx.emit_json({"file": path, "key": f"{section}.{key}", "value": value})
+        return ctx.emit_json({"file": path, "key": full, "value": value})
     from agentd.config import SECRET_KEYS
 
-    shown = "***" if key in SECRET_KEYS and value else value
-    ctx.info(f"Set {section}.{key} = {shown!r} in {path}. "
-             "A running agentd reads it on `agentctl server reload` or restart.")
+    if value is None:
+        ctx.info(f"Removed {full} from {path} (it is empty by default).")
+    else:
+        shown = '"***"' if key in SECRET_KEYS and value else tomlfile.dumps_value(value)
+        ctx.info(f"Set {full} = {shown} in {path}.")
+    ctx.info("A running agentd reads it on `agentctl server reload` or restart.")
+
+
+def _validate(data: dict, path: str) -> None:
+    """New config data (``agentctl init``) as the daemon will read it;
+    UsageError saying what is wrong."""
+    import msgspec
+
+    from agentd.config import from_data
+
+    try:
+        from_data(data)
+    except msgspec.ValidationError as exc:
+        raise UsageError(f"the new value is not valid: {exc}") from exc
+
+
+def _validate_file(data: dict, path: str) -> None:
+    """The whole file as the daemon will read it; Failure naming the file
+    when another of its values is wrong (the new one was checked already)."""
+    import msgspec
+
+    from agentd.config import from_data
+
+    try:
+        from_data(data)
+    except msgspec.ValidationError as exc:
+        raise Failure(f"{path} is not valid ({exc}); fix that value first "
+                      "(`agentctl config unset KEY` restores a default)") from exc
 
 
 def cmd_unset(ctx: Context) -> None:
-    section, key = _split_key(ctx.args.key)
-    _field_type(section, key)
+    k = _key(ctx.args.key)
+    section, key = k.section, k.name
     path = config_path(ctx)
     data = _read(path)
     removed = isinstance(data.get(section), dict) and data[section].pop(key, None) is not None
