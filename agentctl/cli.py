@@ -351,12 +351,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--daemon-log", action="store_true",
                    help="print the daemon's own log lines about the run (journal or the server log file)")
     p = b.cmd(r, "watch", "run:watch", "watch a run live until it ends", description=(
-        "Watch a run live until it ends: status, elapsed time, the current step, each finished step, "
-        "tokens and budget, then the summary or the failure reason. Without a terminal: plain lines; "
-        "with --json: the events as NDJSON. Reconnects if agentd restarts. "
+        "Watch a run live until it ends: status, elapsed time, the model's answer as it streams (its last "
+        "rows, a running token count, the call's own elapsed time, retries and their reasons), the current "
+        "step, each finished step, tokens and budget, then the summary or the failure reason. Without a "
+        "terminal: plain lines; with --json: the events as NDJSON. Reconnects if agentd restarts. "
         "Exit 0 if the run completed, 1 if it failed or was cancelled, "
         "130 if Ctrl-C stopped the watching (the run itself goes on)."))
     p.add_argument("id")
+    p.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
+                   help="ask for the model's text as it streams (default: on a terminal only; without one it is "
+                        "written as it comes, with --json as text_delta events)")
     p = b.cmd(r, "cancel", "run:cancel", "cancel a pending or running run")
     p.add_argument("id")
     p.add_argument("--reason", default=None, help="recorded with the run")

@@ -185,8 +185,11 @@ def rpc_reference() -> str:
     out += ["", "## Events", "",
             "`run.event` carries one event in `event`; its `type` field says which. Every event has a "
             "per-run sequence number `seq` (1, 2, 3, … with no gaps) and is journaled, so "
-            "`run.watch {run_id, since}` replays exactly what a client missed; `text_delta` is sent "
-            "live only, to watchers that asked for deltas.", ""]
+            "`run.watch {run_id, since}` replays exactly what a client missed. The events of a model call "
+            "in flight (`model_call_started`, `model_retry`, `text_delta`) are the exception: sent live only, "
+            "never journaled, with the `seq` of the journaled event before them; a watcher that attaches "
+            "mid-call gets them right after its replay (the text so far as one `text_delta`). `text_delta` "
+            "goes only to watchers that asked for deltas, and to every one of them.", ""]
     out += ["Envelope (`run.event` params):", ""] + _struct_table(events.EventEnvelope)
     for cls in events.EVENT_TYPES:
         tag = mi.type_info(cls).tag

@@ -25,21 +25,35 @@ Kinds of subscription (``run.watch`` params):
   ``detail``.
 - ``all``: the same for every run of the daemon (dashboards, the REPL).
 
-``deltas`` adds ``text_delta`` events (streamed model text; live only, never
-journaled): while any subscription wants them, the agent loop asks the
-provider to stream (:meth:`EventHub.wants_deltas`).
+Live events (``model_call_started``, ``model_retry``, ``text_delta``:
+a model call in flight) are published with :meth:`EventHub.publish_live`,
+never journaled, stamped with the run's last journaled seq. The hub keeps the
+live events of each call in flight until its ``model_responded`` (or the
+run's end), so a watcher that attaches mid-call gets them right after its
+replay, in their place (after the journaled event whose seq they carry), the
+streamed text so far as one ``text_delta``; then the rest as it comes. Each
+live event reaches a subscription once: subscribing takes that snapshot under
+the same lock under which publishing picks the subscriptions an event goes
+to.
+
+``deltas`` adds ``text_delta`` events (streamed model text) to any kind of
+subscription, whatever its other options: while any subscription wants them,
+the agent loop asks the provider to stream (:meth:`EventHub.wants_deltas`).
+A call that began while nobody wanted deltas is not streamed, so a watcher
+that asks for them mid-call gets text from the next call on.
 
 Threads: the hub (subscriptions, sender tasks, replay reads) lives on the
 loop that runs :meth:`EventHub.serve` -- in the daemon, the RPC thread's, next
 to the connections it writes to. ``publish`` is called by runs on the main
-loop: the events are queued under a lock and handed over with one
-``run_sync_soon`` per burst, in commit order. ``publish`` and
-``wants_deltas`` only read the subscription set (an atomic copy), never
-change it.
+loop: each event is routed to the subscriptions that want it, queued under
+the lock and handed over with one ``run_sync_soon`` per burst, in commit
+order. ``publish`` and ``wants_deltas`` only read the subscription set (an
+atomic copy), never change it.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -49,7 +63,8 @@ import trio
 
 from . import log
 from .protocol import methods as m
-from .protocol.events import LIFECYCLE, Event, EventEnvelope, RunFinished, TextDelta
+from .protocol.events import (LIFECYCLE, LIVE, Event, EventEnvelope, ModelCallStarted, ModelResponded, RunFinished,
+                              RunStarted, TextDelta)
 from .store import events as events_q
 from .store import runs as runs_q
 from .timeutil import iso
@@ -61,6 +76,11 @@ _log = log.get("agentd.events")
 _ids = itertools.count(1)
 
 Item = tuple[str, str, int, int, Event]  # run_id, goal_id, seq, at_ms, event
+
+
+# The journaled events that end a model call in flight (its answer, the
+# run's end, or a resumed run that starts over).
+_CALL_ENDS = (ModelResponded, RunFinished, RunStarted)
 
 
 @dataclass(eq=False)
@@ -78,13 +98,34 @@ class Subscription:
     lagged: bool = False
 
     def wants(self, run_id: str, goal_id: str, event: Event) -> bool:
-        if isinstance(event, TextDelta) and not self.deltas:
-            return False
         if self.run_id is not None:
-            return run_id == self.run_id
-        if self.goal_id is not None and goal_id != self.goal_id:
+            if run_id != self.run_id:
+                return False
+        elif self.goal_id is not None and goal_id != self.goal_id:
             return False
-        return self.detail or type(event).__struct_config__.tag in LIFECYCLE
+        if isinstance(event, TextDelta):
+            return self.deltas  # asked for streamed text: gets it, whatever else it set
+        return self.run_id is not None or self.detail or type(event).__struct_config__.tag in LIFECYCLE
+
+
+@dataclass
+class _Call:
+    """A model call in flight: its live events so far, for watchers that
+    attach before it is answered (the streamed text kept as one piece)."""
+
+    goal_id: str
+    items: list[Item]
+    text: list[str] = field(default_factory=list)
+    pieces: int = 0
+    text_seq: int = 0
+    text_at: int = 0
+
+    def snapshot(self, run_id: str) -> list[Item]:
+        out = list(self.items)
+        if self.text:
+            out.append((run_id, self.goal_id, self.text_seq, self.text_at,
+                        TextDelta(text="".join(self.text), pieces=self.pieces)))
+        return out
 
 
 class EventHub:
@@ -93,16 +134,22 @@ class EventHub:
         self.buffer = buffer
         self.send_timeout_s = send_timeout_s
         self._subs: set[Subscription] = set()
-        # The last journaled seq of each active run seen here: text deltas
-        # carry it (a delta belongs *after* that event).
+        # The last journaled seq of each active run seen here: live events
+        # carry it (they belong *after* that event).
         self._last_seq: dict[str, int] = {}
+        # Model calls in flight, by run: what a watcher attaching now missed.
+        self._calls: dict[str, _Call] = {}
         self._nursery: trio.Nursery | None = None
         self.lagged_total = 0
-        # Hand-over from other threads: items waiting for the hub's loop.
+        # Publishing (main loop) and subscribing (the hub's loop) take this
+        # lock, so a new subscription gets each live event exactly once:
+        # either in its snapshot of the call or through its channel.
+        self._lock = threading.Lock()
+        # Hand-over from other threads: items (with the subscriptions they are
+        # for) waiting for the hub's loop.
         self._thread: int | None = None
         self._token: trio.lowlevel.TrioToken | None = None
-        self._handover_lock = threading.Lock()
-        self._handover: list[Item] = []
+        self._handover: list[tuple[Item, tuple[Subscription, ...]]] = []
         self._handover_scheduled = False
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -121,57 +168,89 @@ class EventHub:
     def publish(self, run_id: str, goal_id: str, first_seq: int, at_ms: int, events: list[Event]) -> None:
         if not events or first_seq <= 0:
             return
-        if isinstance(events[-1], RunFinished):
-            self._last_seq.pop(run_id, None)
-        else:
-            self._last_seq[run_id] = first_seq + len(events) - 1
-        if not self._subs:
+        with self._lock:
+            if isinstance(events[-1], RunFinished):
+                self._last_seq.pop(run_id, None)
+            else:
+                self._last_seq[run_id] = first_seq + len(events) - 1
+            if run_id in self._calls and any(isinstance(e, _CALL_ENDS) for e in events):
+                del self._calls[run_id]
+            if not self._subs:
+                return
+            routed = self._route([(run_id, goal_id, first_seq + i, at_ms, ev) for i, ev in enumerate(events)])
+        self._deliver(routed)
+
+    def publish_live(self, run_id: str, goal_id: str, at_ms: int, event: Event) -> None:
+        """A live event of the run's model call in flight (``model_call_started``,
+        ``model_retry``, ``text_delta``): never journaled; stamped with the
+        run's last journaled seq and kept with the call until it is answered."""
+        if isinstance(event, TextDelta) and not event.text:
             return
-        self._deliver([(run_id, goal_id, first_seq + i, at_ms, ev) for i, ev in enumerate(events)])
+        with self._lock:
+            seq = self._last_seq.get(run_id, 0)
+            item = (run_id, goal_id, seq, at_ms, event)
+            call = self._calls.get(run_id)
+            if isinstance(event, ModelCallStarted) or call is None:
+                call = self._calls[run_id] = _Call(goal_id, [])
+            if isinstance(event, TextDelta):
+                if not call.text:
+                    call.text_seq, call.text_at = seq, at_ms
+                call.text.append(event.text)
+                call.pieces += event.pieces
+            else:
+                call.items.append(item)
+            if not self._subs:
+                return
+            routed = self._route([item])
+        self._deliver(routed)
 
     def publish_delta(self, run_id: str, goal_id: str, seq: int, at_ms: int, text: str) -> None:
-        """Streamed model text; ``seq`` is the last journaled event's (0: look it up)."""
-        if self._subs and text:
-            seq = max(seq, self._last_seq.get(run_id, 0))
-            self._deliver([(run_id, goal_id, seq, at_ms, TextDelta(text=text))])
+        """Streamed model text of the run's call in flight (see :meth:`publish_live`;
+        ``seq`` is ignored: the hub stamps the run's last journaled seq)."""
+        self.publish_live(run_id, goal_id, at_ms, TextDelta(text=text))
 
-    def _deliver(self, items: list[Item]) -> None:
-        token = self._token
-        if threading.get_ident() == self._thread or self._thread is None:
-            for item in items:
-                self._offer(item)
+    def _route(self, items: list[Item]) -> list[tuple[Item, tuple[Subscription, ...]]]:
+        """Each item with the subscriptions that want it now (under the lock)."""
+        subs = tuple(self._subs)
+        routed = []
+        for it in items:
+            targets = tuple(s for s in subs if not s.lagged and s.wants(it[0], it[1], it[4]))
+            if targets:
+                routed.append((it, targets))
+        return routed
+
+    def _deliver(self, routed: list[tuple[Item, tuple[Subscription, ...]]]) -> None:
+        if not routed:
             return
+        if threading.get_ident() == self._thread or self._thread is None:
+            for item, targets in routed:
+                self._offer(item, targets)
+            return
+        token = self._token
         if token is None:  # the hub's loop has ended (shutdown): nobody is watching
             return
-        # Hand over only what some subscription wants (most events of most
-        # runs interest nobody when watchers ask for lifecycle events only).
-        subs = tuple(self._subs)
-        items = [it for it in items if any(not s.lagged and s.wants(it[0], it[1], it[4]) for s in subs)]
-        if not items:
-            return
-        with self._handover_lock:
-            self._handover.extend(items)
+        with self._lock:
+            self._handover.extend(routed)
             if self._handover_scheduled:
                 return
             self._handover_scheduled = True
         try:
             token.run_sync_soon(self._take_handover)
         except trio.RunFinishedError:  # the hub's loop has ended (shutdown): nobody is watching
-            with self._handover_lock:
+            with self._lock:
                 self._handover.clear()
                 self._handover_scheduled = False
 
     def _take_handover(self) -> None:  # on the hub's loop
-        with self._handover_lock:
-            items, self._handover = self._handover, []
+        with self._lock:
+            routed, self._handover = self._handover, []
             self._handover_scheduled = False
-        for item in items:
-            self._offer(item)
+        for item, targets in routed:
+            self._offer(item, targets)
 
-    def _offer(self, item: Item) -> None:
-        run_id, goal_id, _, _, ev = item
-        for sub in list(self._subs):
-            if sub.lagged or not sub.wants(run_id, goal_id, ev):
+    def _offer(self, item: Item, targets: tuple[Subscription, ...]) -> None:
+        for sub in targets:
+            if sub.lagged or sub not in self._subs:
                 continue
             try:
                 sub.send.send_nowait(item)
@@ -193,7 +272,10 @@ class EventHub:
         send, recv = trio.open_memory_channel(self.buffer)
         sub = Subscription(id=f"s{next(_ids)}", conn=conn, run_id=run_id, goal_id=goal_id, everything=everything,
                            deltas=deltas, detail=detail, send=send, recv=recv)
-        self._subs.add(sub)
+        with self._lock:  # from here on, every live event reaches it through its channel
+            self._subs.add(sub)
+            inflight = [it for rid, call in self._calls.items() for it in call.snapshot(rid)
+                        if sub.wants(it[0], it[1], it[4])]
         conn.subscriptions[sub.id] = lambda: self._drop(sub)
         status, last = None, 0
         if run_id is not None:
@@ -201,14 +283,14 @@ class EventHub:
             status, last = row["status"], row["last_seq"]
         # The reply must reach the client before the first notification: the
         # sender waits for this handler's reply to be written.
-        self._nursery.start_soon(self._sender, sub, since, status)
+        self._nursery.start_soon(self._sender, sub, since, status, inflight)
         return m.RunWatchResult(subscription=sub.id, run_status=status, last_seq=last)
 
     def _drop(self, sub: Subscription) -> None:
         self._subs.discard(sub)
         sub.send.close()
 
-    async def _sender(self, sub: Subscription, since: int, status: str | None) -> None:
+    async def _sender(self, sub: Subscription, since: int, status: str | None, inflight: list[Item]) -> None:
         conn = sub.conn
         try:
             await trio.sleep(0)  # let the watch reply go out first (same connection, sent in order)
@@ -216,14 +298,19 @@ class EventHub:
                 pass
             if sub.run_id is not None:
                 sub.last_sent[sub.run_id] = since
-                for seq, at, ev in self.store.read(events_q.after, sub.run_id, since):
+                replay = [(sub.run_id, "", seq, at, ev) for seq, at, ev in self.store.read(events_q.after, sub.run_id, since)]
+                # The call in flight goes after the journaled event whose seq it carries.
+                for _, _, seq, at, ev in heapq.merge(replay, inflight, key=lambda it: (it[2], _is_live(it[4]))):
                     await self._send(sub, sub.run_id, self._goal_of(sub.run_id), seq, at, ev)
                     if isinstance(ev, RunFinished):
                         return
                 if status in runs_q.FINISHED:
                     return
+            else:
+                for run_id, goal_id, seq, at, ev in inflight:
+                    await self._send(sub, run_id, goal_id, seq, at, ev)
             async for run_id, goal_id, seq, at, ev in sub.recv:
-                if not isinstance(ev, TextDelta) and seq <= sub.last_sent.get(run_id, 0):
+                if not _is_live(ev) and seq <= sub.last_sent.get(run_id, 0):
                     continue
                 await self._send(sub, run_id, goal_id, seq, at, ev)
                 if isinstance(ev, RunFinished):
@@ -262,9 +349,13 @@ class EventHub:
         with trio.fail_after(self.send_timeout_s):
             await sub.conn.notify("run.event", EventEnvelope(subscription=sub.id, seq=seq, run_id=run_id,
                                                              goal_id=goal_id, at=iso(at), event=ev))
-        if not isinstance(ev, TextDelta):
+        if not _is_live(ev):
             sub.last_sent[run_id] = seq
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subs)
+
+
+def _is_live(ev: Event) -> bool:
+    return type(ev).__struct_config__.tag in LIVE

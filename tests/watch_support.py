@@ -32,14 +32,50 @@ class Gate:
         assert self.reached.wait(timeout), "the run never reached the gate"
 
 
+@dataclass(frozen=True)
+class Held:
+    """A script entry: answer with ``then``; if streamed, hold the stream before
+    each chunk of ``gates`` until its gate opens."""
+
+    then: Any
+    gates: dict[int, Gate]
+
+
 class GatedLLM(FakeLLM):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._local = threading.local()  # the holds of the answer this handler thread sends
+        self._stream_gates: list[Gate] = []  # every one made, opened on close
+
     def gate(self, then: Turn) -> Gate:
         g = Gate(then)
         self.add(g)  # type: ignore[arg-type]
         return g
 
+    def hold(self, then: Turn, *before: int) -> list[Gate]:
+        """Answer with ``then``, streamed and held before each of its chunks
+        ``before`` (of a text answer, chunk 0 says "assistant" and 1-3 are the
+        text's three pieces)."""
+        gates = [Gate(None) for _ in before]
+        self.add(Held(then, dict(zip(before, gates))))  # type: ignore[arg-type]
+        self._stream_gates += gates
+        return gates
+
+    def paced(self, chunks):
+        holds, self._local.holds = getattr(self._local, "holds", {}), {}
+        for i, c in enumerate(super().paced(chunks)):
+            g = holds.get(i)
+            if g is not None:
+                g.reached.set()
+                g.opened.wait(WAIT * 2)
+            yield c
+
     def _next_turn(self, body: dict[str, Any]) -> Turn:
         turn = super()._next_turn(body)
+        self._local.holds = {}
+        if isinstance(turn, Held):
+            self._local.holds = turn.gates
+            return turn.then
         if isinstance(turn, Gate):
             turn.reached.set()
             turn.opened.wait(WAIT * 2)
@@ -51,6 +87,8 @@ class GatedLLM(FakeLLM):
         for t in list(self._script or ()):
             if isinstance(t, Gate):
                 t.open()
+        for g in self._stream_gates:
+            g.open()
         super().close()
 
 
@@ -85,3 +123,11 @@ def read_until(client, want, timeout: float = WAIT) -> list[dict]:
 
 def events(msgs: list[dict]) -> list[dict]:
     return [m["params"] for m in msgs if m.get("method") == "run.event"]
+
+
+def journaled(evs: list[dict]) -> list[dict]:
+    """The journaled events among ``evs`` (run.event params): without the live
+    events of model calls in flight, which share the seq of the event before."""
+    from agentd.protocol.events import LIVE
+
+    return [e for e in evs if e["event"]["type"] not in LIVE]

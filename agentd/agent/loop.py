@@ -234,10 +234,13 @@ class RunLoop:
     async def _call_model(self, st: LoopState, specs):
         app = self.app
         st.turn += 1
-        # Stream only when a watcher asked for deltas; seq 0: the hub stamps the run's last journaled seq.
-        run_id, goal_id = self.run_id, self.goal_id
-        on_delta = ((lambda text: app.events.publish_delta(run_id, goal_id, 0, app.now(), text))
-                    if app.events.wants_deltas(run_id, goal_id) else None)
+        # Watchers see the call while it is in flight (live events, not journaled): its start, and its
+        # streamed text -- streamed only when a watcher asked for deltas.
+        run_id, goal_id, hub = self.run_id, self.goal_id, app.events
+        on_delta = ((lambda text: hub.publish_live(run_id, goal_id, app.now(), ev.TextDelta(text=text)))
+                    if hub.wants_deltas(run_id, goal_id) else None)
+        hub.publish_live(run_id, goal_id, app.now(), ev.ModelCallStarted(
+            turn=st.turn, model=app.provider.model, streamed=on_delta is not None))
 
         t0 = time.perf_counter()
         try:

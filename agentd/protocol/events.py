@@ -2,9 +2,13 @@
 
 Every event of a run has a per-run sequence number (1, 2, 3, ... with no gaps)
 and is journaled in the store, so ``run.watch {since}`` can replay exactly what
-a client missed. ``text_delta`` events (streamed model text) are the exception:
-they are sent only live, to watchers that asked for ``deltas``, with the seq
-of the last journaled event, and never replayed.
+a client missed. Three kinds of event describe a model call while it is in
+flight and are the exception (:data:`LIVE`): ``model_call_started``,
+``model_retry`` and ``text_delta`` (streamed model text, only to watchers
+that asked for ``deltas``). They are sent live, never journaled, with the seq
+of the last journaled event (so several share a seq); a watcher that attaches
+while the call is in flight gets the call's live events so far right after
+the replay (its streamed text so far as one ``text_delta``).
 
 Notification ``run.event`` params: ``{subscription, seq, run_id, goal_id, at, event}``
 (:class:`EventEnvelope`). A run's events, in order::
@@ -14,8 +18,9 @@ Notification ``run.event`` params: ``{subscription, seq, run_id, goal_id, at, ev
     notification_sent | notification_failed ...
     run_finished
 
-with ``note`` anywhere and ``text_delta`` before the ``model_responded`` it
-belongs to. ``run.lagged {subscription, run_id, last_seq}`` tells a watcher it
+with ``note`` anywhere, and before each ``model_responded`` the live events
+of its call: ``model_call_started``, then ``model_retry`` and ``text_delta``
+as they happen. ``run.lagged {subscription, run_id, last_seq}`` tells a watcher it
 fell behind and its subscription ended: watch again with ``since=last_seq``.
 """
 
@@ -133,20 +138,50 @@ class Note(_E, tag="note"):
 class TextDelta(_E, tag="text_delta"):
     """A piece of the model's text as the provider streams it. Only for
     watchers that asked (``run.watch {deltas: true}``); live only, never
-    journaled or replayed; its envelope ``seq`` is that of the last journaled
-    event, so a client orders it after that event."""
+    journaled; its envelope ``seq`` is that of the last journaled event, so a
+    client orders it after that event. ``pieces``: how many streamed pieces
+    this text holds (more than 1 when a watcher that attached mid-call gets
+    the text so far at once); servers stream about one token per piece, so
+    the sum of ``pieces`` is a running estimate of the answer's tokens until
+    ``model_responded`` brings the real usage."""
 
     text: str
+    pieces: int = 1
+
+
+class ModelCallStarted(_E, tag="model_call_started"):
+    """A model call of turn ``turn`` began (the envelope's ``at`` is when):
+    ``model`` is asked; ``streamed`` says whether its text will arrive as
+    ``text_delta`` events (the daemon streams only while some watcher asked
+    for deltas when the call began). Live only: see the module notes."""
+
+    turn: int
+    model: str = ""
+    streamed: bool = False
+
+
+class ModelRetry(_E, tag="model_retry"):
+    """Attempt ``attempt`` of the model call of turn ``turn`` failed with a
+    transient error (``reason``: what the provider said, e.g. HTTP 503);
+    the next attempt follows in ``delay_s`` seconds. Live only."""
+
+    turn: int
+    attempt: int
+    delay_s: float
+    reason: str
 
 
 Event = (RunStarted | StepStarted | ModelResponded | ToolCalled | ToolReturned | MemoryUpdated
-         | NotificationSent | NotificationFailed | RunFinished | Note | TextDelta)
+         | NotificationSent | NotificationFailed | RunFinished | Note | TextDelta | ModelCallStarted
+         | ModelRetry)
 
 EVENT_TYPES = [RunStarted, StepStarted, ModelResponded, ToolCalled, ToolReturned, MemoryUpdated,
-               NotificationSent, NotificationFailed, RunFinished, Note, TextDelta]
+               NotificationSent, NotificationFailed, RunFinished, Note, ModelCallStarted, ModelRetry, TextDelta]
 
 # Events sent to goal-wide and daemon-wide subscriptions without ``detail``.
 LIFECYCLE = ("run_started", "run_finished")
+# Events of a model call in flight: sent live, never journaled (see the module notes).
+LIVE = ("model_call_started", "model_retry", "text_delta")
 
 
 class EventEnvelope(msgspec.Struct, frozen=True):

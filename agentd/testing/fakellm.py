@@ -25,7 +25,8 @@ Chat requests are answered from one of three sources:
   tool once (if the model supports tools), otherwise answer with text.
 
 The server is a stdlib ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive in a
-background thread; ``latency`` seconds are added to every chat answer.
+background thread; ``latency`` seconds are added to every chat answer, and
+``chunk_delay`` seconds between the chunks of a streamed one.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ class FakeLLM:
         *,
         loop: Loop | None = None,
         latency: float = 0.0,
+        chunk_delay: float = 0.0,
         models: dict[str, ModelInfo] | None = None,
         api_key: str | None = None,
         record: bool = True,
@@ -189,6 +191,7 @@ class FakeLLM:
         self._cursor = 0
         self.loop = loop
         self.latency = latency
+        self.chunk_delay = chunk_delay
         self.models = dict(DEFAULT_MODELS if models is None else models)
         self.api_key = api_key
         self.record = record
@@ -246,6 +249,14 @@ class FakeLLM:
         assert not self.errors, f"FakeLLM errors: {self.errors}"
         left = self.remaining
         assert left == 0, f"FakeLLM: {left} scripted turn(s) were never requested"
+
+    def paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The chunks of a streamed answer, ``chunk_delay`` seconds apart (a
+        model that types); a subclass can hold them (tests of live progress)."""
+        for i, c in enumerate(chunks):
+            if i and self.chunk_delay:
+                self._closed.wait(self.chunk_delay)
+            yield c
 
     def _next_turn(self, body: dict[str, Any]) -> Turn:
         if self.loop is not None:
@@ -510,9 +521,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, turn.body)
         elif body.get("stream") and not ollama:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._send_stream(_openai_sse(turn, model, include_usage), "text/event-stream")
+            self._send_stream(fake.paced(_openai_sse(turn, model, include_usage)), "text/event-stream")
         elif ollama and body.get("stream", True):
-            self._send_stream(_ollama_stream(turn, model), "application/x-ndjson")
+            self._send_stream(fake.paced(_ollama_stream(turn, model)), "application/x-ndjson")
         elif ollama:
             self._send(200, _json_encode(_ollama_final(turn, model, _ollama_message(turn))))
         else:

@@ -1,6 +1,6 @@
 """The REPL driven for real in a pseudo-terminal: completion of a goal id,
 history across two sessions, a run event above the prompt, Ctrl-C during
-``watch``. Every expect has a timeout; nothing sleeps to wait for readiness."""
+``watch``, the model's answer arriving in ``watch``. Every expect has a timeout; nothing sleeps to wait for readiness."""
 
 from __future__ import annotations
 
@@ -100,6 +100,26 @@ def test_ctrl_c_during_watch_returns_to_the_prompt_and_the_run_goes_on(daemon, f
     # the prompt says "completed" too).
     child.expect_exact("Status", timeout=WAIT)
     child.expect_exact("completed", timeout=WAIT)
+    child.expect_exact(PROMPT, timeout=WAIT)
+    child.sendcontrol("d")
+
+
+def test_watch_in_the_shell_shows_the_answer_arriving(daemon, fake_llm, spawn_ctl):
+    first = fake_llm.gate(tool_call("recall", {"query": "a"}))
+    (rest,) = fake_llm.hold(text("the answer arrives in pieces"), 2)  # held after "the answer"
+    goal = daemon.call("goal.create", {"objective": "x", "name": "news"})
+    run = daemon.call("goal.run", {"id": goal["id"]})
+    first.wait_reached()
+    child = start_shell(spawn_ctl)
+    child.send(f"watch {run['id']}\r")
+    child.expect_exact("turn 1: model thinking", timeout=WAIT)  # began before anyone asked for its text
+    first.open()
+    child.expect_exact("#1 recall", timeout=WAIT)
+    child.expect_exact("│ the answer", timeout=WAIT)
+    child.expect_exact("turn 2: model answering", timeout=WAIT)
+    child.expect_exact("~16 tokens", timeout=WAIT)
+    rest.open()
+    child.expect_exact(f"Run {run['id']} completed: 1 steps, 20 in / 10 out tokens", timeout=WAIT)
     child.expect_exact(PROMPT, timeout=WAIT)
     child.sendcontrol("d")
 

@@ -157,7 +157,7 @@ def test_logs_follow_goes_on_after_the_daemon_restarts(daemon, fake_llm):
 def test_watch_counts_replayed_tokens_once():
     """run.watch replays a run's events from the first: the run's own totals
     must not be added on top of them."""
-    from agentctl.watch import RunState
+    from agentctl.watchview import RunState
 
     run = {"id": "r_1", "goal_id": "g_1", "status": "running", "step_budget": 20,
            "usage": {"tokens_in": 10, "tokens_out": 5}, "steps_executed": 1}

@@ -10,7 +10,7 @@ import pytest
 
 from agentd.testing.fakellm import text, tool_call, tool_calls
 from daemon_harness import RpcError, is_finished
-from watch_support import WAIT, events, read_until
+from watch_support import WAIT, events, journaled, read_until
 
 
 def recall(q: str):
@@ -52,9 +52,9 @@ def test_reconnect_in_the_middle_with_since_sees_everything_once(daemon, fake_ll
         gate.open()
         rest = read_until(second, is_finished)
         assert not second.notifications
-    seqs = [seq_of(m) for m in got + rest if m.get("method") == "run.event"]
+    seqs = [e["seq"] for e in journaled(events(got + rest))]
     assert seqs == list(range(1, len(seqs) + 1)), seqs
-    assert [e["event"] for e in events(got + rest)] == [e["event"] for e in full_journal(daemon, rid)]
+    assert [e["event"] for e in journaled(events(got + rest))] == [e["event"] for e in full_journal(daemon, rid)]
     assert daemon.call("run.get", {"id": rid})["status"] == "completed"
 
 
@@ -80,7 +80,7 @@ def test_ten_watchers_and_goal_and_daemon_wide_subscriptions(daemon, fake_llm):
     journal = None
     for c, since in watchers:
         with c:
-            evs = events(read_until(c, is_finished))
+            evs = journaled(events(read_until(c, is_finished)))
         seqs = [e["seq"] for e in evs]
         assert seqs == list(range(since + 1, since + 1 + len(seqs)))
         if journal is None:
@@ -93,7 +93,10 @@ def test_ten_watchers_and_goal_and_daemon_wide_subscriptions(daemon, fake_llm):
         assert all(e["run_id"] == rid and e["goal_id"] == g["id"] for e in evs)
     with detail_w:
         evs = events(read_until(detail_w, is_finished))
-        assert [e["event"] for e in evs] == [e["event"] for e in journal]
+        assert [e["event"] for e in journaled(evs)] == [e["event"] for e in journal]
+        # and, with detail, the model calls in flight: each call's start before its answer
+        kinds = [e["event"]["type"] for e in evs]
+        assert kinds.count("model_call_started") == kinds.count("model_responded") == 3
 
 
 def test_a_stalled_watcher_does_not_slow_the_run_and_is_told_it_lagged(daemon, fake_llm):
@@ -108,7 +111,7 @@ def test_a_stalled_watcher_does_not_slow_the_run_and_is_told_it_lagged(daemon, f
     rid = daemon.call("goal.run", {"id": g["id"]})["id"]
     with daemon.client(timeout=WAIT) as normal:
         normal.call("run.watch", {"run_id": rid})
-        evs = events(read_until(normal, is_finished, timeout=60))
+        evs = journaled(events(read_until(normal, is_finished, timeout=60)))
     took = time.monotonic() - t0
     n = len(evs)
     assert n > 2500 and [e["seq"] for e in evs] == list(range(1, n + 1))
@@ -116,7 +119,7 @@ def test_a_stalled_watcher_does_not_slow_the_run_and_is_told_it_lagged(daemon, f
     assert took < 45, took
     # The stalled watcher now reads: a prefix of the events, then run.lagged.
     got = read_until(stalled, lambda m: m.get("method") == "run.lagged")
-    prefix = events(got)
+    prefix = journaled(events(got))
     assert 0 < len(prefix) < n
     assert [e["seq"] for e in prefix] == list(range(1, len(prefix) + 1))
     lag = got[-1]["params"]
@@ -125,7 +128,7 @@ def test_a_stalled_watcher_does_not_slow_the_run_and_is_told_it_lagged(daemon, f
     assert lag["subscription"] == sub and lag["run_id"] is None
     # It resumes with since and gets the rest, exactly once.
     stalled.call("run.watch", {"run_id": rid, "since": len(prefix)})
-    rest = events(read_until(stalled, is_finished))
+    rest = journaled(events(read_until(stalled, is_finished)))
     stalled.close()
     assert [e["seq"] for e in prefix + rest] == list(range(1, n + 1))
     # The daemon went on answering, and counted every step of the run.
@@ -140,7 +143,7 @@ def test_a_run_that_ends_while_watched_ends_the_subscription(daemon, fake_llm):
     with daemon.client(timeout=WAIT) as c:
         sub = c.call("run.watch", {"run_id": rid})["subscription"]
         gate.open()
-        evs = events(read_until(c, is_finished))
+        evs = journaled(events(read_until(c, is_finished)))
         assert evs[-1]["event"]["status"] == "completed"
         assert evs[-1]["event"]["summary"] == "done"
         # The subscription is over: nothing more, and unwatch does not know it.
@@ -175,12 +178,11 @@ def test_text_deltas_only_to_watchers_that_ask(daemon, fake_llm):
     assert not any(e["event"]["type"] == "text_delta" for e in p_evs)
     pieces = [e for e in d_evs if e["event"]["type"] == "text_delta"]
     assert "".join(e["event"]["text"] for e in pieces) == answer
-    journaled = [e for e in d_evs if e["event"]["type"] != "text_delta"]
-    assert [e["event"] for e in journaled] == [e["event"] for e in p_evs]
+    assert [e["event"] for e in d_evs if e["event"]["type"] != "text_delta"] == [e["event"] for e in p_evs]
     # A delta carries the seq of the journaled event before it and comes before
     # the model_responded it belongs to.
     i = d_evs.index(pieces[0])
     assert pieces[0]["seq"] == d_evs[i - 1]["seq"]
     after = d_evs[i + len(pieces)]
     assert after["event"]["type"] == "model_responded" and after["seq"] == pieces[0]["seq"] + 1
-    assert [e["event"] for e in full_journal(daemon, rid)] == [e["event"] for e in p_evs]
+    assert [e["event"] for e in full_journal(daemon, rid)] == [e["event"] for e in journaled(p_evs)]
