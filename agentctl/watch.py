@@ -157,7 +157,41 @@ class EventStream:
         self.close()
 
 
-def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | None = None) -> int:
+def run_and_watch(ctx: Any, goal_ref: str) -> int:
+    """``goal run --watch``: start a run of the goal and watch it. When the
+    watch asks for the model's text, a goal-wide subscription with deltas is
+    taken *before* the run starts, so that its first model call streams too
+    (the daemon decides per call, when the call begins); it is let go once
+    the run's own subscription is up."""
+    early = None
+    if _wants_deltas(ctx, _mode(ctx)):
+        early = Client(ctx.socket_path, timeout=ctx.timeout)
+        try:
+            early.call("run.watch", {"goal_id": goal_ref, "deltas": True})
+        except BaseException:
+            early.close()
+            raise
+    try:
+        run = ctx.call("goal.run", {"id": goal_ref})
+        if not ctx.json:
+            ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')}.")
+        return watch_run(ctx, run["id"], run=run, watching=early.close if early else None)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _mode(ctx: Any) -> str:
+    return "json" if ctx.json else ("live" if ctx.out.tty else "plain")
+
+
+def _wants_deltas(ctx: Any, mode: str) -> bool:
+    deltas = getattr(ctx.args, "deltas", None)
+    return mode == "live" if deltas is None else deltas
+
+
+def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | None = None,
+              watching: Any = None) -> int:
     """``run watch``: follow a run until it ends. ``mode``: live, plain or json
     (default: json with --json, live on a terminal, else plain). ``run``: the
     run as the daemon just returned it (``goal.run``), else it is asked for.
@@ -166,16 +200,15 @@ def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | Non
     comes; json writes its ``text_delta`` events), refused with
     ``--no-deltas``.
 
+    ``watching()``, if given, is called once the run's subscription is up.
+
     Exit 0 if the run completed, 1 if it failed or was cancelled, 130 when
     Ctrl-C stopped the watching (the run goes on)."""
     from .watchview import LiveView, RunState, finish_text
 
     out = ctx.out
-    if mode is None:
-        mode = "json" if ctx.json else ("live" if out.tty else "plain")
-    deltas = getattr(ctx.args, "deltas", None)
-    if deltas is None:
-        deltas = mode == "live"
+    mode = mode or _mode(ctx)
+    deltas = _wants_deltas(ctx, mode)
     if run is None:
         run = ctx.call("run.get", {"id": run_id})
     state = RunState(run)
@@ -185,6 +218,9 @@ def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | Non
                          tick=0.1 if view else None, timeout=ctx.timeout)
     try:
         for kind, p in stream:
+            if watching is not None:
+                watching()
+                watching = None
             if kind == "tick":
                 view.status()  # type: ignore[union-attr]
             elif kind in ("lost", "back"):

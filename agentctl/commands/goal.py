@@ -372,13 +372,11 @@ def cmd_resume(ctx: Context) -> None:
 
 
 def cmd_run(ctx: Context) -> int | None:
-    run = ctx.call("goal.run", {"id": ctx.args.id})
     if getattr(ctx.args, "watch", False):
-        from ..watch import watch_run
+        from ..watch import run_and_watch
 
-        if not ctx.json:
-            ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')}.")
-        return watch_run(ctx, run["id"], run=run)
+        return run_and_watch(ctx, ctx.args.id)
+    run = ctx.call("goal.run", {"id": ctx.args.id})
     if ctx.json:
         return ctx.emit_json(run)
     ctx.print(run["id"])

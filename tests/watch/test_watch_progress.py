@@ -164,3 +164,21 @@ def test_the_live_view_shows_the_answer_arriving(daemon, fake_llm):
 def _seconds(match: re.Match) -> float:
     value, unit = float(match.group(1)), match.group(2)
     return value / 1000 if unit == "ms" else value
+
+
+def test_goal_run_watch_streams_the_first_call_too(daemon, fake_llm):
+    """The daemon streams a call only if a watcher asked when it began: `goal
+    run --watch` asks before the run exists, so even the first call streams."""
+    (rest,) = fake_llm.hold(text(ANSWER), 2)
+    g = daemon.call("goal.create", {"objective": "x"})
+    child = pexpect.spawn(sys.executable, ["-m", "agentctl", "goal", "run", g["id"], "--watch"],
+                          env=dict(daemon.env, TERM="xterm"), cwd=str(daemon.base), dimensions=(24, 100),
+                          encoding="utf-8", timeout=WAIT)
+    child.expect_exact("│ alpha beta g")
+    child.expect_exact("turn 1: model answering")
+    child.expect_exact("~1 tokens")
+    rest.open()
+    child.expect_exact("completed: 0 steps, 10 in / 5 out tokens")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
