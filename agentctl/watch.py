@@ -213,7 +213,7 @@ def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | Non
         run = ctx.call("run.get", {"id": run_id})
     state = RunState(run)
     view = LiveView(out, ctx.stdout, state) if mode == "live" else None
-    show = _json_event if mode == "json" else (view.show if view else _Plain(ctx).show)
+    show = _json_event if mode == "json" else (view.show if view else _Plain().show)
     stream = EventStream(ctx.socket_path, {"run_id": run["id"], "deltas": deltas or None},
                          tick=0.1 if view else None, timeout=ctx.timeout)
     try:
@@ -269,8 +269,7 @@ class _Plain:
     """Without a terminal: one line per event worth one, no redrawing; the
     streamed text (when asked for) as it comes, ended by a newline."""
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
+    def __init__(self) -> None:
         self.open = False  # streamed text written without its final newline
 
     def show(self, ctx: Any, state: Any, p: dict) -> None:

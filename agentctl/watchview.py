@@ -258,6 +258,15 @@ class LiveView:
         self.rows = 0  # rows of the region on the screen (the cursor is at the end of the last)
         self.last_draw = 0.0
 
+    def _width(self) -> int:
+        """The terminal's width now (it may have been resized since the start)."""
+        import os
+
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return self.out.width or 80
+
     def _erase(self) -> str:
         if not self.rows:
             return ""
@@ -289,7 +298,7 @@ class LiveView:
         from .render import duration_ms
 
         s = self.state
-        width = max(20, (self.out.width or 80) - 1)
+        width = max(20, self._width() - 1)
         rows = []
         call = s.call
         if call is not None and call.text.strip():
