@@ -77,5 +77,22 @@ class IncomingMessage(msgspec.Struct, frozen=True, omit_defaults=True):
     params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
+def utf8_error(line: bytes) -> str | None:
+    """Why ``line`` is not UTF-8 text (None when it is).
+
+    JSON-RPC messages are JSON text, which is UTF-8; a line with any other
+    bytes is a parse error as a whole, wherever they are. msgspec only checks
+    the strings it decodes, so bytes inside a member it skips or inside raw
+    ``params`` would otherwise pass. ASCII (the common case) is checked in one
+    fast pass."""
+    if line.isascii():
+        return None
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}"
+    return None
+
+
 def error_response(id: Id, code: int, message: str, data: Any = None) -> ErrorResponse:
     return ErrorResponse(id=id, error=ErrorObject(code=code, message=message, data=data))

@@ -1,6 +1,8 @@
 """JSON-RPC 2.0 dispatch: one line in, one line (or nothing) out.
 
-- A line that is not JSON: -32700, id null.
+- A line that is not JSON: -32700, id null. That includes a line with bytes
+  that are not UTF-8 anywhere, even in a member we would ignore or inside
+  ``params`` (JSON text is UTF-8; msgspec checks only the strings it decodes).
 - Not a request object (wrong ``jsonrpc``, no ``method``, wrong types), or an
   empty batch: -32600, with the id when it could be read.
 - Unknown method: -32601. Params that do not fit the method's struct: -32602
@@ -57,6 +59,9 @@ class Dispatcher:
 
     async def handle(self, line: bytes, conn: Any) -> bytes | None:
         """The reply line (without newline) for one incoming line, or None."""
+        bad = e.utf8_error(line)
+        if bad is not None:
+            return _enc.encode(e.error_response(None, e.PARSE_ERROR, f"parse error: {bad}"))
         try:
             req = _request_dec.decode(line)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):

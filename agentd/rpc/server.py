@@ -18,6 +18,7 @@ connections are closed by the daemon's drain.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import math
 import os
@@ -35,6 +36,10 @@ from .listener import peer_cred
 _log = log.get("agentd.rpc")
 _enc = msgspec.json.Encoder()
 _ids = itertools.count(1)
+# accept() errors that mean "out of resources for now": worth a retry after a
+# pause. Any other error (EBADF, EINVAL, ...) means the listening socket is
+# broken, and retrying would spin for ever.
+_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
 class Connection:
@@ -75,7 +80,11 @@ class RpcServer:
         self._accept_scope = trio.CancelScope()
 
     async def serve(self, listen_sock, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Accept connections until cancelled. ``task_status.started()`` once accepting."""
+        """Accept connections until cancelled. ``task_status.started()`` once accepting.
+
+        Raises: the ``OSError`` of an accept that failed for any reason but a
+        lack of resources (EMFILE, ENFILE, ENOMEM, ENOBUFS: logged, retried
+        after 0.1 s)."""
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(listen_sock))
         async with trio.open_nursery() as nursery:
             with self._accept_scope:
@@ -83,8 +92,10 @@ class RpcServer:
                 while True:
                     try:
                         stream = await listener.accept()
-                    except OSError as exc:  # EMFILE and friends: back off, keep serving
-                        _log.warning("accept failed", error=str(exc))
+                    except OSError as exc:
+                        if exc.errno not in _CAPACITY_ERRNOS:
+                            raise  # a broken listening socket: fail loudly, do not spin on it
+                        _log.warning("accept failed: out of resources; retrying shortly", error=str(exc))
                         await trio.sleep(0.1)
                         continue
                     nursery.start_soon(self._serve_one, stream)

@@ -66,6 +66,24 @@ def test_malformed_json_is_parse_error_with_null_id(alive):
 
 
 @pytest.mark.parametrize("line", [
+    b'{"jsonrpc": "2.0", "id": 1, "method": "daemon.status", "x": "\xff"}',  # an ignored member's value
+    b'{"jsonrpc": "2.0", "id": 1, "method": "daemon.status", "\xc3": 1}',  # an ignored member's name
+    b'{"jsonrpc": "2.0", "id": 1, "method": "goal.list", "params": {"q": "\xed\xa0\x80"}}',  # ignored param
+    b'{"jsonrpc": "2.0", "id": 1, "method": "goal.list", "params": {"status": "act\xffive"}}',  # a read param
+    b'{"jsonrpc": "2.0", "id": 1, "method": "goal.list", "params": {"limit": 5}} \xf0\x9f',  # after the object
+    b'[{"jsonrpc": "2.0", "id": 1, "method": "daemon.status", "pad": "\x80"}]',  # inside a batch
+    b'{"jsonrpc": "2.0", "id": "\xfe", "method": "daemon.status"}',
+])
+def test_invalid_utf8_anywhere_is_a_parse_error(alive, line):
+    """JSON text is UTF-8: a line with other bytes anywhere is not JSON, even
+    where the daemon would have skipped them, and is never served."""
+    reply = exchange(alive, line + b"\n")
+    assert isinstance(reply, dict), reply  # one error, not a batch of replies
+    assert reply["id"] is None
+    assert err(reply)["code"] == -32700, reply
+
+
+@pytest.mark.parametrize("line", [
     b"[" * 5000 + b"]" * 5000,
     b'{"jsonrpc": "2.0", "id": 1, "method": "goal.list", "params": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
     b'{"a": ' * 5000 + b"1" + b"}" * 5000,
