@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 _log = log.get("agentd.runs")
 
 CANCELLED_IN_FLIGHT = "the run was cancelled while this call was in flight ({reason})"
+FAILED_IN_FLIGHT = "the run failed with an internal error while this call was in flight ({error})"
 PARKED = "interrupted by the daemon's shutdown; it resumes from its last committed step at the next start"
 
 
@@ -242,10 +243,30 @@ class RunManager:
                 self._nursery.start_soon(self.fill)
 
     async def _fail(self, run_id: str, goal_id: str, error: str) -> None:
+        """End the run ``failed`` with ``error`` after a bug in our code, in ONE
+        transaction: its tool calls still in flight are closed (``unknown`` for
+        a side-effecting tool, ``error`` otherwise, with a message saying the
+        run failed around them), its ledger intents become ``unknown``, and
+        ``run_finished`` is journaled. A store that refuses is logged."""
+        app = self.app
+        now = app.now()
+
+        def tx(conn):
+            _close_pending_steps(conn, app, run_id, FAILED_IN_FLIGHT.format(error=error))
+            effects_q.mark_unknown(conn, now, run_id)
+            return runs_q.finish_journaled(conn, now, run_id, "failed", error=error)
+
+        def publish(done) -> None:  # right after the commit, in commit (= seq) order
+            if done is not None:
+                app.events.publish(run_id, goal_id, done[1], now, [done[0]])
+
         try:
-            await self.app.finish_run(run_id, goal_id, "failed", error=error)
+            done = await app.store.write(tx, after=publish)
         except AgentdError as exc:  # the store refused, or the run is gone (goal deleted)
             _log.error("could not record the run's failure", run_id=run_id, error=str(exc))
+            return
+        if done is not None:
+            app.run_ended(run_id, goal_id, "failed", error)
 
     # -- cancelling
     async def cancel(self, run_id: str, reason: str) -> None:
