@@ -6,7 +6,9 @@ this object; nothing here is global.
 anything: ``fn(conn, ...)`` and the events are committed in ONE transaction,
 then the events are published to watchers. A crash can lose the whole
 transaction, never half of it, and a watcher never sees an event that was not
-committed.
+committed. The transaction's connection redacts every string it writes
+(``agentd.redact``): secrets echoed by a model server or a web page never
+reach the journal, whichever code recorded them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .errors import ProviderUnavailable, StoreUnavailable
 from .events import EventHub
 from .protocol import methods as m
 from .protocol.events import Event
+from .redact import Redactor
 from .store import Store
 from .store import events as events_q
 from .store import goals as goals_q
@@ -42,6 +45,9 @@ class App:
     def __init__(self, config: Config, store: Store, *, clock: Callable[[], int] | None = None) -> None:
         self.config = config
         self.store = store
+        # Every secret agentd holds, hidden from the foreign text runs record;
+        # goals' webhook secrets are added as goals are loaded and created.
+        self.redactor = Redactor.from_config(config, os.environ)
         self._clock = clock or (lambda: time.time_ns() // 1_000_000)
         self.started_at = self.now()
         self.started_mono = time.monotonic()
@@ -70,9 +76,11 @@ class App:
     async def journal(self, run_id: str, goal_id: str, fn: Callable[..., T] | None, *args: Any,
                       events: list[Event] = ()) -> T | None:
         now = self.now()
-        events = list(events)
+        redactor = self.redactor
+        events = [redactor.redact_value(e) for e in events]
 
         def tx(conn):
+            conn = redactor.connection(conn)  # every string the run records, without the secrets
             result = fn(conn, *args) if fn is not None else None
             first = events_q.append(conn, now, run_id, events) if events else 0
             return result, first
@@ -90,6 +98,7 @@ class App:
     async def finish_run(self, run_id: str, goal_id: str, status: str, *, error: str | None = None,
                          summary: str | None = None, budget_exhausted: bool = False) -> bool:
         now = self.now()
+        error, summary = self.redactor.redact(error), self.redactor.redact(summary)
 
         def tx(conn):
             return runs_q.finish_journaled(conn, now, run_id, status, error=error, summary=summary,

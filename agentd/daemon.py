@@ -52,6 +52,9 @@ def build(config: Config, *, clock=None) -> App:
         from .breaker import Board, guard_registry
 
         app = App(config, store, clock=clock)
+        from .store import goals as goals_q
+
+        app.redactor.add_goals(store.read(goals_q.webhook_credentials))
         app.breakers = Board()
         app.tools = guard_registry(default_registry(), app.breakers, config.tools)
         lifecycle.make(app)
@@ -78,6 +81,10 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         listener.release(bound)
         raise
     notifier = Notifier()
+    log.use_redactor(app.redactor)
+    for label in app.redactor.too_short:
+        _log.warning("a secret is too short to be hidden from logs and run records; use a longer one",
+                     secret=label)
     try:
         await lifecycle.startup(app)
         if app.store.writable:
@@ -87,10 +94,12 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         dispatcher = Dispatcher({})
         server = RpcServer(dispatcher, idle_timeout=config.daemon.client_idle_timeout_s,
                            partial_timeout=config.daemon.partial_line_timeout_s,
-                           max_connections=config.daemon.max_connections)
+                           max_connections=config.daemon.max_connections,
+                           redact=app.redactor.redact_bytes)
         rpc = RpcThread(server, store=app.store, hub=app.events)
         dispatcher.set_handlers(rpc.forwarding(Handlers(app).table(), LOCAL))
         dispatcher.on_request = app.metrics.rpc_request
+        dispatcher.redact = app.redactor.redact_bytes
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_signals, app)
             await nursery.start(app.runs.serve)
@@ -125,6 +134,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         app.store.close()
         notifier.close()
         _log.info("agentd stopped")
+        log.use_redactor(None)
 
 
 # Young-generation collections: one per GC_GEN0 net container allocations

@@ -7,7 +7,10 @@ systemd (``JOURNAL_STREAM`` set, or ``journal=True``) each line starts with a
 ``<N>`` syslog priority prefix so the journal records the right level.
 
 Nothing secret is ever passed here: callers log ids, sizes and statuses, never
-keys, passwords or message bodies.
+keys, passwords or message bodies. Errors from outside (a provider's error
+text, a tool's failure) may still quote a secret they were sent, so the daemon
+installs its redactor (``use_redactor``) and every line is passed through it
+before it is written: a last line of defence.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ _PRIORITY = {TRACE: 7, logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, lo
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("agentd_log_context", default={})
 _enc = msgspec.json.Encoder()
+_redactor: Any = None  # agentd.redact.Redactor, installed by the daemon while it serves
+
+
+def use_redactor(redactor: Any) -> None:
+    """Pass every line logged from now on through ``redactor.redact`` (None: stop)."""
+    global _redactor
+    _redactor = redactor
 
 
 class bind:
@@ -90,6 +100,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         text = _enc.encode(line).decode()
+        if _redactor is not None:  # the secret's JSON-escaped spelling is one of those it hides
+            text = _redactor.redact(text)
         if self.journal:
             return f"<{_PRIORITY.get(record.levelno, 6)}>{text}"
         return text

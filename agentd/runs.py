@@ -250,6 +250,7 @@ class RunManager:
         ``run_finished`` is journaled. A store that refuses is logged."""
         app = self.app
         now = app.now()
+        error = app.redactor.redact(error)  # an exception's text may quote foreign text
 
         def tx(conn):
             _close_pending_steps(conn, app, run_id, FAILED_IN_FLIGHT.format(error=error))

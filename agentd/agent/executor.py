@@ -69,6 +69,7 @@ def summary_markdown(goal, run_id: str, outcome: RunOutcome, now_ms: int) -> str
 
 
 async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -> None:
+    outcome = app.redactor.redact_value(outcome)  # provider errors quote foreign text: summary, webhook, email
     goal = app.store.read(goals_q.get_goal, goal_id, secrets=True)
     text = summary_markdown(goal, run_id, outcome, app.now())
     rel = f"runs/{run_id}/summary.md"

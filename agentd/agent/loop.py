@@ -244,7 +244,7 @@ class RunLoop:
 
         t0 = time.perf_counter()
         try:
-            completion = await app.provider.complete(st.messages, specs, on_delta=on_delta)
+            completion = app.redactor.redact_value(await app.provider.complete(st.messages, specs, on_delta=on_delta))
         except ProviderError as exc:
             if app.metrics is not None:
                 app.metrics.provider_error(exc.kind)
@@ -319,7 +319,7 @@ class RunLoop:
         results: dict[int, tuple[str | None, str | None, float]] = {}
 
         async def one(c: Call) -> None:
-            results[c.step_no] = await self._invoke(st, c)
+            results[c.step_no] = self.app.redactor.redact_value(await self._invoke(st, c))
             await self._record(st, c, *results[c.step_no])
 
         if len(planned) == 1:
@@ -372,6 +372,7 @@ class RunLoop:
 
     def _clip(self, c: Call, observation: str) -> str:
         limit = self.cfg.tools.observation_limit
+        observation = self.app.redactor.redact(observation)  # before the full text is saved as an artifact
         if observation is None or len(observation) <= limit:
             return observation
         rel = f"runs/{self.run_id}/step-{c.step_no}-{c.call.name}.txt"

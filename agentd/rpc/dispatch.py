@@ -12,6 +12,11 @@
 - Notifications (no ``id``) are run and get no reply, even when they fail.
 - Batches (an array) are answered with an array of the replies, in order; a
   batch of notifications only gets no reply at all.
+- With ``redact`` set (the daemon's redactor), every reply is passed through
+  it, except those of the methods that show a goal as the person configured
+  it (goal.get with ``secrets``, goal.create, ...): run views, events,
+  memories and the daemon's status may quote foreign text that echoed a
+  secret.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import msgspec
 from .. import log
 from ..errors import AgentdError
 from ..protocol import envelope as e
-from ..protocol.methods import METHODS
+from ..protocol.methods import METHODS, Goal, GoalListResult
 
 _log = log.get("agentd.rpc")
 
@@ -34,6 +39,7 @@ _request_dec = msgspec.json.Decoder(e.Request)
 _any_dec = msgspec.json.Decoder()
 _enc = msgspec.json.Encoder()
 _PATH = re.compile(r" - at `\$(.*)`$")
+_GOAL_VIEWS = (Goal, GoalListResult)
 
 
 def _params_error(exc: msgspec.ValidationError) -> tuple[str, str]:
@@ -48,6 +54,7 @@ class Dispatcher:
     def __init__(self, handlers: dict[str, Handler]) -> None:
         self.set_handlers(handlers)
         self.on_request: Callable[[str, float, bool], None] | None = None  # metrics hook: (method, seconds, ok)
+        self.redact: Callable[[bytes], bytes] | None = None
 
     def set_handlers(self, handlers: dict[str, Handler]) -> None:
         unknown = set(handlers) - set(METHODS)
@@ -56,6 +63,8 @@ class Dispatcher:
         self._routes = {
             name: (msgspec.json.Decoder(METHODS[name].params), handler) for name, handler in handlers.items()
         }
+        # Views of a goal as configured (its webhook URL, its secret on request): shown as they are.
+        self._as_configured = frozenset(name for name in handlers if METHODS[name].result in _GOAL_VIEWS)
 
     async def handle(self, line: bytes, conn: Any) -> bytes | None:
         """The reply line (without newline) for one incoming line, or None."""
@@ -124,7 +133,10 @@ class Dispatcher:
         request_id = getattr(conn, "client_request_id", None)
         with log.bind(request_id=f"{getattr(conn, 'cid', 0)}.{rid}" if request_id is None else request_id,
                       method=req.method):
-            return await self._call(handler, params, conn, req.method, rid, is_notification)
+            reply = await self._call(handler, params, conn, req.method, rid, is_notification)
+        if reply is None or self.redact is None or req.method in self._as_configured:
+            return reply
+        return msgspec.Raw(self.redact(_enc.encode(reply)))
 
     async def _call(self, handler: Handler, params: Any, conn: Any, method: str, rid: Any,
                     is_notification: bool) -> Any:

@@ -170,6 +170,7 @@ class Handlers:
         _check_window(p.catchup_window_s)
         secret = self.app.new_webhook_secret()
         gid = await self.app.store.write(goals_q.insert_goal, self.app.now(), p, secret)
+        self.app.redactor.add_goal(gid, secret, p.webhook_url)
         _log.info("goal created", goal_id=gid, schedules=len(p.schedules))
         self.app.schedules_changed()
         return self._full_goal(gid)
@@ -227,6 +228,8 @@ class Handlers:
             raise ValidationFailed(f"invalid goal parameters: {exc}") from None
         _check_params(self.app, params, prefix="")
         await self.app.store.write(goals_q.update_goal, self.app.now(), gid, p)
+        if p.webhook_url not in (msgspec.UNSET, None):
+            self.app.redactor.add_goal(gid, None, p.webhook_url)
         self.app.schedules_changed()
         return self._full_goal(gid)
 

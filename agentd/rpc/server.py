@@ -45,8 +45,10 @@ _CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EN
 class Connection:
     """One client connection. Handlers get it to register subscriptions."""
 
-    def __init__(self, stream: trio.SocketStream, pid: int) -> None:
+    def __init__(self, stream: trio.SocketStream, pid: int,
+                 redact: Callable[[bytes], bytes] | None = None) -> None:
         self.stream = stream
+        self.redact = redact  # applied to every notification (run events carry foreign text)
         self.pid = pid
         self.cid = next(_ids)
         self._send_lock = trio.Lock()
@@ -59,7 +61,8 @@ class Connection:
             await self.stream.send_all(data + b"\n")
 
     async def notify(self, method: str, params: Any) -> None:
-        await self.send_line(_enc.encode(e.Notification(method=method, params=params)))
+        data = _enc.encode(e.Notification(method=method, params=params))
+        await self.send_line(data if self.redact is None else self.redact(data))
 
     def drop_subscriptions(self) -> None:
         for cancel in list(self.subscriptions.values()):
@@ -69,8 +72,10 @@ class Connection:
 
 class RpcServer:
     def __init__(self, dispatcher: Dispatcher, *, idle_timeout: float = 300.0, partial_timeout: float = 10.0,
-                 max_connections: int = 256, max_line: int = e.MAX_LINE) -> None:
+                 max_connections: int = 256, max_line: int = e.MAX_LINE,
+                 redact: Callable[[bytes], bytes] | None = None) -> None:
         self.dispatcher = dispatcher
+        self.redact = redact
         self.idle_timeout = idle_timeout
         self.partial_timeout = partial_timeout
         self.max_connections = max_connections
@@ -118,7 +123,7 @@ class RpcServer:
             _log.warning("refused connection from another user", peer_pid=pid, peer_uid=uid)
             await stream.aclose()
             return
-        conn = Connection(stream, pid)
+        conn = Connection(stream, pid, self.redact)
         if len(self.connections) >= self.max_connections:
             _log.warning("too many connections; refusing one", limit=self.max_connections)
             try:

@@ -30,6 +30,13 @@ def insert_goal(conn: sqlite3.Connection, now: int, spec: m.GoalCreate, secret: 
     return gid
 
 
+def webhook_credentials(conn: sqlite3.Connection) -> list[tuple[str, str | None, str | None]]:
+    """(goal id, webhook secret, webhook URL) of every goal: the secrets the
+    redactor hides from foreign text."""
+    return [(r["id"], r["webhook_secret"], r["webhook_url"])
+            for r in conn.execute("SELECT id, webhook_secret, webhook_url FROM goals")]
+
+
 def insert_schedule(conn: sqlite3.Connection, now: int, goal_id: str, s: m.ScheduleSpec) -> str:
     sid = new_id()
     conn.execute(
