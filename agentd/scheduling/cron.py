@@ -11,6 +11,17 @@ There is no seconds field: 6- and 7-field expressions are refused. As in cron(8)
 day-of-month and the day-of-week field are restricted (neither starts with ``*``) a day matches if
 EITHER matches; otherwise both must.
 
+Ranges run forwards and do not wrap: ``22-2`` is refused, with the list that means what it
+probably meant (``22-23,0-2``). Sunday is 0, 7 or ``sun``, whichever is written: at the start of
+a range it is the first day of the week, at the end the last (``sat-sun``, ``5-7``, ``fri-0``
+are Friday or Saturday to Sunday), and a range from Sunday to Sunday (``sun-sun``, ``0-0``,
+``7-7``, ``sun-7``, ``0-sun``) is Sunday alone. ``0-7`` is refused: cron(8) reads it as every
+day, our rule as Sunday, and a schedule must not depend on which cron one has in mind.
+
+Not supported, each refused with a message saying what to write instead: the Quartz/Jenkins
+extensions ``L``, ``W``, ``#``, ``?`` and ``H`` (in either case), a seconds or years field,
+``@reboot``.
+
 DST rules. A schedule is evaluated in the wall-clock time of its zone:
 
 * A *fixed-time* job is one whose hour field names hours: a number or a list of numbers
@@ -37,6 +48,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import re
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
@@ -121,8 +133,7 @@ def parse(expr: str) -> Spec:
         text = _expand_macro(text, expr)
     parts = text.split()
     if len(parts) in (6, 7):
-        raise _fail(f"{expr!r} has {len(parts)} fields, which looks like cron with seconds (or years); agentd "
-                    f"schedules have minute resolution: use 5 fields ({_SYNTAX})", expr)
+        raise _fail(_seconds_or_years(parts, expr), expr)
     if len(parts) != 5:
         raise _fail(f"a cron expression has 5 fields ({_SYNTAX}); {expr!r} has {len(parts)}", expr)
     fields = [_parse_field(p, *spec, expr) for p, spec in zip(parts, _FIELDS)]
@@ -140,12 +151,27 @@ def parse(expr: str) -> Spec:
     )
 
 
+def _seconds_or_years(parts: list[str], expr: str) -> str:
+    """The message for 6 or 7 fields (Quartz's seconds first, and years last), with the 5-field
+    expression that drops them when that one is valid."""
+    message = (f"{expr!r} has {len(parts)} fields, which looks like cron with seconds (or years), as in Quartz; "
+               f"that is not supported: agentd schedules have minute resolution, so use 5 fields ({_SYNTAX})")
+    five = " ".join("*" if p == "?" else p for p in parts[1:6])
+    try:
+        parse(five)
+    except ValidationFailed:
+        return message
+    return f"{message}, for example {five!r} (the seconds{' and years' if len(parts) == 7 else ''} dropped)"
+
+
 def _expand_macro(text: str, expr: str) -> str:
     macro = text.lower()
     if macro in MACROS:
         return MACROS[macro]
     if macro == "@reboot":
-        raise _fail("@reboot has no time to schedule; use a cron expression or a macro such as @daily", expr)
+        raise _fail("@reboot is not supported: a schedule needs a time, and agentd is not started by cron; "
+                    "use a cron expression or a macro such as @daily, and `agentctl goal run ID` to start a "
+                    "run now", expr)
     import difflib  # only on the error path
 
     close = difflib.get_close_matches(macro, MACROS, n=1)
@@ -164,16 +190,18 @@ def _parse_field(text: str, name: str, lo: int, hi: int, names: tuple[str, ...],
             if not step_text.isdigit() or int(step_text) == 0:
                 raise _fail(f"step {step_text!r} in the {name} field must be a whole number of at least 1", expr)
             step = int(step_text)
+        unsupported = _unsupported(item, name)
+        if unsupported:
+            raise _fail(unsupported, expr)
         if base == "*":
             start, end = lo, (6 if name == "day-of-week" else hi)
         elif "-" in base.strip("-"):
             first, _, last = base.partition("-")
             start, end = _value(first, name, lo, hi, names, expr), _value(last, name, lo, hi, names, expr)
-            if name == "day-of-week" and end == 0 and last.lower() == "sun":
-                end = 7  # mon-sun
+            if name == "day-of-week":
+                start, end = _weekday_range(base, start, end, expr)
             if start > end:
-                raise _fail(f"the range {base!r} in the {name} field runs backwards; write it as a list "
-                            f"instead (for example {last}-{hi},{lo}-{first})", expr)
+                raise _fail(_backwards(item, first, last, start, end, step, name, lo, hi, names), expr)
         else:
             start = _value(base, name, lo, hi, names, expr)
             end = hi if slash else start
@@ -187,6 +215,71 @@ def _parse_field(text: str, name: str, lo: int, hi: int, names: tuple[str, ...],
     return Field(name, text, tuple(sorted(values)), text.startswith("*"))
 
 
+def _weekday_range(base: str, start: int, end: int, expr: str) -> tuple[int, int]:
+    """A day-of-week range with Sunday (0 or 7) at either end, whatever its spelling: the week's
+    first day at the start, its last at the end; Sunday to Sunday is Sunday alone."""
+    if base.strip() == "0-7":
+        raise _fail("the day-of-week range '0-7' means every day in some crons and Sunday alone in "
+                    "others; write * (or 0-6, sun-sat) for every day, or 0 for Sunday", expr)
+    if start == 7:
+        start = 0
+    if end in (0, 7):
+        end = 7 if start > 0 else 0
+    return start, end
+
+
+def _backwards(item: str, first: str, last: str, start: int, end: int, step: int, name: str, lo: int,
+               hi: int, names: tuple[str, ...]) -> str:
+    """The message for a range that runs backwards, with the list that wraps around the field's end
+    as it was probably meant, spelled as the range was (numbers or names)."""
+    top = 6 if name == "day-of-week" else hi  # the week ends on Saturday (6) and starts again on Sunday (0)
+
+    def spell(value: int, like: str) -> str:
+        return names[value - lo] if names and not like.isdigit() else str(value)
+
+    def span(a: int, b: int, like: str) -> str:
+        return spell(a, like) if a == b else f"{spell(a, like)}-{spell(b, like)}"
+
+    if step == 1:
+        suggestion = f"{span(start, top, first)},{span(lo, end, last)}"
+    else:  # the values a wrapping range with this step would have: say them one by one
+        size = top - lo + 1
+        count = ((end - start) % size) // step + 1
+        suggestion = ",".join(spell(lo + (start - lo + i * step) % size, first) for i in range(count))
+    return (f"the range {item!r} in the {name} field runs backwards (a range cannot wrap around past "
+            f"{spell(top, first)}); to mean {spell(start, first)} through {spell(end, last)}, write "
+            f"{suggestion!r} instead")
+
+
+# The Quartz/Jenkins extensions people copy from other schedulers: what each means and what to write.
+_NOT_SUPPORTED = (
+    (re.compile(r"\?"), "'?' (\"no specific value\", from Quartz) is not supported; write * instead"),
+    (re.compile(r".*#.*"), "{item!r} (the n-th weekday of the month, from Quartz) is not supported; standard "
+                           "cron cannot say \"the second Monday\": schedule the weekday (for example 1 for "
+                           "Mondays) and let the goal's objective say which week"),
+    (re.compile(r"h(\(\d+-\d+\))?(/\d+)?"), "{item!r} (a hashed value, from Jenkins) is not supported; write a "
+                                           "fixed {name} instead (for example {example})"),
+    (re.compile(r"\d*lw|\d+w"), "{item!r} (the nearest weekday, from Quartz) is not supported; write the "
+                                "days instead (for example 1-5 in the day-of-week field for weekdays)"),
+    (re.compile(r"l(-\d+)?|\d+l"), "{item!r} (the last day, from Quartz) is not supported: standard cron "
+                                   "has no \"last day of the month\" or \"last Friday\"; write a day instead "
+                                   "(for example 1 to run at the start of the next month, or 28 in the "
+                                   "day-of-month field)"),
+)
+_EXAMPLES = {"minute": "17", "hour": "3", "day-of-month": "12", "month": "6", "day-of-week": "2"}
+
+
+def _unsupported(item: str, name: str) -> str | None:
+    """Why ``item`` is an extension we do not support (None when it is not one)."""
+    text = item.strip().lower()
+    if text in DOW_NAMES or text in MONTH_NAMES:
+        return None
+    for pattern, message in _NOT_SUPPORTED:
+        if pattern.fullmatch(text):
+            return message.format(item=item, name=name, example=_EXAMPLES[name])
+    return None
+
+
 def _value(token: str, name: str, lo: int, hi: int, names: tuple[str, ...], expr: str) -> int:
     if token.isdigit():
         value = int(token)
@@ -195,8 +288,8 @@ def _value(token: str, name: str, lo: int, hi: int, names: tuple[str, ...], expr
         return value
     if token.lower() in names:
         return names.index(token.lower()) + lo
-    if any(c in token for c in "LW#?"):
-        raise _fail(f"{token!r} in the {name} field is not standard cron (L, W, # and ? are not supported); "
+    if any(c in token.upper() for c in "LWH#?"):
+        raise _fail(f"{token!r} in the {name} field is not standard cron (L, W, H, # and ? are not supported); "
                     "use numbers, names, '*', ranges a-b, steps /n and comma lists", expr)
     raise _fail(f"{token!r} is not a valid {name} value{_HINTS.get(name, f' (use {lo}-{hi})')}", expr)
 
