@@ -41,8 +41,8 @@ class LedgerEffects:
 
     async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str,
                      attempts: int) -> None:
-        await self.app.store.write(effects_q.finish, self.app.now(), effect_id, status=status, detail=detail,
-                                   attempts=attempts)
+        await self.app.store.write(effects_q.finish, self.app.now(), effect_id, status=status,
+                                   detail=self.app.redactor.redact(detail), attempts=attempts)  # may quote a server
         if self.app.metrics is not None:
             row = self.app.store.read(lambda c: c.execute("SELECT kind FROM side_effects WHERE id = ?",
                                                           (effect_id,)).fetchone())
