@@ -26,7 +26,11 @@ appears. One of 4 to 7 characters is replaced only as a whole word (not
 inside a longer run of letters and digits), so a 5-letter SMTP password does
 not blank out every word that contains it. One of 1 to 3 characters cannot be
 hidden without destroying ordinary text: it is not redacted, and
-``too_short`` names it so that start-up can warn about it.
+``too_short`` names it so that start-up can warn about it. The placeholders
+people give a local server that wants no key (``ollama``, ``EMPTY``,
+``sk-no-key-required``, ...) are not secrets and are left alone, and so is a
+URL's user name shorter than 8 characters when it has no password (``admin@``
+is an account, ``ghp_…@`` a token).
 
 Where it is applied: at the entry of foreign text (the agent loop passes
 provider answers and tool observations through ``redact_value``; the executor
@@ -58,6 +62,11 @@ MIN_WORD = 4  # shorter than MIN_ANYWHERE: replaced only as a whole word; shorte
 _SECRET_PARAM = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential|session", re.IGNORECASE)
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _WORD = "A-Za-z0-9"
+# What people put in api_key for a local server that wants none: not a secret, and hiding it
+# would blank out the word wherever it appears (a provider named "ollama").
+_PLACEHOLDERS = frozenset({"ollama", "lm-studio", "lmstudio", "llama", "local", "empty", "none", "null",
+                           "dummy", "test", "placeholder", "changeme", "sk-no-key-required", "no-key", "nokey",
+                           "not-needed", "unused", "anything", "key", "secret", "password", "api_key", "apikey"})
 
 
 def url_secrets(url: str | None) -> list[str]:
@@ -75,8 +84,8 @@ def url_secrets(url: str | None) -> list[str]:
     if password:
         found.append(password)
         found.append(base64.b64encode(f"{unquote(username or '')}:{unquote(password)}".encode()).decode())
-    elif username:
-        found.append(username)  # https://TOKEN@host: the user part is the credential
+    elif username and len(username) >= MIN_ANYWHERE:
+        found.append(username)  # https://TOKEN@host: a token-like user part is the credential
     for name, value in parse_qsl(parts.query, keep_blank_values=False):
         if _SECRET_PARAM.search(name):
             found.append(value)
@@ -127,6 +136,8 @@ class Redactor:
         if not secret or not secret.strip():
             return
         secret = secret.strip()
+        if secret.lower() in _PLACEHOLDERS:
+            return
         if len(secret) < MIN_WORD:
             self._too_short[label] = ""
             return

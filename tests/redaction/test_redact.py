@@ -56,6 +56,7 @@ searxng_url = "https://searx.example/?token=searxtoken42"
 def test_url_credentials():
     assert url_secrets("https://user:pa%40ss@h.example/x") == ["pa%40ss", base64.b64encode(b"user:pa@ss").decode()]
     assert url_secrets("https://ghp_TOKEN1234@h.example/") == ["ghp_TOKEN1234"]
+    assert url_secrets("https://admin@h.example/") == []  # an account name, not a token
     assert url_secrets("https://h.example/hook?token=abc123456&x=1&Sig=zzz999999&page=2&access_token=q") == [
         "abc123456", "zzz999999", "q"]
     assert url_secrets("https://h.example/plain?page=2") == []
@@ -80,6 +81,10 @@ def test_short_secrets_are_hidden_as_whole_words_only_and_tiny_ones_not_at_all()
         "[redacted smtp.password].")
     assert r.redact("a1 a a1b") == "a1 a a1b"
     assert r.too_short == ["tiny"]
+    for placeholder in ("ollama", "EMPTY", "sk-no-key-required"):  # a local server's "no key"
+        r.add("openai.api_key", placeholder)
+    assert r.redact("provider ollama, key EMPTY or sk-no-key-required") == (
+        "provider ollama, key EMPTY or sk-no-key-required")
     r.add("empty", "")
     r.add("blank", "   ")
     assert r.too_short == ["tiny"]
