@@ -274,6 +274,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "server": ("start", "stop", "status", "reload", "metrics", "install", "uninstall"),
     "config": ("show", "set", "unset", "path"),
     "completion": (),
+    "man": (),
     "shell": (),
 }
 
@@ -444,6 +445,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--candidates", choices=("goal", "run", "timezone"), metavar="KIND",
                    help="print the values the scripts complete for KIND (goal: ids and names, run: ids, "
                         "timezone: IANA names), one a line with a tab and a description; the scripts call this")
+
+    # ---- man
+    p = b.leaf(nouns, "man", "man:man", "show a manual page of this installation", (
+        "Show agentctl(1), agentd(8) or agentd.toml(5) with man(1), from the copies this installation "
+        "carries: it works wherever agentctl runs, also where `man agentctl` finds no page (an "
+        "editable install, a MANPATH without this installation's share/man)."))
+    p.add_argument("page", nargs="?", choices=("agentctl", "agentd", "agentd.toml"), default="agentctl",
+                   help="the page (default agentctl)")
+    p.add_argument("--path", action="store_true", help="print the page's file instead of showing it")
 
     # ---- shell (the REPL; also `agentctl` alone on a terminal)
     b.leaf(nouns, "shell", "shell:shell", "the interactive shell (REPL)",

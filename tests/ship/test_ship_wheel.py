@@ -1,6 +1,8 @@
 """Build the wheel, install it into a fresh venv offline, and use it:
 `--version`, `server install` into a temporary unit dir (ExecStart points into
-that venv), and a man page rendered from the package data.
+that venv), a man page rendered from the package data, `man agentctl` finding
+the pages the wheel installs (in a venv and in a ~/.local-style prefix, as
+`pip install --user` makes), and `agentctl man`.
 
 Offline: the wheel is built with --no-build-isolation from a copy of the
 sources (needs setuptools >= 68 in this environment; the test extra brings
@@ -74,6 +76,9 @@ def _env(tmp_path):
     return env
 
 
+MAN_PAGES = {"agentctl": "man1/agentctl.1", "agentd.toml": "man5/agentd.toml.5", "agentd": "man8/agentd.8"}
+
+
 def test_wheel_carries_units_and_man_pages(venv):
     import zipfile
 
@@ -81,6 +86,65 @@ def test_wheel_carries_units_and_man_pages(venv):
     for f in ("agentd/data/systemd/agentd.service", "agentd/data/systemd/agentd.socket",
               "agentd/data/man/agentctl.1", "agentd/data/man/agentd.8", "agentd/data/man/agentd.toml.5"):
         assert f in names
+    data = f"agentd-{agentd.__version__}.data/data/share/man/"
+    for page in MAN_PAGES.values():
+        assert data + page in names  # installed under PREFIX/share/man
+
+
+def _man_env(bin_dir: Path, tmp_path: Path) -> dict:
+    """An environment where man(1) derives its search path from PATH alone
+    (no MANPATH), as in a login shell with the install's bin on PATH."""
+    env = {k: v for k, v in _env(tmp_path).items() if k not in ("MANPATH", "MANOPT")}
+    env.update(PATH=f"{bin_dir}:/usr/bin:/bin", MANPAGER="cat", PAGER="cat", MANWIDTH="80")
+    return env
+
+
+def _needs_man():
+    if shutil.which("man") is None:
+        pytest.skip("man is not installed (Debian package: man-db)")
+
+
+def test_man_finds_the_pages_of_a_venv_install(venv, tmp_path):
+    _needs_man()
+    v, _ = venv
+    env = _man_env(v / "bin", tmp_path)
+    for page, rel in MAN_PAGES.items():
+        r = subprocess.run(["man", "-w", page], env=env, capture_output=True, text=True, cwd=str(tmp_path))
+        assert r.returncode == 0 and r.stdout.strip() == str(v / "share" / "man" / rel), (page, r.stderr)
+    r = subprocess.run(["man", "agentctl"], env=env, capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0 and "server install" in r.stdout, r.stderr
+
+
+def test_man_finds_the_pages_of_a_user_install(venv, tmp_path):
+    """`pip install --user` puts scripts in ~/.local/bin and data under
+    ~/.local; --prefix ~/.local makes the same layout from this venv's pip."""
+    _needs_man()
+    _, wheel = venv
+    local = tmp_path / "home" / ".local"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
+                        "--prefix", str(local), str(wheel)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (local / "bin" / "agentctl").exists()
+    env = _man_env(local / "bin", tmp_path)
+    r = subprocess.run(["man", "-w", "agentctl"], env=env, capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0 and r.stdout.strip() == str(local / "share" / "man" / "man1" / "agentctl.1"), r.stderr
+    # without the bin directory on PATH, man has no way to know
+    env["PATH"] = "/usr/bin:/bin"
+    r = subprocess.run(["man", "-w", "agentctl"], env=env, capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode != 0
+
+
+def test_agentctl_man_shows_the_installed_pages(venv, tmp_path):
+    _needs_man()
+    v, _ = venv
+    env = _man_env(Path("/nonexistent"), tmp_path)  # man itself would find nothing
+    ctl = str(v / "bin" / "agentctl")
+    for page, title in (("agentctl", "AGENTCTL(1)"), ("agentd", "AGENTD(8)"), ("agentd.toml", "AGENTD.TOML(5)")):
+        r = subprocess.run([ctl, "man", page], env=env, capture_output=True, text=True, cwd=str(tmp_path))
+        assert r.returncode == 0 and title in r.stdout, (page, r.stderr)
+    r = subprocess.run([ctl, "man", "--path", "agentd.toml"], env=env, capture_output=True, text=True,
+                       cwd=str(tmp_path))
+    assert r.stdout.strip().startswith(str(v)) and r.stdout.strip().endswith("agentd/data/man/agentd.toml.5")
 
 
 def test_installed_commands_work(venv, tmp_path):
