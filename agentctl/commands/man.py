@@ -36,5 +36,8 @@ def cmd_man(ctx: Context) -> int | None:
     man = shutil.which("man")
     if man is None:
         raise Failure(f"man is not installed (Debian/Ubuntu: apt install man-db); the page is {path}")
+    import subprocess
+
     sys.stdout.flush()
-    os.execv(man, [man, "-l", path])  # man's own pager and exit status
+    # A child, not exec: in the REPL the prompt comes back when the pager ends.
+    return subprocess.run([man, "-l", path]).returncode or None

@@ -80,3 +80,33 @@ def test_config_page_has_every_key_and_variable():
     for var in ENV_VARS:
         assert var in text
     assert "WAL" in text and "synchronous=NORMAL" in text
+
+
+def test_agentctl_man_shows_each_page_and_returns_to_the_repl(tmp_path):
+    """`agentctl man` from the checkout (an editable install places no pages
+    for man to find), and in the REPL, which gets its prompt back."""
+    if shutil.which("man") is None:
+        pytest.skip("man is not installed (Debian package: man-db)")
+    import sys
+
+    import pexpect
+
+    from daemon_harness import base_env
+
+    env = dict(base_env(tmp_path, None), MANPAGER="cat", PAGER="cat", MANWIDTH="80")
+    for page, title in (("agentctl", "AGENTCTL(1)"), ("agentd", "AGENTD(8)"), ("agentd.toml", "AGENTD.TOML(5)")):
+        r = subprocess.run([sys.executable, "-m", "agentctl", "man", page], env=env, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0 and title in r.stdout and "NAME" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-m", "agentctl", "man", "--path"], env=env, capture_output=True, text=True)
+    assert r.stdout.strip() == str(ROOT / "agentd" / "data" / "man" / "agentctl.1")
+    child = pexpect.spawn(sys.executable, ["-m", "agentctl", "shell"], env=env, encoding="utf-8", timeout=30)
+    try:
+        child.expect_exact("agentd>")
+        child.send("man agentd.toml\r")
+        child.expect_exact("AGENTD.TOML(5)")
+        child.expect_exact("agentd>")
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
