@@ -37,29 +37,32 @@ def test_goal_create_get_list_shapes(alive):
         "params": {"allowed_tools": ["web_search", "finish"], "constraints": ["be brief"],
                    "allowed_domains": ["example.com"], "email_to": ["me@example.com"]},
     })
-    assert re.fullmatch(r"[0-9a-f]{12}", g["id"])
-    assert g["status"] == "active" and g["name"] == "news"
-    assert g["params"]["step_budget"] == 20  # the default
-    assert g["params"]["allowed_tools"] == ["web_search", "finish"]
-    assert g["webhook_url"] == "https://hooks.example.com/x"
-    assert g["webhook_secret"] is None  # only with secrets=true
-    assert ISO.match(g["created_at"]) and ISO.match(g["updated_at"])
-    assert [(s["cron"], s["timezone"]) for s in g["schedules"]] == [("0 16 * * 5", "Europe/Paris"),
-                                                                   ("*/15 * * * *", "UTC")]
-    for s in g["schedules"]:
-        assert s["active"] is True and ISO.match(s["next_fire"]) and s["description"]
-    got = alive.call("goal.get", {"id": g["id"]})
-    assert got["id"] == g["id"] and got["objective"] == "collect AI news" and got["last_run"] is None
-    secret = alive.call("goal.get", {"id": g["id"], "secrets": True})["webhook_secret"]
-    assert secret and isinstance(secret, str)
-    lst = alive.call("goal.list", {})
-    assert lst["total"] >= 1 and g["id"] in [x["id"] for x in lst["goals"]]
-    assert all(x["webhook_secret"] is None for x in lst["goals"])
-    one = alive.call("goal.list", {"limit": 1})
-    assert len(one["goals"]) == 1 and one["total"] == lst["total"]
-    # stored as given
-    with closing(ro(alive.db)) as conn:
-        assert conn.execute("SELECT count(*) FROM schedules WHERE goal_id = ?", (g["id"],)).fetchone()[0] == 2
+    try:
+        assert re.fullmatch(r"[0-9a-f]{12}", g["id"])
+        assert g["status"] == "active" and g["name"] == "news"
+        assert g["params"]["step_budget"] == 20  # the default
+        assert g["params"]["allowed_tools"] == ["web_search", "finish"]
+        assert g["webhook_url"] == "https://hooks.example.com/x"
+        assert g["webhook_secret"] is None  # only with secrets=true
+        assert ISO.match(g["created_at"]) and ISO.match(g["updated_at"])
+        assert [(s["cron"], s["timezone"]) for s in g["schedules"]] == [("0 16 * * 5", "Europe/Paris"),
+                                                                       ("*/15 * * * *", "UTC")]
+        for s in g["schedules"]:
+            assert s["active"] is True and ISO.match(s["next_fire"]) and s["description"]
+        got = alive.call("goal.get", {"id": g["id"]})
+        assert got["id"] == g["id"] and got["objective"] == "collect AI news" and got["last_run"] is None
+        secret = alive.call("goal.get", {"id": g["id"], "secrets": True})["webhook_secret"]
+        assert secret and isinstance(secret, str)
+        lst = alive.call("goal.list", {})
+        assert lst["total"] >= 1 and g["id"] in [x["id"] for x in lst["goals"]]
+        assert all(x["webhook_secret"] is None for x in lst["goals"])
+        one = alive.call("goal.list", {"limit": 1})
+        assert len(one["goals"]) == 1 and one["total"] == lst["total"]
+        # stored as given
+        with closing(ro(alive.db)) as conn:
+            assert conn.execute("SELECT count(*) FROM schedules WHERE goal_id = ?", (g["id"],)).fetchone()[0] == 2
+    finally:  # its */15 schedule would otherwise fire on this shared daemon during later tests
+        alive.call("goal.delete", {"id": g["id"]})
 
 
 def test_goal_update_pause_resume(alive):
