@@ -182,9 +182,14 @@ class MeterProxy:
         tool_calls: dict[int, dict[str, str]] = {}
         usage: dict[str, Any] | None = None
         finish = None
+        client_gone = False
         for raw in iter(resp.readline, b""):
-            h.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
-            h.wfile.flush()
+            if not client_gone:
+                try:
+                    h.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+                    h.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    client_gone = True  # keep reading: the usage still counts
             line = raw.strip()
             if not line.startswith(b"data:") or line == b"data: [DONE]":
                 continue
@@ -202,8 +207,13 @@ class MeterProxy:
                     fn = tc.get("function") or {}
                     slot["name"] += fn.get("name") or ""
                     slot["arguments"] += fn.get("arguments") or ""
-        h.wfile.write(b"0\r\n\r\n")
-        h.wfile.flush()
+        if not client_gone:
+            try:
+                h.wfile.write(b"0\r\n\r\n")
+                h.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        h.close_connection = client_gone
         return {"choices": [{"finish_reason": finish, "message": {
             "content": "".join(content), "tool_calls": list(tool_calls.values())}}], "usage": usage or {}}
 
@@ -223,12 +233,15 @@ class MeterProxy:
 
     @staticmethod
     def _reply(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:
-        h.send_response(status)
-        for k, v in headers.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        try:
+            h.send_response(status)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True  # the client gave up waiting; the call is still counted
 
 
 def _json_or_none(data: bytes) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,9 @@ class AgentdSystem:
         self.artifacts: Path | None = None
 
     def __enter__(self) -> "AgentdSystem":
-        base = Path(tempfile.mkdtemp(prefix="agentd-rm-", dir="/tmp"))
+        base = self.base = Path(tempfile.mkdtemp(prefix="agentd-rm-", dir="/tmp"))  # short: a socket path
         w = self.world
-        config = (f'[tools]\nprivate_hosts_allowed = ["127.0.0.1"]\nduckduckgo_url = "{w.search_url}"\n'
+        config = (f'[daemon]\nclient_idle_timeout_s = 7200\n\n[tools]\nprivate_hosts_allowed = ["127.0.0.1"]\nduckduckgo_url = "{w.search_url}"\n'
                   f"delivery_backoff_s = 0.2\n\n[provider]\ntimeout_s = 600\n\n"
                   f'[smtp]\nhost = "127.0.0.1"\nport = {w.smtp_port}\nsecurity = "none"\nsender = "agentd@example.com"\n')
         self.daemon = Daemon(base, self.proxy.base_url, config=config, args=["--no-provider-check"],
@@ -70,9 +71,11 @@ class AgentdSystem:
 
     def __exit__(self, *exc: object) -> None:
         if self.daemon is not None:
-            log = self.daemon.log()
-            (self.workdir / "agentd.log").write_text(log)
             self.daemon.stop()
+            (self.workdir / "agentd.log").write_text(self.daemon.log())
+            if self.artifacts is not None and self.artifacts.exists():
+                shutil.copytree(self.artifacts, self.workdir / "artifacts", dirs_exist_ok=True)
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def run(self, goal: Goal) -> tuple[Result, Path]:
         d = self.daemon
@@ -83,17 +86,17 @@ class AgentdSystem:
             params["email_to"] = [ME]
         if goal.webhook:
             params["allowed_domains"] = ["127.0.0.1"]
-        rpc = d.rpc(timeout=60)
-        watch = Rpc(d.socket, timeout=self.goal_timeout + 120)
+        # One connection per call: the daemon closes a connection idle for client_idle_timeout_s.
+        g = d.call("goal.create", {"objective": goal.text(self.world), "name": goal.id, "params": params})
+        sandbox = self.artifacts / g["id"]
+        for rel, text in goal.files.items():
+            (sandbox / rel).parent.mkdir(parents=True, exist_ok=True)
+            (sandbox / rel).write_text(text)
+        watch = Rpc(d.socket, timeout=self.goal_timeout + 300)
         try:
-            g = rpc.call("goal.create", {"objective": goal.text(self.world), "name": goal.id, "params": params})
-            sandbox = self.artifacts / g["id"]
-            for rel, text in goal.files.items():
-                (sandbox / rel).parent.mkdir(parents=True, exist_ok=True)
-                (sandbox / rel).write_text(text)
             watch.call("run.watch", {"goal_id": g["id"]})
             cpu0, t0 = d.cpu(), time.monotonic()
-            run = rpc.call("goal.run", {"id": g["id"]})
+            run = d.call("goal.run", {"id": g["id"]})
             while True:
                 note = watch.next_note()
                 p = note.get("params") or {}
@@ -101,11 +104,10 @@ class AgentdSystem:
                     break
             wall = time.monotonic() - t0
             cpu = d.cpu() - cpu0
-            run = rpc.call("run.get", {"id": run["id"]})
-            steps = rpc.call("run.steps", {"id": run["id"]})["steps"]
         finally:
-            rpc.close()
             watch.close()
+        run = d.call("run.get", {"id": run["id"]})
+        steps = d.call("run.steps", {"id": run["id"]})["steps"]
         tool_steps = [s for s in steps if s.get("tool_name") and s["tool_name"] != "finish"]
         return Result(status=run["status"], error=run.get("error"), answer=(run.get("summary") or "")[:2000],
                       tool_calls=len(tool_steps), tool_errors=sum(1 for s in tool_steps if s.get("error")),
