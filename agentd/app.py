@@ -58,6 +58,7 @@ class App:
         self.provider: Any = None  # providers.base.Provider
         self.provider_status: m.ProviderStatus | None = None
         self.provider_ready = trio.Event()
+        self.provider_pinged = 0.0  # monotonic time of the last reachability check (providers.lifecycle)
         self.metrics: Any = None
         self.breakers: Any = None  # breaker.Board
         self.tools: Any = None  # tools.registry.ToolRegistry

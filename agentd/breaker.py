@@ -173,12 +173,12 @@ class GuardedProvider:
     def __getattr__(self, item: str) -> Any:
         return getattr(self._p, item)
 
-    async def complete(self, messages: Sequence[Any], tools: Sequence[Any], *, on_delta=None):
+    async def complete(self, messages: Sequence[Any], tools: Sequence[Any], *, on_delta=None, on_retry=None):
         why = self._breaker.allow()
         if why is not None:
             raise ProviderUnavailable(why, breaker=self._breaker.name)
         try:
-            result = await self._p.complete(messages, tools, on_delta=on_delta)
+            result = await self._p.complete(messages, tools, on_delta=on_delta, on_retry=on_retry)
         except (ProviderUnavailable, ProviderRateLimited):
             self._breaker.failure()
             raise

@@ -67,8 +67,10 @@ class ProviderConfig(_C):
     # First retry delay; later ones grow x2 up to retry_max_delay_s (full jitter).
     retry_base_delay_s: NonNegative = 1.0
     # An OpenAI-compatible server's model that is not on the known tool-calling
-    # list is refused at start-up unless this is true.
+    # list is probed with a sample tool call at start-up, unless this is true.
     assume_tools: bool = False
+    # The largest answer (decoded) read from the provider; larger ones fail.
+    max_answer_bytes: int = 32 * 1024 * 1024
     # OpenRouter's optional attribution headers (HTTP-Referer, X-Title).
     http_referer: str | None = None
     app_title: str | None = "agentd"
@@ -180,6 +182,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OPENROUTER_BASE_URL": ("openrouter", "base_url"),
     "OLLAMA_BASE_URL": ("ollama", "base_url"),
     "OLLAMA_MODEL": ("ollama", "model"),
+    "LLM_ASSUME_TOOLS": ("provider", "assume_tools"),
+    "LLM_CHECK_ON_START": ("provider", "check_on_start"),
     "AGENTD_SOCKET": ("daemon", "socket"),
     "AGENTD_DB": ("daemon", "db"),
     "AGENTD_LOG_LEVEL": ("daemon", "log_level"),
@@ -205,6 +209,10 @@ def read_file(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {exc}", path=str(path)) from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+BOOL_VARS = frozenset({"LLM_ASSUME_TOOLS", "LLM_CHECK_ON_START"})
 
 
 def _coerce(raw: str) -> object:
@@ -233,7 +241,15 @@ def load(
     data = read_file(path)
     for var, (section, key) in ENV_VARS.items():
         value = env.get(var)
-        if value not in (None, ""):
+        if value in (None, ""):
+            continue
+        if var in BOOL_VARS:
+            low = value.strip().lower()
+            if low not in _TRUE + _FALSE:
+                raise ConfigError(f"{var}={value!r}: expected true or false (also 1/0, yes/no, on/off)",
+                                  key=f"{section}.{key}")
+            data.setdefault(section, {})[key] = low in _TRUE
+        else:
             data.setdefault(section, {})[key] = _coerce(value) if key not in ("api_key", "password", "model", "name", "base_url", "socket", "db") else value
     for section, values in (overrides or {}).items():
         for key, value in values.items():

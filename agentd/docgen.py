@@ -43,7 +43,8 @@ KEY_DOCS: dict[str, str] = {
     "provider.check_on_start": "Check at start-up that the model can call tools (`agentd --no-provider-check` turns it off).",
     "provider.wait_for_provider_s": "How long a run waits for a degraded (unreachable) provider before it fails.",
     "provider.retry_base_delay_s": "The first retry delay; later ones double up to `retry_max_delay_s` (full jitter).",
-    "provider.assume_tools": "Accept an OpenAI-compatible server's model that is not on the known tool-calling list.",
+    "provider.assume_tools": "Accept an OpenAI-compatible server's model that is not on the known tool-calling list without the sample tool call that checks it at start-up.",
+    "provider.max_answer_bytes": "The largest model answer read, decoded (a larger or endlessly compressed one fails the call, naming this cap).",
     "provider.http_referer": "OpenRouter attribution header `HTTP-Referer`.",
     "provider.app_title": "OpenRouter attribution header `X-Title`.",
     "openai.api_key": "OpenAI API key (secret).",
@@ -272,6 +273,16 @@ def configuration() -> str:
            "never loses a committed step, and a power loss may lose the last transactions but never "
            "corrupts the file. `daemon.synchronous = \"full\"` makes every commit durable on power loss "
            "too, at the cost of an fsync per commit.", "",
+           "## A local model server", "",
+           "Any OpenAI-compatible server (llama.cpp's `llama-server`, vLLM, LM Studio, LocalAI, ...) works "
+           "with `LLM_PROVIDER=openai`, `OPENAI_BASE_URL` (e.g. `http://127.0.0.1:8080/v1`) and "
+           "`OPENAI_MODEL`. A custom base URL needs no API key: without `OPENAI_API_KEY` requests go "
+           "out without an `Authorization` header (set the key when the server wants one). At start-up "
+           "the daemon asks the server for its models and, for a model that is not known to call tools, "
+           "makes one small sample tool call: native tool calls and tool calls written as text (which "
+           "agentd recovers) both work; a model that does not use the tool is refused with its name. "
+           "`LLM_ASSUME_TOOLS=true` (`provider.assume_tools`) skips the sample call, "
+           "`LLM_CHECK_ON_START=false` (`provider.check_on_start`) skips the whole check.", "",
            "## Keys", ""]
     section = None
     for sec, key, full, f in config_keys():

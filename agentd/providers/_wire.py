@@ -206,11 +206,15 @@ class ToolsCache:
 _STREAM_TAIL = b',"stream":true,"stream_options":{"include_usage":true}}'
 
 
-def request_body(model_prefix: bytes, messages: list[bytes], tools: bytes | None, stream: bool) -> bytes:
-    """``model_prefix`` is ``b'{"model":<model>,"messages":['``."""
+def request_body(model_prefix: bytes, messages: list[bytes], tools: bytes | None, stream: bool,
+                 extra: bytes = b"") -> bytes:
+    """``model_prefix`` is ``b'{"model":<model>,"messages":['``; ``extra`` more
+    members, each starting with a comma (``b',"max_tokens":128'``)."""
     parts = [model_prefix, b",".join(messages), b"]"]
     if tools is not None:
         parts += (b',"tools":', tools)
+    if extra:
+        parts.append(extra)
     parts.append(_STREAM_TAIL if stream else b"}")
     return b"".join(parts)
 
@@ -234,13 +238,28 @@ def _call_id(given: str | None, index: int) -> str:
     return given or f"call_{uuid.uuid4().hex[:16]}_{index}"
 
 
+# Servers that name the output limit otherwise than OpenAI's "length".
+_LENGTH_REASONS = frozenset({"length", "max_tokens", "max_output_tokens"})
+
+
+def finish_reason(reason: str | None, has_calls: bool) -> str:
+    """Ours: "length" for an answer cut by the output limit (OpenAI, llama.cpp,
+    vLLM and LM Studio say "length", Ollama's ``done_reason`` too); else
+    "tool_calls" when the answer has calls (Ollama says "stop" then); else the
+    server's reason, "stop" when it gave none."""
+    if reason in _LENGTH_REASONS:
+        return "length"
+    if has_calls:
+        return "tool_calls"
+    return reason or "stop"
+
+
 def _completion(content: str | None, calls: list[ToolCall], usage: _RUsage, reason: str | None,
                 model: str) -> Completion:
-    """The answer as ours; without a finish reason, "tool_calls" when it has calls, else "stop"."""
     return Completion(
         message=Message(role="assistant", content=content, tool_calls=calls),
         usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0),
-        finish_reason=reason or ("tool_calls" if calls else "stop"),
+        finish_reason=finish_reason(reason, bool(calls)),
         model=model,
     )
 
@@ -281,6 +300,27 @@ def parse_completion(raw: bytes, model: str) -> Completion:
     ]
     return _completion(choice.message.content, calls, resp.usage or _RUsage(), choice.finish_reason,
                        resp.model or model)
+
+
+class _RModel(msgspec.Struct):
+    id: str
+    supported_parameters: list[str] | None = None
+
+
+class _RModels(msgspec.Struct):
+    data: list[_RModel] = []
+
+
+_decode_models = msgspec.json.Decoder(_RModels).decode
+
+
+def parse_models(raw: bytes) -> dict[str, list[str]]:
+    """A ``GET /models`` answer as {model id: supported parameters (OpenRouter's; else empty)}."""
+    try:
+        models = _decode_models(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise MalformedResponse(f"unreadable model list: {exc}") from exc
+    return {m.id: list(m.supported_parameters or ()) for m in models.data}
 
 
 class LineSplitter:

@@ -19,6 +19,12 @@ from ..agent.messages import Completion, Message, ToolSpec
 
 CheckState = Literal["ok", "degraded", "incompatible"]
 
+# on_retry(attempt, delay_s, reason): called before each backoff sleep of one
+# complete() call; attempt is the 1-based number of the attempt that failed,
+# reason a short text for a person ("HTTP 503 from server", "timed out after
+# 120 s", "connection refused").
+RetryNotice = Callable[[int, float, str], None]
+
 
 class CheckResult(msgspec.Struct, frozen=True):
     """The outcome of the tool-calling validation.
@@ -44,11 +50,16 @@ class Provider(Protocol):
         tools: Sequence[ToolSpec],
         *,
         on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryNotice | None = None,
     ) -> Completion:
         """One model call, retried on transient errors per the retry policy.
 
         ``tools`` empty means "answer without tools" (the final summary turn).
         ``on_delta`` (optional) receives text deltas when the provider streams.
+        ``on_retry`` (optional) hears of each retry before its backoff sleep.
+        ``finish_reason`` of the result is "length" when the answer was cut
+        by the output limit, "tool_calls" when it holds calls, else "stop"
+        (or what the server said).
         Cancellation: cancelling the caller aborts the HTTP request.
         """
         ...

@@ -59,7 +59,8 @@ def make_provider(
         from .ollama import OllamaProvider
 
         return OllamaProvider(model=resolved.model, base_url=resolved.base_url, timeout_s=cfg.timeout_s,
-                              policy=policy, on_retry=on_retry)
+                              policy=policy, on_retry=on_retry, api_key=resolved.api_key,
+                              max_answer_bytes=cfg.max_answer_bytes)
     from .openai import OpenAIProvider
 
     headers: dict[str, str] = {}
@@ -71,5 +72,5 @@ def make_provider(
     return OpenAIProvider(
         name=resolved.name, model=resolved.model, api_key=resolved.api_key, base_url=resolved.base_url,
         timeout_s=cfg.timeout_s, policy=policy, assume_tools=cfg.assume_tools, headers=headers,
-        on_retry=on_retry, pool_size=concurrency,
+        on_retry=on_retry, pool_size=concurrency, max_answer_bytes=cfg.max_answer_bytes,
     )

@@ -11,20 +11,24 @@ backoff while degraded, checked on demand (``provider.check``).
 from __future__ import annotations
 
 import importlib
+import time
 from typing import TYPE_CHECKING
 
 import trio
 
 from .. import log
-from ..errors import ConfigError, ProviderIncompatible
+from ..errors import ConfigError, ProviderError, ProviderIncompatible, ProviderUnavailable
 from ..protocol import methods as m
 from ..retry import RetryPolicy
 from ..timeutil import iso
+from .base import CheckResult
 
 if TYPE_CHECKING:
     from ..app import App
 
 _log = log.get("agentd.provider")
+PING_EVERY_S = 5.0
+PING_TIMEOUT_S = 5.0
 
 
 def make(app: "App") -> None:
@@ -44,8 +48,7 @@ def make(app: "App") -> None:
 
         provider = GuardedProvider(provider, board.get(f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
     app.provider = provider
-    # Import the SDK now rather than in the first run: it costs ~0.5 s of CPU.
-    # (The OpenAI provider has no SDK on its path; httpx only for errors and proxies.)
+    # Import the HTTP stack now rather than in the first run (it costs CPU).
     importlib.import_module("ollama" if resolved.name == "ollama" else "httpx")
 
 
@@ -73,6 +76,37 @@ async def check_now(app: "App") -> m.ProviderStatus:
     _log.info("provider checked", provider=status.provider, model=status.model, state=status.state,
               detail=status.message)
     return status
+
+
+async def still_reachable(app: "App") -> None:
+    """Before ``daemon.status``: while the provider counts as ok after a real
+    check, ask the server whether it still answers (``ping``, at most every
+    ``PING_EVERY_S``, bounded by ``PING_TIMEOUT_S``), so status never says ok
+    for a server that went away. When it does not answer, the status becomes
+    degraded with the reason, runs wait for it, and ``revalidate`` checks
+    again with backoff. Does nothing when the check is off or already failing."""
+    st = app.provider_status
+    if st is None or st.state != "ok" or st.checked_at is None:
+        return
+    now = time.monotonic()
+    if now - app.provider_pinged < PING_EVERY_S:
+        return
+    app.provider_pinged = now
+    error: str | None = None
+    try:
+        with trio.fail_after(PING_TIMEOUT_S):
+            await app.provider.ping()
+    except trio.TooSlowError:
+        error = f"no answer within {PING_TIMEOUT_S:g} s"
+    except ProviderUnavailable as exc:
+        error = exc.message
+    except ProviderError:
+        return  # it answered, even if with a refusal: reachable
+    if error is None or app.provider_status is not st:
+        return
+    result = CheckResult(state="degraded", message=f"unreachable: {error}", provider=st.provider, model=st.model)
+    _record(app, result)
+    _log.warning("provider unreachable", provider=st.provider, model=st.model, detail=error)
 
 
 async def startup(app: "App") -> None:

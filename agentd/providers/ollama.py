@@ -2,7 +2,15 @@
 
 ``ollama.AsyncClient`` is a thin layer over ``httpx.AsyncClient``, whose
 transport (httpcore) picks its async backend with sniffio, so it runs under
-``trio.run`` unchanged (the tests all run under trio).
+``trio.run`` unchanged (the tests all run under trio). The httpx client is
+built by ``_httpx_client.open_client``, like the OpenAI provider's:
+``trust_env``, answers capped in decoded size, a SOCKS proxy without SOCKS
+support reported as ProviderUnavailable naming the fix. It is built on first
+use, so that report reaches ``check()`` (degraded) instead of start-up.
+
+``done_reason`` becomes ``Completion.finish_reason``: "length" when the
+answer was cut by the output limit (``num_predict``), else "tool_calls" when
+it holds calls, else Ollama's reason ("stop").
 
 Conversion: our messages become Ollama's chat messages (tool results carry
 ``tool_name``; an assistant's tool-call arguments go back as objects). Ollama
@@ -33,7 +41,10 @@ from ..errors import (
     ProviderError, ProviderIncompatible, ProviderRateLimited, ProviderRejected, ProviderUnavailable,
 )
 from ..retry import OnRetry, RetryPolicy, retry
-from .base import CheckResult
+from . import _wire
+from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,
+                            open_client)
+from .base import CheckResult, RetryNotice
 
 OLLAMA_BASE_URL = "http://localhost:11434"
 _encode = msgspec.json.Encoder().encode
@@ -93,9 +104,9 @@ class OllamaProvider:
         on_retry: OnRetry | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        api_key: str | None = None,
     ) -> None:
-        import ollama
-
         self.model = model
         self.base_url = (base_url or OLLAMA_BASE_URL).rstrip("/")
         self.timeout_s = timeout_s
@@ -107,10 +118,26 @@ class OllamaProvider:
         self._tools_key: tuple[int, ...] = ()
         self._tools_held: tuple[ToolSpec, ...] = ()
         self._tools_wire: list[dict[str, Any]] = []
-        self._client = ollama.AsyncClient(host=self.base_url, timeout=timeout_s)
+        self.max_answer_bytes = max_answer_bytes
+        self._api_key = api_key  # a bearer token, for an Ollama behind an authenticating proxy
+        self._sdk: Any = None
+
+    @property
+    def _client(self) -> Any:
+        """The ``ollama.AsyncClient``, built on first use (raises ProviderUnavailable, see the module doc)."""
+        if self._sdk is None:
+            import ollama
+
+            self._sdk = open_client("ollama", factory=ollama.AsyncClient, host=self.base_url,
+                                    timeout=self.timeout_s,
+                                    headers={"Authorization": f"Bearer {self._api_key}"} if self._api_key else None,
+                                    event_hooks={"response": [limit_answers(self.max_answer_bytes)]})
+        return self._sdk
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            sdk, self._sdk = self._sdk, None
+            await sdk.close()
 
     def _wire_tools(self, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
         key = tuple(map(id, tools))
@@ -131,36 +158,46 @@ class OllamaProvider:
         tools: Sequence[ToolSpec],
         *,
         on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryNotice | None = None,
     ) -> Completion:
-        return await self._complete(messages, tools, on_delta, self.policy)
+        return await self._complete(messages, tools, on_delta, on_retry, self.policy)
 
     async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion:
         """One attempt, no retries: validation reports "degraded" rather than wait."""
-        return await self._complete(messages, tools, None, RetryPolicy(max_attempts=1))
+        return await self._complete(messages, tools, None, None, RetryPolicy(max_attempts=1))
 
     async def _complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
-                        on_delta: Callable[[str], None] | None, policy: RetryPolicy) -> Completion:
+                        on_delta: Callable[[str], None] | None, on_retry: RetryNotice | None,
+                        policy: RetryPolicy) -> Completion:
         wire = [to_ollama_message(m) for m in messages]
         wire_tools = self._wire_tools(tools) if tools else None
         if on_delta is None:
             attempt = lambda: self._chat(wire, wire_tools)  # noqa: E731
         else:
             attempt = lambda: self._chat_stream(wire, wire_tools, on_delta)  # noqa: E731
-        return await self._retrying(attempt, policy)
 
-    async def _retrying(self, fn: Callable[[], Awaitable[Any]], policy: RetryPolicy) -> Any:
+        def count(attempt_no: int, delay: float, exc: BaseException) -> None:
+            self.retries += 1
+            if self._on_retry is not None:
+                self._on_retry(attempt_no, delay, exc)
+            if on_retry is not None:
+                on_retry(attempt_no, delay, self.describe(exc))
+
         try:
-            return await retry(fn, policy=policy, is_transient=self._is_transient,
-                               on_retry=self._count_retry, rng=self._rng, sleep=self._sleep)
+            return await retry(attempt, policy=policy, is_transient=self._is_transient,
+                               on_retry=count, rng=self._rng, sleep=self._sleep)
         except ProviderError:
             raise
         except Exception as exc:
             raise self._translate(exc) from exc
 
-    def _count_retry(self, attempt: int, delay: float, exc: BaseException) -> None:
-        self.retries += 1
-        if self._on_retry is not None:
-            self._on_retry(attempt, delay, exc)
+    def describe(self, exc: BaseException) -> str:
+        """Why an attempt failed, for a person watching the retries."""
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError) and exc.status_code >= 0:
+            return f"HTTP {exc.status_code} from server"
+        return describe_failure(exc, self.timeout_s)
 
     async def _chat(self, wire: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Completion:
         import pydantic
@@ -173,7 +210,7 @@ class OllamaProvider:
         return Completion(
             message=Message(role="assistant", content=resp.message.content or None, tool_calls=calls),
             usage=Usage(resp.prompt_eval_count or 0, resp.eval_count or 0),
-            finish_reason="tool_calls" if calls else (resp.done_reason or "stop"),
+            finish_reason=_wire.finish_reason(resp.done_reason, bool(calls)),
             model=resp.model or self.model,
         )
 
@@ -207,7 +244,7 @@ class OllamaProvider:
         return Completion(
             message=Message(role="assistant", content="".join(text) or None, tool_calls=calls),
             usage=Usage(last.prompt_eval_count or 0, last.eval_count or 0),
-            finish_reason="tool_calls" if calls else (last.done_reason or "stop"),
+            finish_reason=_wire.finish_reason(last.done_reason, bool(calls)),
             model=last.model or self.model,
         )
 
@@ -246,8 +283,9 @@ class OllamaProvider:
             return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g}s", **data)
         if isinstance(exc, (ConnectionError, httpx.TransportError)):
             return ProviderUnavailable(
-                f"{who}: cannot reach Ollama at {self.base_url} ({exc}); is `ollama serve` running?", **data)
-        if isinstance(exc, (MalformedResponse, _StreamBroken)):
+                f"{who}: cannot reach Ollama at {self.base_url} ({error_text(exc)}); is `ollama serve` running?",
+                **data)
+        if isinstance(exc, (MalformedResponse, _StreamBroken, AnswerTooLarge, httpx.DecodingError)):
             return ProviderUnavailable(f"{who}: {exc}", **data)
         raise exc
 
@@ -260,6 +298,10 @@ class OllamaProvider:
             return str(_decode(r.content).get("version", "?"))
         except Exception as exc:
             raise self._translate_any(exc) from exc
+
+    async def ping(self) -> None:
+        """Raises ProviderUnavailable when the server does not answer (``/api/version``)."""
+        await self.server_version()
 
     async def pulled_models(self) -> list[str]:
         try:
@@ -280,6 +322,8 @@ class OllamaProvider:
         import httpx
         import ollama
 
+        if isinstance(exc, ProviderError):
+            return exc
         if isinstance(exc, httpx.HTTPStatusError):
             exc = ollama.ResponseError(exc.response.text, exc.response.status_code)
         if isinstance(exc, (msgspec.DecodeError, json.JSONDecodeError, AttributeError, TypeError)):

@@ -1,34 +1,29 @@
 """OpenAI, OpenRouter and any OpenAI-compatible server, over Chat Completions.
 
-No SDK on the request path (the SDK lists models, for validation: see
-``list_models``). Issue 7 asked to send prebuilt bodies "through the
-SDK's lower-level request path, keeping its auth, base URL, retries and error
-types — or another way that keeps per-step cost flat". We took the other way:
-profiled under the daemon, the SDK's ``AsyncAPIClient.post`` was 66 % of its
-Python time (request building 15-17 %: URL parsing, header checks, option
-copies; httpx2's send 38-41 %, its pool scan growing with the connections), and
-what we kept of it is small: auth is one header, the base URL a prefix, retries
-are ours (``agentd.retry``) and its error types never left this module. So:
+The HTTP stack is httpx (``_httpx_client``): one ``httpx.AsyncClient`` per
+provider, built on first use, ``trust_env`` (proxies, SSL_CERT_FILE/
+SSL_CERT_DIR), its pool keeping ``pool_size`` connections alive (the factory
+sets it from ``daemon.max_concurrent_runs``), every answer decoded under a
+size cap. Request bodies are built from cached bytes (``_wire``: each message
+encoded once and kept by identity, the tools list once per tool set) and
+answers decoded by msgspec into our structs; streaming reads SSE lines. The
+model list (``GET {base_url}/models``) goes through the same client and the
+same error translation.
 
-- one long-lived client per provider (``_http.HTTPClient``: trio and our own
-  HTTP/1.1 framing, a LIFO pool of keep-alive connections, O(1) per request;
-  ``pool_size``, which the factory sets from ``daemon.max_concurrent_runs``,
-  keeps at least that many connections alive), the request target and headers
-  (auth, content type, user agent, OpenRouter's ``HTTP-Referer``/``X-Title``)
-  built once;
-  ``_httpx_client.HttpxClient`` instead when the environment sets a proxy for the URL;
-- the body built from cached bytes (``_wire``: each message is encoded once
-  and kept by identity, the tools list once per tool set; a call joins bytes),
-  the answer decoded by msgspec into our structs; streaming reads SSE lines.
+A local server needs no key: with a custom base URL and no API key, requests
+go out without an ``Authorization`` header.
 
-Errors, as before: ``agentd.retry`` retries 408, 409, 429, 5xx, timeouts,
-connection errors and malformed bodies, honouring ``Retry-After`` /
-``retry-after-ms``; what is left is translated, with ``raise ... from exc``
-(the cause being the transport's httpx exception or an ``httpx.HTTPStatusError``
-carrying the answer), into ProviderRateLimited (429), ProviderRejected
-(400/401/403/404/422..., with the provider's error message), ProviderUnavailable
-(5xx, timeouts, connection, malformed answers). Cancelling the caller closes the
-connection, which aborts the request.
+Errors: ``agentd.retry`` retries 408, 409, 429, 5xx, timeouts, connection
+errors and malformed bodies, honouring ``Retry-After`` / ``retry-after-ms``.
+A pooled keep-alive connection that the server had closed (llama.cpp closes
+after streamed answers) fails before any byte of the answer arrives; that
+request is sent again at once on a fresh connection, without a backoff and
+without counting as a retry. What is left is translated, with
+``raise ... from exc`` (the cause being httpx's exception, or an
+``httpx.HTTPStatusError`` carrying the answer), into ProviderRateLimited (429),
+ProviderRejected (400/401/403/404/422..., with the provider's error message),
+ProviderUnavailable (5xx, timeouts, connection, malformed or oversized
+answers). Cancelling the caller closes the connection, which aborts the request.
 """
 
 from __future__ import annotations
@@ -41,9 +36,11 @@ from .. import __version__
 from ..agent.messages import Completion, Message, ToolSpec
 from ..errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from ..retry import OnRetry, RetryPolicy, retry, retry_after_from_headers
-from . import _http, _wire
+from . import _wire
+from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,
+                            open_client)
 from ._wire import MalformedResponse, MessageCache, ToolsCache
-from .base import CheckResult
+from .base import CheckResult, RetryNotice
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -53,8 +50,10 @@ KEY_HINTS = {
 }
 TRANSIENT_STATUS = frozenset({408, 409, 429})
 MIN_POOL = 8
-_JSON_HEADERS = ((b"accept", b"application/json"),)
-_SSE_HEADERS = ((b"accept", b"text/event-stream"),)
+PROBE_MAX_TOKENS = 160
+_JSON_HEADERS = {"accept": "application/json"}
+_SSE_HEADERS = {"accept": "text/event-stream"}
+_MAX_ERROR_BODY = 64 * 1024
 
 __all__ = ["KEY_HINTS", "OPENAI_BASE_URL", "OPENROUTER_BASE_URL", "MalformedResponse", "OpenAIProvider",
            "ToolsCache"]
@@ -74,14 +73,32 @@ class _StatusError(Exception):
         self.body = body
 
 
+class _Stale(Exception):
+    """A reused connection failed before any byte of the answer (internal: sent again at once)."""
+
+
+class _Trace:
+    """httpcore's ``trace`` extension for one request: did it open a connection?"""
+
+    __slots__ = ("connected",)
+
+    def __init__(self) -> None:
+        self.connected = False
+
+    async def __call__(self, name: str, info: Any) -> None:
+        if name == "connection.connect_tcp.started":
+            self.connected = True
+
+
 class OpenAIProvider:
     """One model on OpenAI, OpenRouter or an OpenAI-compatible server.
 
     Raises from ``complete``: ProviderRejected (4xx, missing API key),
     ProviderRateLimited (429 after the retries), ProviderUnavailable (5xx,
-    timeouts, connection errors and malformed answers after the retries).
-    ``pool_size``: connections kept alive for reuse (at least ``MIN_POOL``);
-    set it to the number of runs that call the model at once.
+    timeouts, connection errors, malformed answers after the retries; an
+    answer over ``max_answer_bytes`` decoded, at once; a SOCKS proxy without
+    SOCKS support). ``pool_size``: connections kept alive for reuse (at
+    least ``MIN_POOL``); set it to the number of runs that call the model at once.
     """
 
     def __init__(
@@ -99,18 +116,21 @@ class OpenAIProvider:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         pool_size: int | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.name = name
         self.model = model
         self.api_key = api_key
         default = OPENROUTER_BASE_URL if name == "openrouter" else OPENAI_BASE_URL
         self.base_url = (base_url or default).rstrip("/")
-        self.custom_base_url = base_url is not None and self.base_url != default
+        self.custom_base_url = base_url is not None and self.base_url.rstrip("/") != default
         self.timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
         self.assume_tools = assume_tools
         self.pool_size = max(MIN_POOL, pool_size or 0)
+        self.max_answer_bytes = max_answer_bytes
         self.retries = 0  # transient failures retried so far (for metrics)
+        self.reconnects = 0  # requests sent again at once after a stale pooled connection
         self._headers = dict(headers or {})
         self._on_retry = on_retry
         self._rng = rng
@@ -119,24 +139,31 @@ class OpenAIProvider:
         self._messages = MessageCache(max_entries=max(4096, 128 * self.pool_size), max_bytes=16 << 20)
         self._prefix = _wire.model_prefix(model)
         self._client: Any = None
-        self._chat_target = b""
+        self._chat_url = self.base_url + "/chat/completions"
 
     # -- client
-    def _transport(self) -> Any:
+    @property
+    def needs_key(self) -> bool:
+        """OpenAI and OpenRouter need a key; a server at a custom base URL may not."""
+        return self.name == "openrouter" or not self.custom_base_url
+
+    def _http(self) -> Any:
         client = self._client
         if client is not None:
             return client
-        if not self.api_key:
+        if not self.api_key and self.needs_key:
             raise self.no_key_error()
-        headers = {
-            "Authorization": f"Bearer {self.api_key}",
-            "Content-Type": "application/json",
-            "Accept-Encoding": "identity",
-            "User-Agent": f"agentd/{__version__}",
-            **self._headers,
-        }
-        client = _http.make_client(self.base_url, headers, timeout=self.timeout_s, max_keepalive=self.pool_size)
-        self._chat_target = client.target("/chat/completions")
+        import httpx
+
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity",
+                   "User-Agent": f"agentd/{__version__}", **self._headers}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        client = open_client(
+            self.name, headers=headers, timeout=httpx.Timeout(self.timeout_s),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=self.pool_size,
+                                keepalive_expiry=5.0),
+            event_hooks={"response": [limit_answers(self.max_answer_bytes)]})
         self._client = client
         return client
 
@@ -153,10 +180,11 @@ class OpenAIProvider:
             await client.aclose()
 
     # -- the call
-    def encode_request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, stream: bool) -> bytes:
+    def encode_request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, stream: bool,
+                       extra: bytes = b"") -> bytes:
         """The Chat Completions request body (public for benchmarks and tests)."""
         return _wire.request_body(self._prefix, self._messages.encoded(messages),
-                                  self._tools.get(tools) if tools else None, stream)
+                                  self._tools.get(tools) if tools else None, stream, extra)
 
     async def complete(
         self,
@@ -164,47 +192,111 @@ class OpenAIProvider:
         tools: Sequence[ToolSpec],
         *,
         on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryNotice | None = None,
     ) -> Completion:
-        client = self._transport()
-        body = self.encode_request(messages, tools, stream=on_delta is not None)
-        if on_delta is None:
-            attempt = lambda: self._post(client, body)  # noqa: E731
-        else:
-            attempt = lambda: self._post_stream(client, body, on_delta)  # noqa: E731
+        return await self._complete(messages, tools, on_delta, on_retry, self.policy)
+
+    async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion:
+        """One attempt, no retries (validation reports "degraded" rather than wait), and a
+        short answer (``max_tokens``): a small model that pads its answer would take minutes."""
+        return await self._complete(messages, tools, None, None, RetryPolicy(max_attempts=1),
+                                    b',"max_tokens":%d' % PROBE_MAX_TOKENS)
+
+    async def ping(self) -> None:
+        """Raises ProviderUnavailable when the server does not answer at all
+        (``GET {base_url}/models``, one attempt, at most 5 s; any HTTP answer will do)."""
+        import httpx
+
         try:
-            return await retry(attempt, policy=self.policy, is_transient=self._is_transient,
-                               on_retry=self._count_retry, rng=self._rng, sleep=self._sleep)
+            await self._http().get(self.base_url + "/models", timeout=min(self.timeout_s, 5.0))
+        except (httpx.TransportError, AnswerTooLarge, httpx.DecodingError) as exc:
+            raise self._translate(exc) from exc
+
+    async def _complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
+                        on_delta: Callable[[str], None] | None, on_retry: RetryNotice | None,
+                        policy: RetryPolicy, extra: bytes = b"") -> Completion:
+        body = self.encode_request(messages, tools, stream=on_delta is not None, extra=extra)
+
+        async def attempt() -> Completion:
+            client = self._http()
+            stale: BaseException | None = None
+            for _ in range(self.pool_size + 1):  # at most every pooled connection, then a fresh one
+                try:
+                    if on_delta is None:
+                        return await self._post(client, body)
+                    return await self._post_stream(client, body, on_delta)
+                except _Stale as exc:
+                    self.reconnects += 1
+                    stale = exc.__cause__
+            assert stale is not None
+            raise stale
+
+        def count(attempt_no: int, delay: float, exc: BaseException) -> None:
+            self.retries += 1
+            if self._on_retry is not None:
+                self._on_retry(attempt_no, delay, exc)
+            if on_retry is not None:
+                on_retry(attempt_no, delay, self.describe(exc))
+
+        try:
+            return await retry(attempt, policy=policy, is_transient=self._is_transient,
+                               on_retry=count, rng=self._rng, sleep=self._sleep)
         except ProviderError:
             raise
         except Exception as exc:
             raise self._translate(exc) from (exc.__cause__ if isinstance(exc, _StatusError) else exc)
 
-    def _count_retry(self, attempt: int, delay: float, exc: BaseException) -> None:
-        self.retries += 1
-        if self._on_retry is not None:
-            self._on_retry(attempt, delay, exc)
+    async def _send(self, client: Any, request: Any) -> Any:
+        """Sends and reads the answer's head; a stale pooled connection becomes ``_Stale``."""
+        import httpx
+
+        trace = _Trace()
+        request.extensions["trace"] = trace
+        try:
+            return await client.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if trace.connected:
+                raise
+            raise _Stale() from exc
 
     async def _post(self, client: Any, body: bytes) -> Completion:
-        status, headers, raw = await client.request(b"POST", self._chat_target, body, _JSON_HEADERS)
-        if status != 200:
-            self._raise_status(status, headers, raw)
-        return _wire.parse_completion(raw, self.model)
+        response = await self._send(client, client.build_request("POST", self._chat_url, content=body,
+                                                                 headers=_JSON_HEADERS))
+        try:
+            if response.status_code != 200:
+                await self._raise_status(response)
+            return _wire.parse_completion(await response.aread(), self.model)
+        finally:
+            await response.aclose()
 
-    def _raise_status(self, status: int, headers: Any, body: bytes) -> None:
-        """For a chat completion answered with ``status`` (not 200)."""
+    async def _raise_status(self, response: Any) -> None:
+        """For an answer with a status other than 200 (its body read up to 64 KiB)."""
+        import httpx
+
+        status = response.status_code
         if 200 <= status < 300:
             raise MalformedResponse(f"unexpected status {status}")
-        err = _StatusError(status, headers, body)
-        raise err from _http.status_error("POST", self.base_url + "/chat/completions", status, headers, body)
+        parts, size = [], 0
+        async for data in response.aiter_bytes():
+            parts.append(data)
+            size += len(data)
+            if size >= _MAX_ERROR_BODY:
+                break
+        body = b"".join(parts)[:_MAX_ERROR_BODY]
+        request = response.request
+        cause = httpx.HTTPStatusError(f"{status} {response.reason_phrase} for {request.method} {request.url}",
+                                      request=request, response=response)
+        raise _StatusError(status, response.headers, body) from cause
 
     async def _post_stream(self, client: Any, body: bytes, on_delta: Callable[[str], None]) -> Completion:
-        ex = await client.send(b"POST", self._chat_target, body, _SSE_HEADERS)
+        response = await self._send(client, client.build_request("POST", self._chat_url, content=body,
+                                                                 headers=_SSE_HEADERS))
         acc = _wire.StreamAccumulator(self.model)
         try:
-            if ex.status != 200:
-                self._raise_status(ex.status, ex.headers, await ex.read_all())
+            if response.status_code != 200:
+                await self._raise_status(response)
             lines = _wire.LineSplitter()
-            while (data := await ex.read()) is not None:
+            async for data in response.aiter_raw():
                 if any(acc.feed(line, on_delta) for line in lines.feed(data)):
                     break
             else:
@@ -215,7 +307,7 @@ class OpenAIProvider:
                 raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
             raise
         finally:
-            await ex.aclose()
+            await response.aclose()
 
     # -- errors
     def _is_transient(self, exc: BaseException) -> float | bool | None:
@@ -223,11 +315,17 @@ class OpenAIProvider:
 
         if isinstance(exc, _StatusError):
             if exc.status in TRANSIENT_STATUS or exc.status >= 500:
-                return retry_after_from_headers(httpx.Headers(exc.headers)) or True
+                return retry_after_from_headers(exc.headers) or True
             return None
         if isinstance(exc, (MalformedResponse, httpx.TransportError)):
             return True
         return None
+
+    def describe(self, exc: BaseException) -> str:
+        """Why an attempt failed, for a person watching the retries."""
+        if isinstance(exc, _StatusError):
+            return f"HTTP {exc.status} from server"
+        return describe_failure(exc, self.timeout_s)
 
     def _translate(self, exc: BaseException) -> ProviderError:
         import httpx
@@ -248,10 +346,11 @@ class OpenAIProvider:
                 hint = f"; check the model name {self.model!r} and the base URL {self.base_url}"
             return ProviderRejected(f"{who}: rejected ({status}): {detail}{hint}", **data)
         if isinstance(exc, httpx.TimeoutException):
-            return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g}s", provider=self.name)
+            return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g} s", provider=self.name)
         if isinstance(exc, httpx.TransportError):
-            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {exc}", provider=self.name)
-        if isinstance(exc, (MalformedResponse, _StreamBroken)):
+            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {error_text(exc)}",
+                                       provider=self.name)
+        if isinstance(exc, (MalformedResponse, _StreamBroken, AnswerTooLarge, httpx.DecodingError)):
             return ProviderUnavailable(f"{who}: {exc}", provider=self.name)
         if isinstance(exc, httpx.HTTPError):
             return ProviderError(f"{who}: {exc}", provider=self.name)
@@ -261,40 +360,22 @@ class OpenAIProvider:
     async def list_models(self) -> dict[str, list[str]]:
         """``GET {base_url}/models`` as {model id: supported parameters} (OpenRouter's shape).
 
-        Through the ``openai`` SDK (``client.models.list()``): this call is made
-        once at start-up and on ``provider.check``, so the SDK's per-call cost
-        does not matter here, and its model types and errors are the reference
-        for what OpenAI-compatible servers return. One attempt, no retries
-        (validation reports "degraded" rather than wait). Raises the
-        ProviderError subclasses, like ``complete``.
+        One attempt, no retries (validation reports "degraded" rather than
+        wait). Raises the ProviderError subclasses, like ``complete``.
         """
-        import openai
-
-        if not self.api_key:
-            raise self.no_key_error()
-        client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0,
-                                    timeout=min(self.timeout_s, 30.0), default_headers=self._headers or None)
         try:
-            page = await client.models.list()
-            return {m.id: list((m.model_extra or {}).get("supported_parameters") or ()) for m in page.data}
-        except openai.APIError as exc:
-            raise self._translate_sdk(exc) from exc
-        finally:
-            await client.close()
-
-    def _translate_sdk(self, exc: Exception) -> ProviderError:
-        import openai
-
-        who = f"{self.name} ({self.model})"
-        if isinstance(exc, openai.APIStatusError):
-            return self._translate(_StatusError(exc.status_code, exc.response.headers, exc.response.content))
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderUnavailable(f"{who}: timed out listing models at {self.base_url}", provider=self.name)
-        if isinstance(exc, openai.APIConnectionError):
-            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {exc}", provider=self.name)
-        return ProviderUnavailable(f"{who}: unreadable model list: {exc}", provider=self.name)
+            client = self._http()
+            response = await client.get(self.base_url + "/models", headers=_JSON_HEADERS)
+            if response.status_code != 200:
+                await self._raise_status(response)
+            return _wire.parse_models(response.content)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc) from (exc.__cause__ if isinstance(exc, _StatusError) else exc)
 
     async def check(self) -> CheckResult:
         from . import validate
 
         return await validate.check_openai(self)
+

@@ -11,10 +11,16 @@ Each provider's ``check()`` delegates here and gets a ``CheckResult``:
 
 Per provider:
 
-- openai: the model is matched against ``OPENAI_TOOL_MODELS`` (dated
-  snapshots such as ``gpt-4o-2024-08-06`` match their family). On a custom
-  base URL (any OpenAI-compatible server) a model off the list is accepted
-  only with ``[provider] assume_tools = true``. No network call.
+- openai: ``GET {base_url}/models`` answers (the server is up, the key is
+  good), and the model is matched against ``OPENAI_TOOL_MODELS`` (dated
+  snapshots such as ``gpt-4o-2024-08-06`` match their family).
+- a custom base URL (any OpenAI-compatible server: llama.cpp, vLLM, LM
+  Studio, LocalAI, ...): ``GET {base_url}/models`` answers (a model off the
+  list is reported, not refused: a one-model server may answer under any
+  name), then a model off the known list is probed with a sample
+  ``get_current_time`` call: native tool calls or calls written as text
+  (which the agent loop recovers) are ok, no tool use is incompatible.
+  ``[provider] assume_tools = true`` (``LLM_ASSUME_TOOLS=1``) skips the probe.
 - openrouter: ``GET {base_url}/models``; the model's ``supported_parameters``
   must contain "tools".
 - ollama: ``/api/version`` answers, the model is in ``/api/tags``,
@@ -29,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..agent.messages import Message, ToolSpec
+from ..agent.messages import Completion, Message, ToolSpec
 from ..errors import ProviderError, ProviderIncompatible, ProviderRejected
 from .base import CheckResult, CheckState
 
@@ -86,27 +92,83 @@ def _state_for(exc: ProviderError) -> CheckState:
 
 async def check_openai(p: OpenAIProvider) -> CheckResult:
     """openai and openrouter (and OpenAI-compatible servers)."""
-    if not p.api_key:
+    if not p.api_key and p.needs_key:
         return _result("incompatible", p.no_key_error().message, p.name, p.model)
     if p.name == "openrouter":
         return await check_openrouter(p)
+    if p.custom_base_url:
+        return await check_compatible(p)
+    try:
+        await p.list_models()
+    except ProviderError as exc:
+        return _result(_state_for(exc), f"openai: could not read the model list at {p.base_url}/models: "
+                       f"{exc.message}", p.name, p.model)
     if openai_model_supports_tools(p.model):
         return _result("ok", f"{p.model} supports tool calling", p.name, p.model)
-    if p.custom_base_url:
-        if p.assume_tools:
-            return _result("ok", f"{p.model} at {p.base_url} is assumed to support tool calling "
-                                 "(provider.assume_tools = true)", p.name, p.model)
-        return _result(
-            "incompatible",
-            f"{p.model} at {p.base_url} is not a model known to support tool calling. If this "
-            "OpenAI-compatible server's model does call tools, set `assume_tools = true` in the "
-            "[provider] section of config.toml; otherwise pick a model that does.",
-            p.name, p.model)
     return _result(
         "incompatible",
         f"{p.model} is not an OpenAI model known to support tool calling; set OPENAI_MODEL (or LLM_MODEL) "
         f"to one of {', '.join(OPENAI_TOOL_MODELS)} — or switch provider (LLM_PROVIDER=openrouter|ollama)",
         p.name, p.model)
+
+
+async def check_compatible(p: OpenAIProvider) -> CheckResult:
+    """An OpenAI-compatible server at a custom base URL (llama.cpp, vLLM, LM Studio, LocalAI, ...).
+
+    Asks the server: its model list (is the model there?), then, unless the
+    model's name is known to call tools or ``assume_tools`` is set, one sample
+    tool call, whose answer says which of three it is: native tool calls,
+    tool calls written as text (recovered by the agent loop), or no tool use.
+    """
+    where = f"{p.model} at {p.base_url}"
+    notes: list[str] = []
+    try:
+        listed = list(await p.list_models())
+    except ProviderRejected as exc:
+        if exc.data.get("status") in (401, 403):
+            return _result("incompatible", f"the server at {p.base_url} refused the request: {exc.message}",
+                           p.name, p.model)
+        listed = []  # no model list on this server (404, ...): the sample call decides
+    except ProviderError as exc:
+        return _result("degraded", f"cannot reach the server at {p.base_url}: {exc.message}", p.name, p.model)
+    if listed and p.model not in listed:
+        if len(listed) == 1:
+            notes.append(f"the server lists one model, {listed[0]!r}, not {p.model!r} (a server that serves "
+                         f"one model may answer under any name; set OPENAI_MODEL={listed[0]} to match)")
+        else:
+            notes.append(f"{p.model!r} is not among the server's models ({', '.join(listed[:10])}"
+                         f"{', ...' if len(listed) > 10 else ''})")
+    note = "; " + "; ".join(notes) if notes else ""
+    if openai_model_supports_tools(p.model):
+        return _result("ok", f"{where}: the server answers; the model is known to call tools{note}",
+                       p.name, p.model)
+    if p.assume_tools:
+        return _result("ok", f"{where} is assumed to call tools (provider.assume_tools = true, "
+                             f"LLM_ASSUME_TOOLS=1); not probed{note}", p.name, p.model)
+    try:
+        completion = await p.probe(PROBE_MESSAGES, [PROBE_TOOL])
+    except ProviderError as exc:
+        return _result(_state_for(exc), f"the sample tool call to {where} failed: {exc.message}{note}",
+                       p.name, p.model)
+    return _probe_verdict(completion, where, note, p.name, p.model)
+
+
+def _probe_verdict(completion: Completion, where: str, note: str, provider: str, model: str) -> CheckResult:
+    """What the answer to the sample tool call says about the model."""
+    from ..agent.textcalls import recover_calls
+
+    if any(tc.name == PROBE_TOOL.name for tc in completion.message.tool_calls):
+        return _result("ok", f"{where}: works: native tool calls{note}", provider, model)
+    text = completion.message.content or ""
+    if any(tc.name == PROBE_TOOL.name for tc in recover_calls(text, [PROBE_TOOL.name])):
+        return _result("ok", f"{where}: works: tool calls recovered from text (the model writes its calls "
+                             f"as text, not as native tool calls){note}", provider, model)
+    said = " ".join(text.split())[:120]
+    return _result(
+        "incompatible",
+        f"{where}: the model answered a sample request without calling the tool it was given "
+        f"(it said: {said!r}); pick a model that can call tools, or set provider.assume_tools = true "
+        f"(LLM_ASSUME_TOOLS=1) to use it anyway{note}", provider, model)
 
 
 def _openrouter_id(model: str) -> str:

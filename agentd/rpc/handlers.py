@@ -369,6 +369,9 @@ class Handlers:
 
     # -- daemon
     async def daemon_status(self, p: m.Empty, conn) -> m.DaemonStatus:
+        from ..providers.lifecycle import still_reachable
+
+        await still_reachable(self.app)
         return self.app.status()
 
     async def daemon_stop(self, p: m.DaemonStop, conn) -> m.Ok:

@@ -104,3 +104,40 @@ def test_unknown_model_and_no_tool_model(run):
     with FakeLLM([]) as fake:
         with pytest.raises(ProviderIncompatible, match="does not support tools"):
             run(once, make(fake, model="gemma:2b"))
+
+
+def test_retries_are_told_with_a_reason_before_each_wait(run, sleeps):
+    notices = []
+    with FakeLLM([fault(503, "busy"), fault(429), text("ok")]) as fake:
+        assert run(once, make(fake, sleeps), on_retry=lambda *a: notices.append(a)).message.content == "ok"
+    assert [(a, reason) for a, _, reason in notices] == [(1, "HTTP 503 from server"), (2, "HTTP 429 from server")]
+    assert [d for _, d, _ in notices] == sleeps.delays
+    p = OllamaProvider(model="llama3.1", base_url="http://127.0.0.1:1", policy=fast_policy(2), sleep=sleeps)
+    notices.clear()
+    with pytest.raises(ProviderUnavailable):
+        run(once, p, on_retry=lambda *a: notices.append(a))
+    assert notices[0][2] == "connection refused"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_done_reason_length_is_a_cut_answer(run, streamed):
+    from provider_helpers import RawServer, http_answer, with_server
+
+    final = {"model": "llama3.1", "created_at": "2024-01-01T00:00:00Z", "done": True, "done_reason": "length",
+             "prompt_eval_count": 5, "eval_count": 64}
+    if streamed:
+        parts = [{"model": "llama3.1", "created_at": "2024-01-01T00:00:00Z", "done": False,
+                  "message": {"role": "assistant", "content": "padding "}},
+                 {**final, "message": {"role": "assistant", "content": ""}}]
+        body = b"".join(json.dumps(x).encode() + b"\n" for x in parts)
+    else:
+        body = json.dumps({**final, "message": {"role": "assistant", "content": "padding padding"}}).encode()
+    server = RawServer([http_answer(body)])
+
+    async def call(url):
+        p = OllamaProvider(model="llama3.1", base_url=url.removesuffix("/v1"), timeout_s=5)
+        kw = {"on_delta": lambda s: None} if streamed else {}
+        return await once(p, **kw)
+
+    c = run(with_server, server, call)
+    assert c.finish_reason == "length" and c.message.content.startswith("padding")

@@ -1,4 +1,4 @@
-"""OpenAIProvider (its own HTTP client, no SDK) against FakeLLM, under trio."""
+"""OpenAIProvider (httpx, no SDK) against FakeLLM, under trio."""
 
 from __future__ import annotations
 
@@ -144,10 +144,11 @@ def test_400_is_rejected(run, sleeps):
 
 
 def test_missing_key_is_rejected_before_any_request(run):
-    with FakeLLM([]) as fake:
-        with pytest.raises(ProviderRejected, match="OPENAI_API_KEY"):
-            run(once, make(fake, key=None))
-        assert fake.paths == []
+    for name, hint in (("openai", "OPENAI_API_KEY"), ("openrouter", "OPENROUTER_API_KEY")):
+        p = OpenAIProvider(name=name, model="gpt-4o-mini", api_key=None, policy=fast_policy(1))
+        with pytest.raises(ProviderRejected, match=hint):  # not "cannot reach": nothing was sent
+            run(once, p)
+        assert p._client is None
 
 
 def test_malformed_body_is_retried_then_unavailable(run, sleeps):
@@ -178,9 +179,13 @@ def test_tools_list_is_encoded_once_per_tool_set():
 def test_streaming_request_is_retried_before_any_delta(run, sleeps):
     deltas: list[str] = []
     with FakeLLM([fault(502), drop(), text("late but whole")]) as fake:
-        c = run(once, make(fake, sleeps), on_delta=deltas.append)
+        p = make(fake, sleeps)
+        c = run(once, p, on_delta=deltas.append)
         fake.assert_complete()
-    assert c.message.content == "late but whole" == "".join(deltas) and len(sleeps.delays) == 2
+    # the 502 waits for a backoff; the drop (the kept connection closed without
+    # an answer) is sent again at once on a fresh connection
+    assert c.message.content == "late but whole" == "".join(deltas)
+    assert len(sleeps.delays) == 1 and p.retries == 1 and p.reconnects == 1
 
 
 def test_cancelling_the_caller_aborts_the_request(run):
@@ -195,3 +200,38 @@ def test_cancelling_the_caller_aborts_the_request(run):
             return scope.cancelled_caught
 
         assert run(cancelled, deadline=5) is True
+
+
+def test_retries_are_told_with_a_reason_before_each_wait(run, sleeps):
+    notices = []
+    with FakeLLM([fault(503, "busy"), stall(10), text("ok")]) as fake:
+        c = run(once, make(fake, sleeps, timeout_s=0.3), on_retry=lambda *a: notices.append(a))
+        assert c.message.content == "ok"
+    assert [(a, reason) for a, _, reason in notices] == [(1, "HTTP 503 from server"), (2, "timed out after 0.3 s")]
+    assert [d for _, d, _ in notices] == sleeps.delays
+    p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url="http://127.0.0.1:1/v1",
+                       policy=fast_policy(2), sleep=sleeps)
+    notices.clear()
+    with pytest.raises(ProviderUnavailable, match="cannot reach"):
+        run(once, p, on_retry=lambda *a: notices.append(a))
+    assert [reason for *_, reason in notices] == ["connection refused"]
+
+
+@pytest.mark.parametrize("reason", ["length", "max_tokens"])
+def test_an_answer_cut_by_the_output_limit_says_length_plain_and_streamed(run, reason):
+    from provider_helpers import RawServer, completion_bytes, http_answer, with_server
+
+    sse = b"".join(b"data: %s\n\n" % line for line in (
+        b'{"choices":[{"delta":{"content":"\\n\\n\\n"},"finish_reason":null}]}',
+        b'{"choices":[{"delta":{},"finish_reason":"%s"}]}' % reason.encode(), b"[DONE]"))
+    server = RawServer([http_answer(completion_bytes("\n\n\n", reason)),
+                        http_answer(sse, headers=(b"x-stream: 1",))])
+
+    async def calls(url):
+        p = OpenAIProvider(name="openai", model="m", api_key=None, base_url=url, timeout_s=5)
+        try:
+            return [await p.complete(HISTORY, TOOLS), await p.complete(HISTORY, TOOLS, on_delta=lambda s: None)]
+        finally:
+            await p.aclose()
+
+    assert [c.finish_reason for c in run(with_server, server, calls)] == ["length", "length"]

@@ -1,25 +1,33 @@
-"""The OpenAI provider's own transport and request encoding: byte-identical
-bodies from cached message bytes, the keep-alive pool, stale connections,
-chunked/gzip answers, TLS, proxies; all under trio."""
+"""The OpenAI provider's transport (httpx) and request encoding: byte-identical
+bodies from cached message bytes, the keep-alive pool, stale connections sent
+again at once, chunked/gzip answers, the decoded-size cap (a real gzip bomb),
+TLS, proxies from the environment, SOCKS without SOCKS support; all under
+trio, against loopback servers."""
 
 from __future__ import annotations
 
-import gzip
+import importlib.util
 import shutil
 import ssl
 import subprocess
+import tracemalloc
+import zlib
+from functools import cache
 
 import msgspec
 import pytest
 import trio
 
 from agentd.agent.messages import Message, ToolCall
-from agentd.providers import _http, _wire
-from agentd.providers._httpx_client import HttpxClient
+from agentd.errors import ProviderRejected, ProviderUnavailable
+from agentd.providers import _wire
 from agentd.providers.factory import make_provider
+from agentd.providers.ollama import OllamaProvider
 from agentd.providers.openai import OpenAIProvider
-from agentd.testing.fakellm import FakeLLM, Loop, text
-from provider_helpers import HISTORY, TOOLS, read_request
+from agentd.retry import RetryPolicy
+from agentd.testing.fakellm import FakeLLM, stall, text
+from provider_helpers import (HISTORY, HOLD, TOOLS, RawServer, SleepRecorder, completion_bytes, http_answer, seeded,
+                              with_server)
 
 
 class _ChatRequest(msgspec.Struct, omit_defaults=True):
@@ -85,31 +93,36 @@ def test_message_cache_is_bounded_by_entries_and_bytes():
     assert cache.nbytes == sum(len(raw) for _, raw in cache._entries.values())
 
 
+def provider(url: str, **kw) -> OpenAIProvider:
+    kw.setdefault("api_key", "sk-x")
+    kw.setdefault("timeout_s", 5)
+    return OpenAIProvider(name="openai", model="gpt-4o", base_url=url, **kw)
+
+
 def test_one_keep_alive_connection_serves_a_run_and_the_pool_holds_concurrent_runs(run):
-    async def scenario(p, n):
+    n, steps = 20, 3
+    server = RawServer([http_answer(completion_bytes(f"step {i}")) for i in range(steps * (n + 1))])
+
+    async def scenario(url):
+        p = provider(url, pool_size=n)
+
         async def conversation():
-            msgs = [Message(role="user", content="go #k")]
-            while True:
-                c = await p.complete(msgs, TOOLS)
-                if not c.message.tool_calls:
-                    return
-                msgs += [c.message, Message(role="tool", content="ok", tool_call_id=c.message.tool_calls[0].id)]
+            for _ in range(steps):
+                await p.complete(HISTORY, TOOLS)
 
         try:
             await conversation()
-            one = p._client.idle_connections
+            one = server.connections
             async with trio.open_nursery() as nursery:
                 for _ in range(n):
                     nursery.start_soon(conversation)
-            return one, p._client.idle_connections
+            return one
         finally:
             await p.aclose()
 
-    with FakeLLM(loop=Loop(3, tool="get_time", arguments="{}"), latency=0.05) as fake:
-        p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url=fake.base_url, pool_size=20)
-        one, after = run(scenario, p, 20)
-    assert p.pool_size == 20
-    assert one == 1 and 1 < after <= 20
+    assert run(with_server, server, scenario) == 1  # one run: one connection for all its steps
+    assert len(server.requests) == steps * (n + 1)
+    assert 1 < server.connections <= n + 1  # concurrent runs: at most one connection each, kept
 
 
 def test_factory_sizes_the_pool_from_the_concurrency(tmp_path):
@@ -120,75 +133,7 @@ def test_factory_sizes_the_pool_from_the_concurrency(tmp_path):
     assert make_provider(cfg.resolved_provider(), cfg.provider, concurrency=2).pool_size == 8
 
 
-# ---------------------------------------------------------------- a scripted raw server
-
-
-class RawServer:
-    """Answers each request with the next canned bytes; ``close_after`` closes
-    the connection after that answer (as a server's idle timeout would)."""
-
-    def __init__(self, answers: list[bytes], close_after: bool = False) -> None:
-        self.answers = list(answers)
-        self.close_after = close_after
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.closed_one = trio.Event()  # set when the server has closed a connection
-
-    async def serve(self, stream: trio.SocketStream) -> None:
-        self.connections += 1
-        try:
-            await self._answer(stream)
-        finally:
-            self.closed_one.set()
-
-    async def _answer(self, stream: trio.SocketStream) -> None:
-        buf = b""
-        async with stream:
-            while self.answers:
-                req, buf = await read_request(stream, buf)
-                if req is None:
-                    return
-                self.requests.append(req)
-                await stream.send_all(self.answers.pop(0))
-                if self.close_after:
-                    return
-
-
-async def with_server(server: RawServer, fn):
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(trio.serve_tcp, server.serve, 0)
-        port = listeners[0].socket.getsockname()[1]
-        try:
-            return await fn(f"http://127.0.0.1:{port}/v1")
-        finally:
-            nursery.cancel_scope.cancel()
-
-
-def completion_bytes(content: str) -> bytes:
-    return msgspec.json.encode({"choices": [{"message": {"content": content}, "finish_reason": "stop"}],
-                                "model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 2}})
-
-
-def http_answer(body: bytes, *, chunked: bool = False, gzipped: bool = False, status: bytes = b"200 OK") -> bytes:
-    head = [b"HTTP/1.1 " + status, b"content-type: application/json"]
-    if gzipped:
-        body = gzip.compress(body)
-        head.append(b"content-encoding: gzip")
-    if chunked:
-        head.append(b"transfer-encoding: chunked")
-        half = len(body) // 2
-        payload = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:])) + b"0\r\n\r\n"
-    else:
-        head.append(b"content-length: %d" % len(body))
-        payload = body
-    return b"\r\n".join(head) + b"\r\n\r\n" + payload
-
-
-def provider(url: str, **kw) -> OpenAIProvider:
-    return OpenAIProvider(name="openai", model="gpt-4o", api_key="sk-x", base_url=url, timeout_s=5, **kw)
-
-
-def test_chunked_and_gzip_answers_are_read_and_headers_are_prebuilt(run):
+def test_chunked_and_gzip_answers_are_read_and_headers_are_sent(run):
     server = RawServer([http_answer(completion_bytes("one"), chunked=True),
                         http_answer(completion_bytes("two"), gzipped=True),
                         http_answer(completion_bytes("three"), chunked=True, gzipped=True)])
@@ -209,6 +154,20 @@ def test_chunked_and_gzip_answers_are_read_and_headers_are_prebuilt(run):
         assert b"\r\n" + line in head
 
 
+def test_a_local_server_without_a_key_gets_no_authorization_header(run):
+    server = RawServer([http_answer(completion_bytes("keyless"))])
+
+    async def call(url):
+        p = provider(url, api_key=None)
+        try:
+            return (await p.complete(HISTORY, [])).message.content
+        finally:
+            await p.aclose()
+
+    assert run(with_server, server, call) == "keyless"
+    assert b"authorization" not in server.requests[0].lower()
+
+
 def test_a_connection_the_server_closed_while_idle_is_not_reused(run):
     server = RawServer([http_answer(completion_bytes("a")), http_answer(completion_bytes("b"))], close_after=True)
 
@@ -217,7 +176,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(run):
         try:
             first = await p.complete(HISTORY, [])
             with trio.fail_after(5):
-                await server.closed_one.wait()  # the server has closed the first connection
+                await server.closed.wait()  # the server has closed the first connection
             return first.message.content, (await p.complete(HISTORY, [])).message.content, p.retries
         finally:
             await p.aclose()
@@ -226,10 +185,51 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(run):
     assert server.connections == 2
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_kept_connection_closed_as_the_request_arrives_is_sent_again_at_once(run, streamed):
+    """llama.cpp closes a kept connection after a streamed answer: the next
+    request on it gets no answer at all. It goes again on a fresh connection,
+    with no backoff and no retry counted."""
+    sse = b"".join(b"data: %s\n\n" % line for line in (
+        b'{"choices":[{"delta":{"content":"second"},"finish_reason":"stop"}]}', b"[DONE]"))
+    second = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n%s"
+              % (len(sse), sse)) if streamed else http_answer(completion_bytes("second"))
+    server = RawServer([http_answer(completion_bytes("first")), None, second])
+    sleeps, notices = SleepRecorder(), []
+
+    async def calls(url):
+        p = provider(url, sleep=sleeps, rng=seeded())
+        try:
+            first = await p.complete(HISTORY, [])
+            kw = {"on_delta": lambda s: None} if streamed else {}
+            again = await p.complete(HISTORY, [], on_retry=lambda *a: notices.append(a), **kw)
+            return first.message.content, again.message.content, p.retries, p.reconnects
+        finally:
+            await p.aclose()
+
+    assert run(with_server, server, calls) == ("first", "second", 0, 1)
+    assert server.connections == 2 and len(server.requests) == 3
+    assert sleeps.delays == [] and notices == []
+
+
+def test_a_fresh_connection_closed_without_an_answer_waits_for_a_backoff(run):
+    server = RawServer([None, http_answer(completion_bytes("later"))])
+    sleeps, notices = SleepRecorder(), []
+
+    async def call(url):
+        p = provider(url, sleep=sleeps, rng=seeded())
+        try:
+            c = await p.complete(HISTORY, [], on_retry=lambda *a: notices.append(a))
+            return c.message.content, p.retries, p.reconnects
+        finally:
+            await p.aclose()
+
+    assert run(with_server, server, call) == ("later", 1, 0)
+    assert len(sleeps.delays) == 1 and notices[0][0] == 1 and notices[0][2].startswith("connection failed")
+
+
 def test_404_names_the_model_and_the_cause_is_an_httpx_status_error(run):
     import httpx
-
-    from agentd.errors import ProviderRejected
 
     body = b'{"error": {"message": "The model `nope` does not exist"}}'
     server = RawServer([http_answer(body, status=b"404 Not Found")])
@@ -249,21 +249,94 @@ def test_404_names_the_model_and_the_cause_is_an_httpx_status_error(run):
 
 
 def test_cancelled_request_closes_its_connection_and_later_calls_work(run):
-    from agentd.testing.fakellm import stall
+    server = RawServer([HOLD])  # no answer to the first request: the connection stays open
 
-    with FakeLLM([stall(10), text("after")]) as fake:
-        p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url=fake.base_url, timeout_s=30)
+    async def scenario(url):
+        p = provider(url, timeout_s=30)
+        try:
+            with trio.move_on_after(0.3):
+                await p.complete(HISTORY, [])
+            with trio.fail_after(5):
+                await server.client_gone.wait()  # the server sees the client close the connection
+            server.answers.append(http_answer(completion_bytes("after")))
+            return (await p.complete(HISTORY, [])).message.content
+        finally:
+            await p.aclose()
 
-        async def scenario():
+    assert run(with_server, server, scenario) == "after"
+    assert server.connections == 2
+
+
+# ---------------------------------------------------------------- the decoded-size cap
+
+
+@cache
+def gzip_bomb(decoded: int = 256 << 20) -> bytes:
+    """``decoded`` bytes of zeros, gzip-compressed (~1000:1)."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    return b"".join([*(z.compress(zeros) for _ in range(decoded >> 20)), z.flush()])
+
+
+def bomb_answer(ctype: bytes = b"application/json") -> bytes:
+    body = gzip_bomb()
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n"
+            % (ctype, len(body))) + body
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_gzip_bomb_is_refused_at_the_cap_with_memory_bounded(run, streamed):
+    server = RawServer([bomb_answer(b"text/event-stream" if streamed else b"application/json")])
+    sleeps = SleepRecorder()
+
+    async def call(url):
+        p = provider(url, max_answer_bytes=1 << 20, sleep=sleeps)
+        try:
+            kw = {"on_delta": lambda s: None} if streamed else {}
+            tracemalloc.start()
             try:
-                with trio.move_on_after(0.3):
-                    await p.complete(HISTORY, [])
-                assert p._client.idle_connections == 0
-                return (await p.complete(HISTORY, [])).message.content
+                with pytest.raises(ProviderUnavailable, match="larger than 1 MiB decoded") as err:
+                    await p.complete(HISTORY, [], **kw)
+                peak = tracemalloc.get_traced_memory()[1]
             finally:
-                await p.aclose()
+                tracemalloc.stop()
+            return err.value, peak
+        finally:
+            await p.aclose()
 
-        assert run(scenario) == "after"
+    error, peak = run(with_server, server, call, deadline=60)
+    assert "cap" in error.message and sleeps.delays == []  # not retried: the same request, the same answer
+    assert peak < 12 << 20, peak  # one 64 KiB read of this body decodes to ~64 MB at once
+
+
+def test_the_ollama_provider_caps_answers_too(run):
+    server = RawServer([bomb_answer(b"application/x-ndjson"), bomb_answer()])
+
+    async def calls(url):
+        p = OllamaProvider(model="llama3.1", base_url=url.removesuffix("/v1"), policy=RetryPolicy(max_attempts=1),
+                           max_answer_bytes=1 << 20, timeout_s=5)
+        try:
+            for kw in ({"on_delta": lambda s: None}, {}):
+                with pytest.raises(ProviderUnavailable, match="larger than 1 MiB decoded"):
+                    await p.complete(HISTORY, [], **kw)
+        finally:
+            await p.aclose()
+
+    run(with_server, server, calls, deadline=60)
+
+
+def test_an_encoding_we_cannot_decode_within_the_cap_is_refused(run):
+    server = RawServer([http_answer(b"\x00" * 50, headers=(b"content-encoding: br",))])
+
+    async def call(url):
+        p = provider(url, policy=RetryPolicy(max_attempts=1))
+        try:
+            with pytest.raises(ProviderUnavailable, match="unsupported content encoding 'br'"):
+                await p.complete(HISTORY, [])
+        finally:
+            await p.aclose()
+
+    run(with_server, server, call)
 
 
 # ---------------------------------------------------------------- TLS and proxies
@@ -304,8 +377,6 @@ def test_https_with_a_certificate_from_ssl_cert_file_plain_and_streaming(run, tl
 
 
 def test_an_untrusted_certificate_is_a_connection_error(run, tls_files):
-    from agentd.errors import ProviderUnavailable
-
     cert, key = tls_files
     with FakeLLM([]) as fake:
         server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -313,47 +384,59 @@ def test_an_untrusted_certificate_is_a_connection_error(run, tls_files):
         fake._server.socket = server_ctx.wrap_socket(fake._server.socket, server_side=True,
                                                      do_handshake_on_connect=False)
         p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url=f"https://localhost:{fake.port}/v1",
-                           timeout_s=5, policy=_one_attempt())
+                           timeout_s=5, policy=RetryPolicy(max_attempts=1))
         with pytest.raises(ProviderUnavailable, match="cannot reach.*CERTIFICATE_VERIFY_FAILED"):
             run(p.complete, HISTORY, [])
 
 
-def _one_attempt():
-    from agentd.retry import RetryPolicy
-
-    return RetryPolicy(max_attempts=1)
-
-
-@pytest.mark.parametrize(("env", "url", "expected"), [
-    ({}, "https://api.openai.com/v1", None),
-    ({"HTTPS_PROXY": "http://proxy:3128"}, "https://api.openai.com/v1", "http://proxy:3128"),
-    ({"https_proxy": "http://p:1", "NO_PROXY": "openai.com"}, "https://api.openai.com/v1", None),
-    ({"ALL_PROXY": "socks5://p:1"}, "http://127.0.0.1:8000/v1", "socks5://p:1"),
-    ({"HTTP_PROXY": "http://p:1", "no_proxy": "localhost,127.0.0.1"}, "http://127.0.0.1:8000/v1", None),
-    ({"HTTP_PROXY": "http://p:1"}, "https://api.openai.com/v1", None),
-])
-def test_proxy_from_the_environment(env, url, expected):
-    assert _http.proxy_for(url, env) == expected
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    return monkeypatch
 
 
-def test_a_proxy_in_the_environment_hands_the_origin_to_httpx(run, monkeypatch):
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "")
-    client = _http.make_client("http://example.invalid/v1", {}, timeout=1, max_keepalive=8)
-    assert isinstance(client, HttpxClient)
-    run(client.aclose)
-    monkeypatch.delenv("HTTP_PROXY")
-    with FakeLLM([text("via httpx"), text("streamed via httpx")]) as fake:  # the same interface, no proxy
-        p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url=fake.base_url)
-        p._client = HttpxClient(fake.base_url, {"Authorization": "Bearer k"}, timeout=5, max_keepalive=8)
-        p._chat_target = p._client.target("/chat/completions")
+def test_the_proxy_from_the_environment_carries_the_requests(run, no_proxy_env):
+    proxy = RawServer([http_answer(completion_bytes("via the proxy"))])
 
-        async def calls():
+    async def call(proxy_url):
+        no_proxy_env.setenv("HTTP_PROXY", proxy_url.removesuffix("/v1"))
+        p = provider("http://llm.example.invalid/v1")  # never resolved: the proxy is asked
+        try:
+            return (await p.complete(HISTORY, [])).message.content
+        finally:
+            await p.aclose()
+
+    assert run(with_server, proxy, call) == "via the proxy"
+    assert proxy.requests[0].startswith(b"POST http://llm.example.invalid/v1/chat/completions HTTP/1.1")
+
+
+def test_no_proxy_sends_the_requests_directly(run, no_proxy_env):
+    no_proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    no_proxy_env.setenv("NO_PROXY", "127.0.0.1")
+    with FakeLLM([text("direct")]) as fake:
+        p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url=fake.base_url, timeout_s=5,
+                           policy=RetryPolicy(max_attempts=1))
+
+        async def call():
             try:
-                return ((await p.complete(HISTORY, TOOLS)).message.content,
-                        (await p.complete(HISTORY, TOOLS, on_delta=lambda s: None)).message.content)
+                return (await p.complete(HISTORY, [])).message.content
             finally:
                 await p.aclose()
 
-        assert run(calls) == ("via httpx", "streamed via httpx")
+        assert run(call) == "direct"
 
+
+@pytest.mark.skipif(importlib.util.find_spec("socksio") is not None, reason="SOCKS support is installed")
+def test_a_socks_proxy_without_socks_support_is_unavailable_naming_the_fix(run, no_proxy_env):
+    no_proxy_env.setenv("ALL_PROXY", "socks5://127.0.0.1:9")
+    p = OpenAIProvider(name="openai", model="gpt-4o", api_key="k", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ProviderUnavailable, match=r"ALL_PROXY=socks5://127.0.0.1:9.*pip install 'httpx\[socks\]'"
+                                                  r".*unset ALL_PROXY"):
+        run(p.complete, HISTORY, [])
+    result = run(p.check)
+    assert result.state == "degraded" and "httpx[socks]" in result.message
+    ollama = OllamaProvider(model="llama3.1", base_url="http://127.0.0.1:9")
+    result = run(ollama.check)
+    assert result.state == "degraded" and "httpx[socks]" in result.message

@@ -37,22 +37,87 @@ def test_models_without_tools(model):
 
 
 def openai_p(model="gpt-4o", key="sk", base_url=None, **kw):
-    return OpenAIProvider(name="openai", model=model, api_key=key, base_url=base_url, **kw)
+    return OpenAIProvider(name="openai", model=model, api_key=key, base_url=base_url, policy=fast_policy(1),
+                          timeout_s=5, **kw)
 
 
-def test_openai_check(run):
-    assert run(checked, openai_p()).state == "ok"
-    r = run(checked, openai_p("gpt-2"))
-    assert r.state == "incompatible" and "gpt-2" in r.message and "gpt-4o" in r.message and "LLM_PROVIDER" in r.message
+def test_openai_check_asks_the_models_api_then_the_known_list(run, monkeypatch):
+    import agentd.providers.openai as openai_mod
+
+    with FakeLLM(api_key="sk") as fake:
+        monkeypatch.setattr(openai_mod, "OPENAI_BASE_URL", fake.base_url)  # stands in for api.openai.com
+        assert not openai_p().custom_base_url
+        r = run(checked, openai_p())
+        assert r.state == "ok" and fake.paths == ["GET /v1/models"]
+        r = run(checked, openai_p("gpt-2"))
+        assert r.state == "incompatible" and "gpt-2" in r.message and "gpt-4o" in r.message and "LLM_PROVIDER" in r.message
+        r = run(checked, openai_p(key="sk-wrong"))
+        assert r.state == "incompatible" and "OPENAI_API_KEY" in r.message
+        assert fake.requests == []  # no chat call: OpenAI's models are known by name
     r = run(checked, openai_p(key=None))
     assert r.state == "incompatible" and "OPENAI_API_KEY" in r.message
+    r = run(checked, openai_p())  # the fake is gone: not ok
+    assert r.state == "degraded" and "could not read the model list" in r.message
 
 
-def test_openai_compatible_server_needs_assume_tools(run):
-    r = run(checked, openai_p("mixtral-local", base_url="http://127.0.0.1:9/v1"))
-    assert r.state == "incompatible" and "assume_tools = true" in r.message and "mixtral-local" in r.message
-    r = run(checked, openai_p("mixtral-local", base_url="http://127.0.0.1:9/v1", assume_tools=True))
-    assert r.state == "ok"
+def local_llm(script=None, model="qwen-local", **kw):
+    return FakeLLM(script, models={model: ModelInfo(True)}, **kw)
+
+
+def test_a_local_server_with_native_tool_calls_is_ok_after_a_sample_call(run):
+    with local_llm() as fake:  # auto mode: calls the first tool natively
+        r = run(checked, openai_p("qwen-local", key=None, base_url=fake.base_url))
+        assert r.state == "ok" and "native tool calls" in r.message, r.message
+        assert fake.paths == ["GET /v1/models", "POST /v1/chat/completions"]
+        probe = fake.requests[0]
+        assert probe["tools"][0]["function"]["name"] == "get_current_time" and probe["max_tokens"] > 0
+
+
+@pytest.mark.parametrize("answer", [
+    '```json\n{"name": "get_current_time", "arguments": {}}\n```',
+    '<tool_call>\n{"name": "get_current_time", "arguments": {}}\n</tool_call>',
+])
+def test_a_local_model_that_writes_tool_calls_as_text_works(run, answer):
+    with local_llm([text(answer)]) as fake:
+        r = run(checked, openai_p("qwen-local", key=None, base_url=fake.base_url))
+        fake.assert_complete()
+    assert r.state == "ok" and "works: tool calls recovered from text" in r.message, r.message
+
+
+def test_a_local_model_that_does_not_use_the_tool_is_refused_by_name(run):
+    with local_llm([text("It is noon, probably.")]) as fake:
+        r = run(checked, openai_p("qwen-local", key=None, base_url=fake.base_url))
+        fake.assert_complete()
+    assert r.state == "incompatible" and "qwen-local" in r.message and "without calling the tool" in r.message
+    assert "It is noon" in r.message and "assume_tools" in r.message
+
+
+def test_a_name_the_server_does_not_list_is_reported_not_refused(run):
+    with local_llm(model="qwen2.5-coder-1.5b-instruct") as fake:
+        r = run(checked, openai_p("my-model", key=None, base_url=fake.base_url))
+    assert r.state == "ok", r.message  # llama.cpp answers under any name
+    assert "lists one model, 'qwen2.5-coder-1.5b-instruct', not 'my-model'" in r.message
+    with FakeLLM(models={"a": ModelInfo(True), "b": ModelInfo(True)}) as fake:
+        r = run(checked, openai_p("c", key=None, base_url=fake.base_url))
+    assert "'c' is not among the server's models (a, b)" in r.message
+
+
+def test_a_known_model_or_assume_tools_skips_the_sample_call(run):
+    with local_llm() as fake:
+        r = run(checked, openai_p("gpt-4o", key=None, base_url=fake.base_url))
+        assert r.state == "ok" and "known to call tools" in r.message
+        r = run(checked, openai_p("qwen-local", key=None, base_url=fake.base_url, assume_tools=True))
+        assert r.state == "ok" and "LLM_ASSUME_TOOLS" in r.message
+        assert fake.paths == ["GET /v1/models"] * 2
+
+
+def test_a_local_server_that_is_down_or_wants_a_key(run):
+    for model, kw in (("qwen-local", {}), ("gpt-4o", {}), ("qwen-local", {"assume_tools": True})):
+        r = run(checked, openai_p(model, key=None, base_url="http://127.0.0.1:1/v1", **kw))
+        assert r.state == "degraded" and "cannot reach the server at http://127.0.0.1:1/v1" in r.message, r.message
+    with local_llm(api_key="sk-needed") as fake:
+        r = run(checked, openai_p("qwen-local", key=None, base_url=fake.base_url))
+    assert r.state == "incompatible" and "refused" in r.message and "OPENAI_API_KEY" in r.message
 
 
 def openrouter_p(url, model="openai/gpt-4o-mini", key="sk-or"):
