@@ -13,7 +13,7 @@ import time
 
 from ._common import ROOT, header
 
-ORDER = ["per_step", "concurrent", "rpc", "cli", "scheduler", "extract", "startup", "http_client"]
+ORDER = ["per_step", "concurrent", "rpc", "cli", "scheduler", "extract", "startup"]
 PROFILED = {"per_step", "concurrent", "rpc", "scheduler", "startup"}  # those that take --profile (a daemon's)
 
 
@@ -94,10 +94,6 @@ def summary(results: dict[str, dict | None]) -> list[tuple[str, str, str, str]]:
     big = _m(st, "big_ms", "median")
     add("start-up, 100k runs / 1M steps", big, "{:.0f} ms", "<= 1 s", None if big is None else big <= 1000)
     add("start-up, empty store", _m(st, "empty_ms", "median"), "{:.0f} ms", "-", None)
-    h = results.get("http_client") or {}
-    add("provider HTTP client CPU per request (6 KB answer)", _m(h, "length", "agentd", "cpu_us", "median"),
-        "{:.0f} us", "-", None)
-    add("  httpx / agentd client CPU", _m(h, "length", "httpx_over_agentd", "median"), "{:.1f}x", "-", None)
     return rows
 
 

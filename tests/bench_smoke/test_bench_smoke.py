@@ -89,14 +89,6 @@ def test_startup():
     assert stat(r["empty_ms"]) and stat(r["big_ms"]) and stat(r["ratio"])
 
 
-def test_http_client():
-    r = run_bench("http_client")
-    for mode in ("length", "chunked"):
-        for who in ("agentd", "httpx", "floor"):
-            assert stat(r[mode][who]["cpu_us"]) and stat(r[mode][who]["wall_us"]), (mode, who)
-        assert stat(r[mode]["httpx_over_agentd"])
-
-
 def test_run_all_summary():
     from bench.run_all import summary
 
