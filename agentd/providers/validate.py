@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from ..agent.messages import Completion, Message, ToolSpec
 from ..errors import ProviderError, ProviderIncompatible, ProviderRejected
+from ._wire import MalformedResponse
 from .base import CheckResult, CheckState
 
 if TYPE_CHECKING:
@@ -131,7 +132,11 @@ async def check_compatible(p: OpenAIProvider) -> CheckResult:
                            p.name, p.model)
         listed = []  # no model list on this server (404, ...): the sample call decides
     except ProviderError as exc:
-        return _result("degraded", f"cannot reach the server at {p.base_url}: {exc.message}", p.name, p.model)
+        if isinstance(exc.__cause__, MalformedResponse):
+            listed = []  # a model list of another shape: the sample call decides
+        else:
+            return _result("degraded", f"cannot reach the server at {p.base_url}: {exc.message}", p.name,
+                           p.model)
     if listed and p.model not in listed:
         if len(listed) == 1:
             notes.append(f"the server lists one model, {listed[0]!r}, not {p.model!r} (a server that serves "

@@ -167,3 +167,20 @@ def test_ollama_check_problems(run):
         assert r.state == "degraded" and "loading failed" in r.message
     r = run(checked, ollama_p("http://127.0.0.1:1"))
     assert r.state == "degraded" and "ollama serve" in r.message
+
+
+def test_a_server_without_a_readable_model_list_is_probed(run):
+    from provider_helpers import RawServer, http_answer, with_server
+
+    call = (b'{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":'
+            b'{"name":"get_current_time","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}')
+    for models in (http_answer(b"<html>no such page</html>", status=b"404 Not Found"),
+                   http_answer(b"<html>a web page</html>")):
+        server = RawServer([models, http_answer(call)])
+
+        async def check(url):
+            return await checked(openai_p("local", key=None, base_url=url))
+
+        r = run(with_server, server, check)
+        assert r.state == "ok" and "native tool calls" in r.message, r.message
+        assert server.requests[0].startswith(b"GET /v1/models") and b"get_current_time" in server.requests[1]

@@ -113,7 +113,7 @@ def test_provider_breaker():
         name, model = "openai", "gpt-4o"
         calls = 0
 
-        async def complete(self, messages, tools, *, on_delta=None):
+        async def complete(self, messages, tools, *, on_delta=None, on_retry=None):
             self.calls += 1
             raise ProviderUnavailable("connection refused")
 
@@ -153,7 +153,7 @@ def test_a_cancelled_or_refused_half_open_trial_does_not_keep_the_breaker_shut()
         class Rejecting:
             name, model = "openai", "gpt-4o"
 
-            async def complete(self, messages, tools, *, on_delta=None):
+            async def complete(self, messages, tools, *, on_delta=None, on_retry=None):
                 raise ProviderRejected("the request was refused (HTTP 400)")
 
         pb = Breaker("provider:openai:default", threshold=1, window_s=60, cooldown_s=5)
