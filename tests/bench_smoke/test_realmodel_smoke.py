@@ -77,3 +77,35 @@ def test_checks_catch_stray_deliveries(tmp_path):
         assert judge(count, world, mark, tmp_path) == []
         post(world.hook_url("webhook_count"), {"count": 4})
         assert any("expected exactly 1" in p for p in judge(count, world, mark, tmp_path))
+
+
+def test_proxy_counts_streamed_and_plain_answers():
+    """The counting proxy passes a streamed answer through chunk by chunk and
+    counts its usage (asking the server for it), caps max_tokens, and refuses
+    calls past the hard cap."""
+    sys.path.insert(0, str(ROOT))
+    import httpx
+
+    from agentd.testing.fakellm import FakeLLM, text, tool_call
+    from bench.realmodel.proxy import MeterProxy
+
+    script = [text("Hello there, streamed.", tokens_in=11, tokens_out=7),
+              tool_call("write_file", {"path": "a.txt", "content": "x"}, tokens_in=13, tokens_out=3)]
+    with FakeLLM(script=script) as fake, MeterProxy(fake.base_url, max_tokens=64, hard_cap=2) as proxy:
+        meter = proxy.begin("g1")
+        url = proxy.base_url + "/chat/completions"
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4096}
+        with httpx.Client(timeout=10) as client:
+            with client.stream("POST", url, json={**body, "stream": True}) as r:
+                assert r.status_code == 200
+                lines = [ln for ln in r.iter_lines() if ln.startswith("data: ") and ln != "data: [DONE]"]
+            content = "".join((json.loads(ln[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
+                              for ln in lines if json.loads(ln[6:]).get("choices"))
+            assert content == "Hello there, streamed."
+            plain = client.post(url, json=body).json()
+            assert plain["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "write_file"
+            refused = client.post(url, json=body)
+            assert refused.status_code == 400 and "cap" in refused.text
+        assert fake.requests[0]["max_tokens"] == 64 and fake.requests[0]["stream_options"]["include_usage"]
+        assert (meter.calls, meter.prompt_tokens, meter.completion_tokens) == (2, 24, 10)
+        assert (meter.native_tool_calls, meter.refused) == (1, 1)
