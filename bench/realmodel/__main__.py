@@ -19,7 +19,7 @@ whole record with ``--json FILE``, transcripts and logs under ``--out``.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import contextlib
 import datetime as _dt
 import json
 import statistics
@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=512, help="answer cap per model call (default 512)")
     p.add_argument("--goal-timeout", type=float, default=300.0, help="seconds per goal run (default 300)")
     p.add_argument("--parallel", type=int, default=2, help="systems running at once (default 2, the server's slots)")
+    p.add_argument("--max-minutes", type=float, default=90.0,
+                   help="start no goal after this many minutes; the rest are reported as skipped (default 90)")
     p.add_argument("--json", metavar="FILE", help="write the whole record as JSON here")
     p.add_argument("--out", metavar="DIR", help="transcripts and logs (default: a new dir under the cache)")
     p.add_argument("--smoke", action="store_true", help="agentd on the scripted fake LLM, 3 goals: checks the harness")
@@ -73,58 +75,107 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         from .smoke import SMOKE_GOALS
 
         a.systems = a.systems if systems_chosen else ["agentd"]
-        a.parallel = 1  # one scripted queue
         a.goals = [g for g in a.goals if g in SMOKE_GOALS] if chosen else list(SMOKE_GOALS)
     return a
 
 
-# ---------------------------------------------------------------- one system
+# ---------------------------------------------------------------- systems and the schedule
 
 
-def run_system(name: str, a: argparse.Namespace, upstream: str, out: Path, fw_python: Path | None,
-               scripter: Any = None) -> list[Result]:
-    """Every chosen goal through system ``name`` in a world of its own."""
-    workdir = out / name
-    workdir.mkdir(parents=True, exist_ok=True)
-    results: list[Result] = []
-    # Hard ceiling: a system's own cap plus its final answer call and a little slack.
-    with make_world() as world, MeterProxy(upstream, max_tokens=a.max_tokens, hard_cap=a.step_cap + 4,
-                                           transcript=workdir / "transcript.jsonl") as proxy:
+class Lane:
+    """One system under test with its world and its counting proxy."""
+
+    def __init__(self, name: str, a: argparse.Namespace, upstream: str, out: Path, fw_python: Path | None,
+                 stack: contextlib.ExitStack) -> None:
+        self.name, self.a = name, a
+        workdir = out / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.world = stack.enter_context(make_world())
+        # Hard ceiling: the system's own cap plus its final answer call and a little slack.
+        self.proxy = stack.enter_context(MeterProxy(upstream, max_tokens=a.max_tokens, hard_cap=a.step_cap + 4,
+                                                    transcript=workdir / "transcript.jsonl"))
         if name == "agentd":
-            system: Any = AgentdSystem(world, proxy, a.model, step_cap=a.step_cap, goal_timeout=a.goal_timeout,
-                                       workdir=workdir)
+            system: Any = AgentdSystem(self.world, self.proxy, a.model, step_cap=a.step_cap,
+                                       goal_timeout=a.goal_timeout, workdir=workdir)
         else:
             assert fw_python is not None
-            system = FrameworkSystem(name, world, proxy, a.model, step_cap=a.step_cap, max_tokens=a.max_tokens,
-                                     goal_timeout=a.goal_timeout, workdir=workdir, python=fw_python)
-        with system:
-            for gid in a.goals:
-                goal = GOALS_BY_ID[gid]
-                if scripter is not None:
-                    proxy.set_upstream(scripter(name, goal, world))
-                meter = proxy.begin(f"{name}:{gid}")
-                mark = world.mark()
-                try:
-                    res, sandbox = system.run(goal)
-                    problems = judge(goal, world, mark, sandbox)
-                except Exception as exc:  # noqa: BLE001 - the harness failed on this goal: record it, go on
-                    res = Result(status="harness-error", error=f"{type(exc).__name__}: {exc}", wall_s=0.0,
-                                 tool_calls=0, tool_errors=0, tools_used=[], answer="")
-                    problems = [f"the harness failed: {type(exc).__name__}: {exc}"]
-                    say(f"   {name} {gid}: the harness failed:\n{traceback.format_exc()}")
-                res.update(system=name, goal=gid, problems=problems,
-                           success=not problems and res["status"] == "completed",
-                           false_completion=bool(problems) and res["status"] == "completed",
-                           model_calls=meter.calls, prompt_tokens=meter.prompt_tokens,
-                           completion_tokens=meter.completion_tokens, native_tool_calls=meter.native_tool_calls,
-                           finish_reasons=meter.finish_reasons, refused_calls=meter.refused,
-                           model_errors=meter.errors)
+            system = FrameworkSystem(name, self.world, self.proxy, a.model, step_cap=a.step_cap,
+                                     max_tokens=a.max_tokens, goal_timeout=a.goal_timeout, workdir=workdir,
+                                     python=fw_python)
+        self.system = stack.enter_context(system)
+
+    def run(self, gid: str, scripter: Any) -> Result:
+        """Goal ``gid`` through this system, judged by its world."""
+        goal = GOALS_BY_ID[gid]
+        if scripter is not None:
+            self.proxy.set_upstream(scripter(self.name, goal, self.world))
+        meter = self.proxy.begin(gid)
+        mark = self.world.mark()
+        try:
+            res, sandbox = self.system.run(goal)
+            problems = judge(goal, self.world, mark, sandbox)
+        except Exception as exc:  # noqa: BLE001 - the harness failed on this goal: record it, go on
+            res = Result(status="harness-error", error=f"{type(exc).__name__}: {exc}", wall_s=0.0,
+                         tool_calls=0, tool_errors=0, tools_used=[], answer="")
+            problems = [f"the harness failed: {type(exc).__name__}: {exc}"]
+            say(f"   {self.name} {gid}: the harness failed:\n{traceback.format_exc()}")
+        res.update(system=self.name, goal=gid, problems=problems,
+                   success=not problems and res["status"] == "completed",
+                   false_completion=bool(problems) and res["status"] == "completed",
+                   model_calls=meter.calls, prompt_tokens=meter.prompt_tokens,
+                   completion_tokens=meter.completion_tokens, native_tool_calls=meter.native_tool_calls,
+                   finish_reasons=meter.finish_reasons, refused_calls=meter.refused, model_errors=meter.errors)
+        mark_s = "ok  " if res["success"] else ("FALSE" if res["false_completion"] else "no  ")
+        say(f"   {self.name:<24} {gid:<16} {mark_s} {res['status']:<10} calls {meter.calls:>2} tools "
+            f"{res['tool_calls']:>2} tok {meter.prompt_tokens:>6}/{meter.completion_tokens:<5} "
+            f"{res['wall_s']:6.1f} s  {'; '.join(problems)[:110]}")
+        return res
+
+
+def schedule(a: argparse.Namespace, lanes: dict[str, Lane], scripter: Any) -> tuple[list[Result], list[tuple[str, str]]]:
+    """Run every (goal, system) pair, ``a.parallel`` at a time, goal by goal
+    (the systems' order rotating per goal), never two goals of one system at
+    once. Load that comes and goes on the machine then falls on every system
+    alike, and a run cut by ``--max-minutes`` leaves the same last goals
+    undone for all. Returns the results and the pairs that were skipped."""
+    names = list(lanes)
+    pending = [(g, names[(i + k) % len(names)]) for i, g in enumerate(a.goals) for k in range(len(names))]
+    busy: set[str] = set()
+    results: list[Result] = []
+    skipped: list[tuple[str, str]] = []
+    cond = threading.Condition()
+    deadline = time.monotonic() + a.max_minutes * 60
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while True:
+                    if time.monotonic() > deadline:
+                        skipped.extend(pending)
+                        pending.clear()
+                    if not pending:
+                        return
+                    pick = next((p for p in pending if p[1] not in busy), None)
+                    if pick is not None:
+                        break
+                    cond.wait(5)
+                pending.remove(pick)
+                busy.add(pick[1])
+            try:
+                res = lanes[pick[1]].run(pick[0], scripter)
+            finally:
+                with cond:
+                    busy.discard(pick[1])
+                    cond.notify_all()
+            with cond:
                 results.append(res)
-                mark_s = "ok  " if res["success"] else ("FALSE" if res["false_completion"] else "no  ")
-                say(f"   {name:<24} {gid:<16} {mark_s} {res['status']:<10} calls {meter.calls:>2} tools "
-                    f"{res['tool_calls']:>2} tok {meter.prompt_tokens:>6}/{meter.completion_tokens:<5} "
-                    f"{res['wall_s']:6.1f} s  {'; '.join(problems)[:110]}")
-    return results
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, a.parallel))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, skipped
 
 
 # ---------------------------------------------------------------- report
@@ -223,16 +274,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"   server:  {upstream} started in {time.monotonic() - t_srv:.0f} s (pid {server.pid()})", flush=True)
         fw_python = frameworks_python() if any(s in FRAMEWORKS for s in a.systems) else None
 
-        # The slowest systems first, so the parallel lanes end together.
-        order = sorted(a.systems, key=lambda s: (s != "smolagents-code", s != "agentd"))
-        results: list[Result] = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.parallel)) as pool:
-            futures = {pool.submit(run_system, s, a, upstream, out, fw_python, scripter): s for s in order}
-            for f in concurrent.futures.as_completed(futures):
-                try:
-                    results.extend(f.result())
-                except Exception:  # noqa: BLE001 - one system's set-up failed: report it, keep the rest
-                    say(f"   {futures[f]}: could not run:\n{traceback.format_exc()}")
+        with contextlib.ExitStack() as stack:
+            lanes = {s: Lane(s, a, upstream, out, fw_python, stack) for s in a.systems}
+            results, skipped = schedule(a, lanes, scripter)
     except ServerError as exc:
         sys.exit(f"realmodel: {exc}")
     finally:
@@ -244,11 +288,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     summary = summarize(results, a.systems)
     print_tables(results, summary, a.systems, a.goals)
+    if skipped:
+        print(f"\n   skipped after --max-minutes {a.max_minutes:g}: {len(skipped)} goal run(s): "
+              + ", ".join(f"{s}:{g}" for g, s in skipped))
     print(f"\n   whole run: {total / 60:.1f} min", flush=True)
     record = {"date": stamp, "machine": machine(), "revision": revision(), "model": model.name,
               "sha256": model.sha256, "smoke": a.smoke, "step_cap": a.step_cap, "max_tokens": a.max_tokens,
               "goal_timeout_s": a.goal_timeout, "parallel": a.parallel, "server": "own" if server else a.base_url,
-              "total_s": total, "summary": summary, "results": results}
+              "total_s": total, "summary": summary, "results": results,
+              "skipped": [{"goal": g, "system": s} for g, s in skipped]}
     if a.json:
         Path(a.json).write_text(json.dumps(record, indent=1, default=str))
         print(f"   JSON: {a.json}")
