@@ -55,8 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=512, help="answer cap per model call (default 512)")
     p.add_argument("--goal-timeout", type=float, default=300.0, help="seconds per goal run (default 300)")
     p.add_argument("--parallel", type=int, default=2, help="systems running at once (default 2, the server's slots)")
-    p.add_argument("--max-minutes", type=float, default=90.0,
-                   help="start no goal after this many minutes; the rest are reported as skipped (default 90)")
+    p.add_argument("--max-minutes", type=float, default=55.0,
+                   help="start no goal after this many minutes; the rest are reported as skipped (default 55, so that a run ends within ~60 min)")
     p.add_argument("--json", metavar="FILE", help="write the whole record as JSON here")
     p.add_argument("--out", metavar="DIR", help="transcripts and logs (default: a new dir under the cache)")
     p.add_argument("--smoke", action="store_true", help="agentd on the scripted fake LLM, 3 goals: checks the harness")
