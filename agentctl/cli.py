@@ -246,6 +246,10 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     b.add_argument("--token-budget", type=_positive_int, metavar="N", help="at most N tokens per run")
     b.add_argument("--time-limit", type=_non_negative_float, metavar="SECONDS", help="at most this long per run")
     b.add_argument("--max-concurrent", type=_positive_int, metavar="N", help="at most N runs of this goal at once")
+    if not edit:
+        b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
+                       help="a file (relative to the goal's artifacts) each run must write; a run that ends "
+                            "without it, or with it empty, fails (repeatable)")
     if edit:
         b.add_argument("--no-token-budget", action="store_true", help="remove the token budget")
         b.add_argument("--no-time-limit", action="store_true", help="remove the time limit")

@@ -173,18 +173,22 @@ class Metrics:
         from .timeutil import iso
 
         def q(conn):
+            # A success is a completed run that did something: runs that failed the
+            # loop's checks (prose only, missing outputs) are failed, and a completed
+            # run without any tool step is a false completion of an older version.
             rows = conn.execute(
-                "SELECT status FROM runs WHERE goal_id = ? AND status IN ('completed', 'failed')"
+                "SELECT status = 'completed' AND steps_executed > 0 AS ok FROM runs"
+                " WHERE goal_id = ? AND status IN ('completed', 'failed')"
                 " ORDER BY created_at DESC LIMIT ?", (goal_id, HEALTH_WINDOW)).fetchall()
-            last_ok = conn.execute("SELECT max(ended_at) FROM runs WHERE goal_id = ? AND status = 'completed'",
-                                   (goal_id,)).fetchone()[0]
+            last_ok = conn.execute("SELECT max(ended_at) FROM runs WHERE goal_id = ? AND status = 'completed'"
+                                   " AND steps_executed > 0", (goal_id,)).fetchone()[0]
             scheds = conn.execute(
                 "SELECT s.cron_expr, s.timezone, s.created_at FROM schedules s JOIN goals g ON g.id = s.goal_id"
                 " WHERE s.goal_id = ? AND s.active = 1 AND g.status = 'active'", (goal_id,)).fetchall()
             return rows, last_ok, scheds
 
         rows, last_ok, scheds = self.app.store.read(q)
-        rate = (sum(1 for r in rows if r["status"] == "completed") / len(rows)) if rows else None
+        rate = (sum(1 for r in rows if r["ok"]) / len(rows)) if rows else None
         stale = False
         if scheds:
             owed = 0

@@ -71,6 +71,7 @@ def create_params(args: argparse.Namespace) -> dict:
         token_budget=args.token_budget,
         time_limit_s=args.time_limit,
         max_concurrent=args.max_concurrent,
+        expect=args.expect,
     )
     out = drop_none(
         objective=args.objective,
@@ -205,6 +206,7 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         ("Domains", ", ".join(p.get("allowed_domains") or []) or "any public host"),
         ("Constraints", "\n".join(f"- {c}" for c in p.get("constraints") or []) or None),
         ("Email", ", ".join(p.get("email_to") or []) or None),
+        ("Expects", ", ".join(p.get("expect") or []) or None),
     ]
 
 

@@ -161,10 +161,12 @@ def step_line(ctx: Context, step: dict, *, full: bool = False) -> str:
         result, sgr = "…", "33"
     else:
         result, sgr = one_line(step.get("observation") or ""), None
-    prefix = f"{head} {tool} {inp_text} → "
+    mark = " (recovered from text)" if step.get("recovered") else ""
+    prefix = f"{head} {tool}{mark} {inp_text} → "
     if budget is not None:
         result = truncate(result, max(20, budget - len(prefix) - len(dur)))
-    return f"{head} {out.bold(tool)} {inp_text} → {out.paint(result, sgr)}{out.dim(dur) if dur else ''}"
+    return (f"{head} {out.bold(tool)}{out.dim(mark) if mark else ''} {inp_text} → "
+            f"{out.paint(result, sgr)}{out.dim(dur) if dur else ''}")
 
 
 def cmd_logs(ctx: Context) -> int | None:

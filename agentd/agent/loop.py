@@ -6,11 +6,29 @@ tool calls as ``pending`` steps (with the model's thought and token usage) →
 run the calls concurrently, each under its timeout → journal each result as it
 comes (``ok`` or ``error``) → next turn.
 
-It ends when the model calls ``finish`` or answers in plain text; when the step
-budget or token budget is spent (one last call without tools asks for the
-summary; the run completes with ``budget_exhausted``); when the time limit is
-reached (a last summary attempt, then ``failed``); when the run is cancelled;
-or on an unrecoverable error.
+Tool calls the model wrote as text (small local models do) are recovered by
+``textcalls.recover_calls`` when an answer has no native calls: they are
+validated and run like native ones, journaled as steps marked ``recovered``,
+and their results go back to the model in a user message (the form such models
+follow; see ``_result_messages``).
+
+Honest outcomes. A run is ``completed`` only when the model called ``finish``,
+or answered in plain text after real work (at least one successful tool call),
+and every output the goal declares (``params.expect``) exists and is not empty.
+- A plain answer before any tool call succeeded gets one nudge (act with a tool
+  call, or call ``finish``); prose again fails the run, quoting the answer.
+- An answer cut by the output limit (``finish_reason == "length"``) is never a
+  final answer: the model is asked for a shorter reply; the same cut more than
+  ``runs.max_repeated_mistakes`` times in a row fails the run with that reason.
+- Declared outputs missing at the end: the model is told which (once); still
+  missing at the next end, the run fails naming the first missing file.
+Other ends: the step or token budget is spent (one last call without tools asks
+for the summary; the run completes with ``budget_exhausted`` if its declared
+outputs exist); the time limit is reached (a last summary attempt, then
+``failed``); the run is cancelled; or an unrecoverable error.
+
+Every model call's tokens are added to the run's usage, the calls that left no
+step (empty, cut or prose answers) included.
 
 What the model gets wrong — malformed JSON arguments, an unknown tool, a tool
 this goal does not allow, a tool's own failure — becomes the step's
@@ -41,7 +59,8 @@ from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import write_artifact
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
-from .messages import Message, ToolCall
+from .messages import Completion, Message, ToolCall
+from .textcalls import recover_calls
 
 if TYPE_CHECKING:
     from ..app import App
@@ -68,7 +87,7 @@ class RunOutcome(msgspec.Struct, frozen=True):
 class Call:
     step_no: int
     call: ToolCall
-    started: float = 0.0
+    recovered: bool = False  # written by the model as text, not as a native tool call
 
 
 @dataclass
@@ -83,6 +102,10 @@ class LoopState:
     tokens: int = 0
     working: dict[str, Any] = field(default_factory=dict)
     mistakes: dict[str, int] = field(default_factory=dict)
+    successes: int = 0  # tool calls (other than finish) that succeeded: the "real work" of the run
+    nudged: bool = False  # the one nudge for a prose answer before any work was used
+    reminded: bool = False  # the one reminder of missing expected outputs was used
+    length_cuts: int = 0  # answers cut by the output limit, in a row
     summary: str | None = None
     summary_kind: str | None = None  # answer | summary | finish: how the model ended the run
 
@@ -107,14 +130,16 @@ class RunLoop:
         app = self.app
         goal = app.store.read(goals_q.get_goal, self.goal_id, secrets=True)
         run = app.store.read(runs_q.get_run, self.run_id, detail=False)
+        self._goal = goal
         st = LoopState(goal=goal, run=run, secret=goal.webhook_secret, working=dict(run.working_memory))
         st.tokens = run.usage.tokens_in + run.usage.tokens_out
         recalled = app.store.read(memories_q.search, self.goal_id, goal.objective, 5)
         today = time.strftime("%Y-%m-%d (%A)", time.gmtime(app.now() / 1000))
         st.messages = [Message(role="system", content=prompt.system_prompt(goal, today=today, memories=recalled)),
                        Message(role="user", content=prompt.first_user_message(goal, run))]
-        self.specs = self.tools.specs(goal.params.allowed_tools)
+        self.specs = prompt.order_tools(self.tools.specs(goal.params.allowed_tools), goal)
         self.allowed = {s.name for s in self.specs}
+        self.known = self.tools.names()  # names a text call may use (not allowed ones get an error back)
         return st
 
     def _rebuild(self, st: LoopState) -> list[Call]:
@@ -129,25 +154,51 @@ class RunLoop:
         for turn in sorted(by_turn):
             steps = by_turn[turn]
             first = steps[0]
+            st.summary = st.summary_kind = None  # only the last turn can have ended the run
             if first["kind"] in ("answer", "summary"):
                 st.messages.append(Message(role="assistant", content=first["observation"] or first["thought"] or ""))
                 st.summary, st.summary_kind = first["observation"] or "", first["kind"]
                 continue
+            tool_steps = [s for s in steps if s["kind"] == "tool"]
             calls = [ToolCall(id=s["tool_call_id"], name=s["tool_name"] or "", arguments=s["tool_input"] or "")
-                     for s in steps if s["kind"] == "tool"]
-            st.messages.append(Message(role="assistant", content=first["thought"], tool_calls=calls))
-            for s in steps:
-                if s["kind"] != "tool":
-                    continue
+                     for s in tool_steps]
+            recovered = bool(first["recovered"])
+            st.messages.append(self._call_message(first["thought"], calls, recovered))
+            done: list[tuple[ToolCall, str | None, str | None]] = []
+            for s, call in zip(tool_steps, calls):
                 if s["status"] == "pending":
-                    pending.append(Call(s["step_no"], ToolCall(id=s["tool_call_id"], name=s["tool_name"] or "",
-                                                               arguments=s["tool_input"] or "")))
+                    pending.append(Call(s["step_no"], call, recovered=recovered))
                     continue
                 st.tool_steps += 1
-                st.messages.append(self._tool_message(s["tool_call_id"], s["tool_name"], s["observation"], s["error"]))
+                # A call a crash cut (``unknown``) was made and may have had its effect: it is work.
+                st.successes += s["status"] in ("ok", "unknown") and s["tool_name"] != FINISH
+                done.append((call, s["observation"], s["error"]))
                 if s["tool_name"] == FINISH and s["status"] == "ok":
                     st.summary, st.summary_kind = s["observation"] or "", "finish"
+            st.messages += self._result_messages(done, recovered)
         return pending
+
+    @staticmethod
+    def _call_message(thought: str | None, calls: list[ToolCall], recovered: bool) -> Message:
+        """The assistant turn that asked for ``calls``. A text call is given
+        back as the call alone (JSON), not the whole answer: a plan with
+        invented results in the history would be taken as things that happened."""
+        if not recovered:
+            return Message(role="assistant", content=thought, tool_calls=list(calls))
+        text = "\n".join(f'{{"name": {msgspec.json.encode(c.name).decode()}, "arguments": {c.arguments}}}'
+                         for c in calls)
+        return Message(role="assistant", content=text)
+
+    @classmethod
+    def _result_messages(cls, done: list[tuple[ToolCall, str | None, str | None]], recovered: bool) -> list[Message]:
+        """The results of one turn's calls, in call order: tool messages for
+        native calls; one user message for calls written as text."""
+        if not recovered:
+            return [cls._tool_message(c.id, c.name, obs, err) for c, obs, err in done]
+        if not done:
+            return []
+        return [Message(role="user", content="\n\n".join(prompt.text_call_result(c.name, obs, err)
+                                                           for c, obs, err in done))]
 
     @staticmethod
     def _tool_message(call_id: str, name: str | None, observation: str | None, error: str | None) -> Message:
@@ -178,7 +229,7 @@ class RunLoop:
     def _finished_before(self, st: LoopState) -> RunOutcome:
         """The outcome of a run whose last turn was journaled before a crash."""
         if st.summary_kind != "summary":  # a plain answer or the finish tool
-            return RunOutcome("completed", summary=st.summary)
+            return self._missing_outcome(st.summary) or RunOutcome("completed", summary=st.summary)
         # A summary turn without tools comes from a spent budget or the time limit.
         which = self._spent(st)
         if which is not None:
@@ -201,10 +252,53 @@ class RunLoop:
         token_budget = st.goal.params.token_budget
         return "token budget" if token_budget and st.tokens >= token_budget else None
 
-    @staticmethod
-    def _budget_out(which: str, summary: str | None) -> RunOutcome:
-        return RunOutcome("completed", summary=(summary or "") + f"\n\n_The run stopped because its {which} ran out._",
-                          budget_exhausted=True)
+    def _budget_out(self, which: str, summary: str | None) -> RunOutcome:
+        summary = (summary or "") + f"\n\n_The run stopped because its {which} ran out._"
+        missing = self._missing_outcome(summary)
+        if missing is not None:
+            return msgspec.structs.replace(missing, error=f"{missing.error} before its {which} ran out")
+        return RunOutcome("completed", summary=summary, budget_exhausted=True)
+
+    # ---------------------------------------------------------------- expected outputs
+    def _missing_outputs(self) -> list[str]:
+        """The goal's declared outputs (paths in its artifacts directory) that
+        do not exist as a file or are empty. A path that escapes the directory
+        counts as missing (goal.create refuses such paths; this is the guard)."""
+        missing = []
+        root = self.artifacts.resolve()
+        for rel in self._goal.params.expect:
+            path = (root / rel).resolve()
+            try:
+                ok = path.is_relative_to(root) and path.is_file() and path.stat().st_size > 0
+            except OSError:
+                ok = False
+            if not ok:
+                missing.append(rel)
+        return missing
+
+    def _missing_outcome(self, summary: str | None) -> RunOutcome | None:
+        missing = self._missing_outputs()
+        if not missing:
+            return None
+        what = ", ".join(missing)
+        noun = "expected output" if len(missing) == 1 else "expected outputs"
+        verb = "was" if len(missing) == 1 else "were"
+        return RunOutcome("failed", summary=summary, error=f"{noun} {what} {verb} not written (missing or empty)")
+
+    async def _ended(self, st: LoopState, summary: str) -> RunOutcome | None:
+        """The model says it is done: the outcome, or None when it was told
+        (once) which declared outputs are still missing and should go on."""
+        failed = self._missing_outcome(summary)
+        if failed is None:
+            return RunOutcome("completed", summary=summary)
+        if st.reminded:
+            return failed
+        st.reminded = True
+        missing = self._missing_outputs()
+        st.messages.append(Message(role="user", content=prompt.expected_missing(missing)))
+        await self.app.emit(self.run_id, self.goal_id, ev.Note(
+            message=f"expected output(s) missing: {', '.join(missing)}; the model was told to write them"))
+        return None
 
     async def _turns(self, st: LoopState) -> RunOutcome:
         budget = st.goal.params.step_budget
@@ -216,19 +310,70 @@ class RunLoop:
                 return self._budget_out(which, await self._final_turn(st, prompt.FINAL_TURN, kind="summary"))
             completion = await self._call_model(st, self.specs)
             msg = completion.message
-            calls = msg.tool_calls[: max(1, budget - st.tool_steps)] if msg.tool_calls else []
-            if not calls:
-                text = (msg.content or "").strip()
-                if not text:
-                    st.messages.append(Message(role="assistant", content=""))
-                    st.messages.append(Message(role="user", content=prompt.NUDGE))
-                    self._mistake(st, "empty answer")
-                    continue
-                await self._journal_text(st, text, kind="answer", completion=completion)
-                return RunOutcome("completed", summary=text)
-            summary = await self._run_calls(st, msg.content, calls, completion)
-            if summary is not None:
-                return RunOutcome("completed", summary=summary)
+            calls, recovered = list(msg.tool_calls), False
+            if not calls and msg.content:
+                calls = recover_calls(msg.content, self.known)
+                recovered = bool(calls)
+            if calls:
+                st.length_cuts = 0
+                summary = await self._run_calls(st, msg.content, calls[: max(1, budget - st.tool_steps)],
+                                                completion, recovered=recovered)
+                outcome = await self._ended(st, summary) if summary is not None else None
+                if outcome is not None:
+                    return outcome
+                continue
+            outcome = await self._text_answer(st, (msg.content or "").strip(), completion)
+            if outcome is not None:
+                return outcome
+
+    async def _text_answer(self, st: LoopState, text: str, completion: Completion) -> RunOutcome | None:
+        """An answer without any tool call: the run's end, or a request to the
+        model to do better (None: go on)."""
+        if completion.finish_reason == "length":
+            st.length_cuts += 1
+            limit = self.cfg.runs.max_repeated_mistakes
+            await self._unused_answer(st, completion, f"answer cut at the output limit ({st.length_cuts} in a row)")
+            if st.length_cuts > limit:
+                return RunOutcome("failed", error=f"the model's answer was cut at its output limit {st.length_cuts} "
+                                                  f"times in a row (finish_reason \"length\"): no usable answer")
+            st.messages += [Message(role="assistant", content=text[:1000]),
+                            Message(role="user", content=prompt.LENGTH_CUT)]
+            return None
+        st.length_cuts = 0
+        if not text:
+            await self._unused_answer(st, completion, "empty answer")
+            st.messages += [Message(role="assistant", content=""), Message(role="user", content=prompt.NUDGE)]
+            self._mistake(st, "empty answer")
+            return None
+        if st.successes == 0:  # prose before any real work is not a final answer
+            if not st.nudged:
+                st.nudged = True
+                await self._unused_answer(st, completion, "a plain answer before any tool call succeeded; "
+                                                          "the model was asked to act", text=text)
+                st.messages += [Message(role="assistant", content=text),
+                                Message(role="user", content=prompt.ACT_NUDGE)]
+                return None
+            await self._unused_answer(st, completion, "a plain answer again", text=text)
+            before = "any tool call succeeded" if st.tool_steps else "using any tool"
+            return RunOutcome("failed", error=f"the model answered in prose before {before}, even after being "
+                                              f"asked to act: \"{_quote(text)}\"")
+        await self._journal_text(st, text, kind="answer", completion=completion)
+        return await self._ended(st, text)
+
+    async def _unused_answer(self, st: LoopState, completion: Completion, why: str, *, text: str = "") -> None:
+        """Journal a model call that leaves no step: its tokens count in the
+        run's usage, and watchers see the answer and why it was not used."""
+        u = completion.usage
+        run_id = self.run_id
+
+        def tx(conn, now):
+            runs_q.add_usage(conn, run_id, u.tokens_in, u.tokens_out)
+
+        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
+            ev.ModelResponded(turn=st.turn, tokens_in=u.tokens_in, tokens_out=u.tokens_out, tool_calls=0,
+                              text=ev.short(text or completion.message.content or ""),
+                              duration_ms=round(self._last_model_ms, 1)),
+            ev.Note(message=f"answer not used: {why}")])
 
     # ---------------------------------------------------------------- model
     async def _call_model(self, st: LoopState, specs):
@@ -264,6 +409,8 @@ class RunLoop:
             with trio.move_on_after(120):
                 completion = await self._call_model(st, [])
                 text = (completion.message.content or "").strip()
+                if completion.finish_reason == "length":  # kept (it is the last word), but marked
+                    text += "\n\n_[This summary was cut at the model's output limit.]_"
                 await self._journal_text(st, text, kind=kind, completion=completion)
                 return text
         except ProviderError as exc:
@@ -288,20 +435,21 @@ class RunLoop:
                               text=ev.short(text), duration_ms=round(self._last_model_ms, 1))])
 
     # ---------------------------------------------------------------- tools
-    async def _run_calls(self, st: LoopState, thought: str | None, calls: list[ToolCall], completion) -> str | None:
+    async def _run_calls(self, st: LoopState, thought: str | None, calls: list[ToolCall], completion, *,
+                         recovered: bool = False) -> str | None:
         u = completion.usage
         planned = []
         for i, call in enumerate(calls):
-            planned.append(Call(st.next_step, call))
+            planned.append(Call(st.next_step, call, recovered=recovered))
             st.next_step += 1
-        st.messages.append(Message(role="assistant", content=thought, tool_calls=list(calls)))
+        st.messages.append(self._call_message(thought, calls, recovered))
         turn = st.turn
 
         def tx(conn, now):
             for i, c in enumerate(planned):
                 runs_q.insert_step(conn, now, self.run_id, step_no=c.step_no, turn=turn, kind="tool", status="pending",
                                    thought=thought if i == 0 else None, tool_name=c.call.name,
-                                   tool_input=c.call.arguments, tool_call_id=c.call.id,
+                                   tool_input=c.call.arguments, tool_call_id=c.call.id, recovered=recovered,
                                    tokens_in=u.tokens_in if i == 0 else 0, tokens_out=u.tokens_out if i == 0 else 0)
             runs_q.add_usage(conn, self.run_id, u.tokens_in, u.tokens_out)
 
@@ -311,7 +459,7 @@ class RunLoop:
         for c in planned:
             events.append(ev.StepStarted(step_no=c.step_no, turn=turn))
             events.append(ev.ToolCalled(step_no=c.step_no, tool=c.call.name, input=ev.short(c.call.arguments),
-                                        tool_call_id=c.call.id))
+                                        tool_call_id=c.call.id, recovered=recovered))
         await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=events)
         return await self._execute(st, planned)
 
@@ -328,9 +476,15 @@ class RunLoop:
             async with trio.open_nursery() as nursery:
                 for c in planned:
                     nursery.start_soon(one, c)
-        for c in planned:  # tool messages in call order, whatever order they finished in
-            obs, err, _ = results[c.step_no]
-            st.messages.append(self._tool_message(c.call.id, c.call.name, obs, err))
+        # Results in call order, whatever order they finished in; mistakes are
+        # counted here, outside the nursery, so that a repeated mistake fails the
+        # run as itself rather than inside an exception group.
+        st.messages += self._result_messages([(c.call, results[c.step_no][0], results[c.step_no][1])
+                                              for c in planned], planned[0].recovered)
+        for c in planned:
+            err = results[c.step_no][1]
+            if err is not None:
+                self._mistake(st, f"{c.call.name}: {err[:120]}")
         for c in planned:
             if c.call.name == FINISH and results[c.step_no][1] is None:
                 return results[c.step_no][0] or ""
@@ -404,10 +558,9 @@ class RunLoop:
             events.append(ev.MemoryUpdated(keys=sorted(working)))
         await app.journal(self.run_id, self.goal_id, tx, app.now(), events=events)
         st.tool_steps += 1
+        st.successes += error is None and name != FINISH
         if app.metrics is not None:
             app.metrics.tool_call(name, error is None)
-        if error is not None:
-            self._mistake(st, f"{name}: {error[:120]}")
 
     def _mistake(self, st: LoopState, signature: str) -> None:
         st.mistakes = {signature: st.mistakes.get(signature, 0) + 1}  # only consecutive repeats count
@@ -489,7 +642,7 @@ class RunLoop:
             await self._execute(st, rerun)
         # Tool messages must follow their assistant message: rebuild in order.
         st.messages = st.messages[:2]
-        st.next_step, st.turn, st.tool_steps = 1, 0, 0
+        st.next_step, st.turn, st.tool_steps, st.successes = 1, 0, 0, 0
         self._rebuild(st)
 
     async def _record_known(self, st: LoopState, c: Call, effect) -> None:
@@ -517,6 +670,12 @@ class RunLoop:
 
 class RepeatedMistake(AgentdError):
     kind = "repeated_mistake"
+
+
+def _quote(text: str, limit: int = 120) -> str:
+    """The start of a model answer on one line, for a failure reason."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 __all__ = ["RunLoop", "RunOutcome", "RepeatedMistake"]

@@ -74,6 +74,7 @@ class ToolCalled(_E, tag="tool_called"):
     tool: str
     input: str  # shortened JSON
     tool_call_id: str = ""
+    recovered: bool = False  # the model wrote the call as text; agentd recovered it
 
 
 class ToolReturned(_E, tag="tool_returned"):

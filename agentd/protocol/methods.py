@@ -76,6 +76,7 @@ class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
     token_budget: int | None = None
     time_limit_s: float | None = None
     max_concurrent: int | None = None
+    expect: list[str] = []  # files (relative to the goal's artifacts) a completed run must have written
 
 
 class Tick(_R):
@@ -283,6 +284,7 @@ class Step(_R):
     duration_ms: float = 0.0
     tokens_in: int = 0
     tokens_out: int = 0
+    recovered: bool = False  # the model wrote this call as text; agentd recovered it
 
 
 class RunSteps(_S):

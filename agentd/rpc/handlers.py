@@ -98,6 +98,11 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
         raise ValidationFailed("time limit must be positive", field=prefix + "time_limit_s")
     if p.max_concurrent is not None and p.max_concurrent < 1:
         raise ValidationFailed("max_concurrent must be at least 1", field=prefix + "max_concurrent")
+    for rel in p.expect:
+        parts = rel.replace("\\", "/").split("/")
+        if not rel.strip() or rel.startswith(("/", "~")) or ".." in parts or any(ord(c) < 32 for c in rel):
+            raise ValidationFailed(f"expected output {rel!r} must be a file path relative to the goal's artifacts "
+                                   "directory (no leading / or ~, no ..)", field=prefix + "expect", value=rel)
 
 
 def _check_name(name: str | None) -> None:

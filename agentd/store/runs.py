@@ -200,14 +200,16 @@ def delete_run(conn: sqlite3.Connection, run_id: str) -> bool:
 def insert_step(conn: sqlite3.Connection, now: int, run_id: str, *, step_no: int, turn: int, kind: str = "tool",
                 status: str, thought: str | None = None, tool_name: str | None = None, tool_input: Any = None,
                 tool_call_id: str | None = None, observation: str | None = None, error: str | None = None,
-                duration_ms: float = 0.0, tokens_in: int = 0, tokens_out: int = 0) -> None:
+                duration_ms: float = 0.0, tokens_in: int = 0, tokens_out: int = 0, recovered: bool = False) -> None:
+    """One step. ``recovered``: a tool call the model wrote as text, not as a native call."""
     conn.execute(
         "INSERT INTO steps (id, run_id, step_no, thought, tool_name, tool_input, observation, duration_ms, error,"
-        " created_at, turn, kind, tool_call_id, status, tokens_in, tokens_out)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, turn, kind, tool_call_id, status, tokens_in, tokens_out, recovered)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (new_id(), run_id, step_no, thought, tool_name,
          None if tool_input is None else (tool_input if isinstance(tool_input, str) else _enc.encode(tool_input).decode()),
-         observation, duration_ms, error, now, turn, kind, tool_call_id, status, tokens_in, tokens_out),
+         observation, duration_ms, error, now, turn, kind, tool_call_id, status, tokens_in, tokens_out,
+         int(recovered)),
     )
 
 
@@ -232,6 +234,7 @@ def _step(row: sqlite3.Row) -> m.Step:
         created_at=iso(row["created_at"]), thought=row["thought"], tool_name=row["tool_name"],
         tool_input=tool_input, tool_call_id=row["tool_call_id"], observation=row["observation"],
         error=row["error"], duration_ms=row["duration_ms"], tokens_in=row["tokens_in"], tokens_out=row["tokens_out"],
+        recovered=bool(row["recovered"]),
     )
 
 

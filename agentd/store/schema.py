@@ -165,11 +165,16 @@ V4 = """
 CREATE INDEX runs_status_created ON runs(status, created_at, id);
 """
 
+V5 = """
+ALTER TABLE steps ADD COLUMN recovered INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
     ("event journal, metric totals", V3),
     ("runs by status in creation order", V4),
+    ("steps recovered from text tool calls", V5),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -13,7 +13,12 @@ and Ollama's ``/api/chat`` (plain and NDJSON streaming), ``/api/tags``,
 Chat requests are answered from one of three sources:
 
 - ``script=[...]``: each chat request takes the next turn — ``tool_call()`` /
-  ``tool_calls()``, ``text()``, or a fault (``fault()``: HTTP status with an
+  ``tool_calls()``, ``text()``; what small local models answer instead of
+  native calls (``text_call()``: a call written as text in one of the forms
+  ``TEXT_FORMS``; ``text_plan()``: several such calls with results the model
+  invented in between; ``json_prose()``: a summary that mentions JSON but calls
+  nothing; ``cut()``: an answer stopped by the output limit, finish reason
+  ``length``); or a fault (``fault()``: HTTP status with an
   optional Retry-After; ``stall()``: no answer for longer than the client's
   timeout; ``drop()``: the connection closes without an answer;
   ``malformed()``: 200 with a broken body). A request after the script ran
@@ -22,7 +27,9 @@ Chat requests are answered from one of three sources:
   gets tool call n+1 while n < k, then the final answer, so any number of
   concurrent conversations can share one server.
 - neither: auto mode, used by the validation probes: call the request's first
-  tool once (if the model supports tools), otherwise answer with text.
+  tool once (if the model supports tools; as text if its ``ModelInfo`` says
+  ``text_calls``), otherwise answer with text. A request that offers
+  ``finish`` (an agentd run) gets ``finish`` with the summary "ok".
 
 The server is a stdlib ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive in a
 background thread; ``latency`` seconds are added to every chat answer, and
@@ -70,6 +77,7 @@ class TextTurn:
     text: str
     tokens_in: int = 10
     tokens_out: int = 5
+    finish_reason: str = "stop"  # "length": cut by the output limit (Ollama: done_reason)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,11 @@ def tool_call(name: str, arguments: Any = None, *, id: str | None = None, **kw: 
     return ToolTurn((Call(name, _args_text({} if arguments is None else arguments), id),), **kw)
 
 
+def finish_call(summary: str, **kw: Any) -> ToolTurn:
+    """The model ends the run: a native ``finish`` call with ``summary``."""
+    return tool_call("finish", {"summary": summary}, **kw)
+
+
 def tool_calls(*calls: tuple[str, Any], **kw: Any) -> ToolTurn:
     """Several tool calls in one turn: ``tool_calls(("a", {...}), ("b", "{..."))``."""
     return ToolTurn(tuple(Call(n, _args_text(a)) for n, a in calls), **kw)
@@ -113,6 +126,55 @@ def tool_calls(*calls: tuple[str, Any], **kw: Any) -> ToolTurn:
 
 def text(content: str, **kw: Any) -> TextTurn:
     return TextTurn(content, **kw)
+
+
+# How the call ``{"name": N, "arguments": A}`` is written in each text form.
+TEXT_FORMS = ("fenced_json", "bare", "tool_call", "list", "function_eq", "function_name")
+
+
+def render_text_call(name: str, arguments: Any = None, form: str = "fenced_json") -> str:
+    """A tool call written as text, the way local models write them."""
+    args = _args_text({} if arguments is None else arguments)
+    obj = '{"name": ' + _json_encode(name).decode() + ', "arguments": ' + args + "}"
+    forms = {
+        "fenced_json": f"```json\n{obj}\n```",
+        "bare": obj,
+        "tool_call": f"<tool_call>\n{obj}\n</tool_call>",
+        "list": f"[{obj}]",
+        "function_eq": f"<function={name}>{args}</function>",
+        "function_name": f'<tools>\n<function name="{name}">\n{args}\n</function>\n</tools>',
+    }
+    if form not in forms:
+        raise ValueError(f"unknown text form {form!r}; one of {', '.join(TEXT_FORMS)}")
+    return forms[form]
+
+
+def text_call(name: str, arguments: Any = None, *, form: str = "fenced_json", before: str = "",
+              after: str = "", **kw: Any) -> TextTurn:
+    """A tool call written as text (no native tool call) in ``form``, with
+    optional prose ``before`` and ``after`` it."""
+    body = render_text_call(name, arguments, form)
+    return TextTurn("\n\n".join(x for x in (before, body, after) if x), **kw)
+
+
+def text_plan(*calls: tuple[str, Any], form: str = "fenced_json", invented: str = "Output:\n```\nok\n```",
+              **kw: Any) -> TextTurn:
+    """Several text calls in one answer with results the model made up in
+    between (``invented``), as small models write a whole plan at once."""
+    parts = [render_text_call(n, a, form) for n, a in calls]
+    return TextTurn(f"\n\n{invented}\n\n".join(parts), **kw)
+
+
+def json_prose(**kw: Any) -> TextTurn:
+    """A plain summary that shows JSON data and names tools but calls nothing."""
+    return TextTurn('I used write_file to save the report. Each entry looks like this:\n\n```json\n'
+                    '{"name": "Mars", "arguments": ["red", "cold"], "moons": 2}\n```\n\n'
+                    'The file is `report.json`; call finish when you want a new one.', **kw)
+
+
+def cut(content: str = "Here is my plan:\n" + "\n" * 40, **kw: Any) -> TextTurn:
+    """An answer stopped by the output limit (finish reason ``length``)."""
+    return TextTurn(content, finish_reason="length", **kw)
 
 
 def fault(status: int, message: str = "fake failure", *, retry_after: str | float | None = None) -> Fault:
@@ -144,6 +206,7 @@ class Loop:
 @dataclass(frozen=True)
 class ModelInfo:
     tools: bool = True
+    text_calls: bool = False  # auto mode writes its tool call as text (fenced JSON) instead of natively
 
 
 DEFAULT_MODELS: dict[str, ModelInfo] = {
@@ -286,6 +349,10 @@ class FakeLLM:
         info = self.models.get(_ollama_name(str(body.get("model", ""))), self.models.get(str(body.get("model", ""))))
         called = any(m.get("role") == "tool" for m in body.get("messages") or ())
         if tools and not called and (info is None or info.tools):
+            if any(t["function"]["name"] == "finish" for t in tools):  # an agentd run: end it honestly
+                return ToolTurn((Call("finish", '{"summary": "ok"}'),))
+            if info is not None and info.text_calls:
+                return text_call(tools[0]["function"]["name"], {})
             return ToolTurn((Call(tools[0]["function"]["name"], "{}"),))
         return TextTurn("ok")
 
@@ -310,7 +377,7 @@ def _openai_body(turn: ToolTurn | TextTurn, model: str) -> bytes:
         finish = "tool_calls"
     else:
         message = {"role": "assistant", "content": turn.text}
-        finish = "stop"
+        finish = turn.finish_reason
     return _json_encode({
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -339,7 +406,7 @@ def _openai_sse(turn: ToolTurn | TextTurn, model: str, include_usage: bool) -> I
     if isinstance(turn, TextTurn):
         for piece in _pieces(turn.text):
             yield chunk({"content": piece})
-        finish = "stop"
+        finish = turn.finish_reason
     else:
         for piece in _pieces(turn.content or ""):
             yield chunk({"content": piece})
@@ -373,8 +440,9 @@ def _ollama_message(turn: ToolTurn | TextTurn) -> dict[str, Any]:
 
 
 def _ollama_final(turn: ToolTurn | TextTurn, model: str, message: dict[str, Any]) -> dict[str, Any]:
+    reason = turn.finish_reason if isinstance(turn, TextTurn) else "stop"
     return {"model": model, "created_at": "2024-01-01T00:00:00Z", "message": message, "done": True,
-            "done_reason": "stop", "prompt_eval_count": turn.tokens_in, "eval_count": turn.tokens_out}
+            "done_reason": reason, "prompt_eval_count": turn.tokens_in, "eval_count": turn.tokens_out}
 
 
 def _ollama_stream(turn: ToolTurn | TextTurn, model: str) -> Iterator[bytes]:
@@ -532,5 +600,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 __all__ = [
     "FakeLLM", "Loop", "ModelInfo", "DEFAULT_MODELS", "Turn", "ToolTurn", "TextTurn", "Fault", "Stall",
-    "Drop", "Malformed", "Call", "tool_call", "tool_calls", "text", "fault", "stall", "drop", "malformed",
+    "Drop", "Malformed", "Call", "tool_call", "tool_calls", "finish_call", "text", "fault", "stall", "drop", "malformed",
+    "TEXT_FORMS", "render_text_call", "text_call", "text_plan", "json_prose", "cut",
 ]

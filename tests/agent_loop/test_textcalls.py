@@ -62,12 +62,22 @@ SHAPED_TOOLS_TAG = '''<tools>
 </tools>'''
 
 
+# With the objective in the first user message it acted (max_chars: null came with it).
+REAL_READ = '```json\n{\n  "name": "read_file",\n  "arguments": {\n    "path": "numbers.txt",\n    "offset": 0,\n    "max_chars": null\n  }\n}\n```'
+# After the result came back in a user message: the next call (the sum is right).
+REAL_WRITE_FENCED = '```json\n{\n  "name": "write_file",\n  "arguments": {\n    "path": "sum.txt",\n    "content": "3 + 5 + 8 = 16",\n    "append": false\n  }\n}\n```'
+# After the result came back as a native tool message: a bare object (the numbers, not their sum).
+REAL_WRITE_BARE = '{"name": "write_file", "arguments": {"path": "sum.txt", "content": "3\\n5\\n8", "append": false}}\n'
+
 # The old first user message ("Start the run r123, triggered by manual") made it invent a tool.
 REAL_INVENTED_TOOL = ('```json\n{\n  "name": "start_run",\n  "arguments": {\n    "run_id": "r123",\n'
                       '    "trigger": "manual"\n  }\n}\n```')
 
 
 @pytest.mark.parametrize("text, expected", [
+    (REAL_READ, [("read_file", {"path": "numbers.txt", "offset": 0, "max_chars": None})]),
+    (REAL_WRITE_FENCED, [("write_file", {"path": "sum.txt", "content": "3 + 5 + 8 = 16", "append": False})]),
+    (REAL_WRITE_BARE, [("write_file", {"path": "sum.txt", "content": "3\n5\n8", "append": False})]),
     (SHAPED_FENCED, [("write_file", {"path": "facts.md",
                                    "content": "# Facts about Mars\n\n1. Mars is the fourth planet from the Sun."})]),
     (SHAPED_PLAN, [("read_file", {"path": "numbers.txt"})]),

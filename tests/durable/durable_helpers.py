@@ -62,7 +62,7 @@ class Gate:
 # ---------------------------------------------------------------- the LLM
 
 PLAN_RE = re.compile(r"PLAN=(\[.*?\])ENDPLAN", re.S)
-RUN_RE = re.compile(r"Start the run (\w+)")
+RUN_RE = re.compile(r"\(Run (\w+), triggered by")
 
 
 class PlanLLM(FakeLLM):

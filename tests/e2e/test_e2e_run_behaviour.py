@@ -149,7 +149,8 @@ def test_failing_completion_webhook_is_retried_and_visible(make_daemon, fake_llm
 
 def test_provider_429_with_retry_after_then_success(make_daemon, fake_llm):
     d = make_daemon(config=config_text())
-    goal, rid, run = _run(d, fake_llm, [], [fault(429, "slow down", retry_after="1"), text("all good")])
+    goal, rid, run = _run(d, fake_llm, [], [fault(429, "slow down", retry_after="1"),
+                                                     tool_call("finish", {"summary": "all good"})])
     assert run["status"] == "completed" and run["summary"] == "all good", run
     fake_llm.assert_complete()
     took = (dt.datetime.fromisoformat(run["ended_at"]) - dt.datetime.fromisoformat(run["started_at"])).total_seconds()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentd.testing.fakellm import text
+from agentd.testing.fakellm import finish_call
 from daemon_harness import RpcError
 
 
@@ -21,7 +21,7 @@ def test_every_kind_of_write_is_seen_by_the_next_goal_get(make_daemon, fake_llm)
         c.call("goal.update", {"id": g["id"], "schedules": [{"cron": "30 7 * * 1"}]})
         assert [s["cron"] for s in c.call("goal.get", {"id": g["id"]})["schedules"]] == ["30 7 * * 1"]
         assert c.call("goal.get", {"id": g["id"]})["last_run"] is None
-    fake_llm.add(text("done"))
+    fake_llm.add(finish_call("done"))
     run = d.call("goal.run", {"id": g["id"]})
     d.wait_run(run["id"])
     got = d.call("goal.get", {"id": g["id"]})

@@ -11,7 +11,7 @@ from agentd.protocol import methods as m
 from agentd.store import Store
 from agentd.store import goals as goals_q
 from agentd.store import runs as runs_q
-from agentd.testing.fakellm import text
+from agentd.testing.fakellm import finish_call
 
 T0 = 1_800_000_000_000  # a fixed instant (ms)
 
@@ -28,15 +28,22 @@ def test_a_scheduled_goal_without_success_for_three_periods_is_stale(tmp_path):
     h = app.metrics.goal_health(gid)
     assert h.stale is True and h.success_rate is None
 
-    def ok_run(conn, at, status):
+    def ok_run(conn, at, status, steps=1):
         rid = runs_q.insert_run(conn, at, gid, step_budget=5)
         runs_q.claim(conn, at, rid)
+        for n in range(1, steps + 1):
+            runs_q.insert_step(conn, at, rid, step_no=n, turn=n, status="pending", tool_name="finish")
+            runs_q.complete_step(conn, rid, n, status="ok", observation="done", error=None, duration_ms=1.0)
         runs_q.finish(conn, at, rid, status)
 
     app.store.write_sync(ok_run, now[0], "failed")
+    # "Completed" without a single step: an older version's false completion, not a success.
+    app.store.write_sync(ok_run, now[0], "completed", 0)
+    h = app.metrics.goal_health(gid)
+    assert h.stale is True and h.success_rate == 0.0 and h.last_success_at is None
     app.store.write_sync(ok_run, now[0], "completed")
     h = app.metrics.goal_health(gid)
-    assert h.stale is False and h.success_rate == 0.5 and h.last_success_at is not None
+    assert h.stale is False and h.success_rate == 0.333 and h.last_success_at is not None
     text_out = app.metrics.result("prometheus").text
     assert "agentd_goals_stale 0" in text_out
     now[0] += 4 * 3600 * 1000
@@ -50,7 +57,7 @@ def test_a_scheduled_goal_without_success_for_three_periods_is_stale(tmp_path):
 def test_goal_list_shows_last_run_and_health(make_daemon, fake_llm):
     d = make_daemon()
     g = d.call("goal.create", {"objective": "report", "name": "report"})
-    fake_llm.add(text("done"))
+    fake_llm.add(finish_call("done"))
     run = d.call("goal.run", {"id": g["id"]})
     d.wait_run(run["id"])
     listed = d.call("goal.list")["goals"][0]

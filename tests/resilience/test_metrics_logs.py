@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentd.testing.fakellm import text, tool_call
+from agentd.testing.fakellm import finish_call, text, tool_call
 from e2e_servers import WebhookReceiver
 
 SECRET_CONFIG = """
@@ -88,7 +88,7 @@ def test_delivery_retries_are_counted(make_daemon, fake_llm):
         d = make_daemon(config=f'[tools]\nprivate_hosts_allowed = ["127.0.0.1:{failing.port}"]\n'
                                'delivery_attempts = 3\ndelivery_backoff_s = 0.05\n')
         g = d.call("goal.create", {"objective": "notify", "webhook_url": failing.url})
-        fake_llm.add(text("nothing to do"))
+        fake_llm.add(finish_call("nothing to do"))
         run = d.call("goal.run", {"id": g["id"]})
         assert d.wait_run(run["id"])["status"] == "completed"  # a failed notification never fails the run
         m = d.call("daemon.metrics")["counters"]
@@ -104,14 +104,14 @@ def test_metric_totals_are_persisted_across_restarts(make_daemon, fake_llm, tmp_
     d = make_daemon(base=base)
     g = d.call("goal.create", {"objective": "count me"})
     for _ in range(2):
-        fake_llm.add(text("done"))
+        fake_llm.add(finish_call("done"))
         d.wait_run(d.call("goal.run", {"id": g["id"]})["id"])
     first = d.call("daemon.metrics")
     assert first["counters"]['agentd_runs_total{status="completed"}'] == 2
     assert first["totals"]['agentd_runs_total{status="completed"}'] == 2
     assert d.stop() == 0  # flushes the totals at shutdown
     d.start()
-    fake_llm.add(text("done"))
+    fake_llm.add(finish_call("done"))
     d.wait_run(d.call("goal.run", {"id": g["id"]})["id"])
     again = d.call("daemon.metrics")
     assert again["counters"]['agentd_runs_total{status="completed"}'] == 1  # since this start

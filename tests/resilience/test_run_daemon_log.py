@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentd.testing.fakellm import text
+from agentd.testing.fakellm import finish_call
 
 
 def test_run_logs_daemon_log_reads_the_server_log(make_daemon, fake_llm, tmp_path):
@@ -17,7 +17,7 @@ def test_run_logs_daemon_log_reads_the_server_log(make_daemon, fake_llm, tmp_pat
     assert r.returncode == 0, r.stderr
     try:
         g = d.call("goal.create", {"objective": "say hi"})
-        fake_llm.add(text("hi"))
+        fake_llm.add(finish_call("hi"))
         run = d.call("goal.run", {"id": g["id"]})
         d.wait_run(run["id"])
         p = d.ctl("run", "logs", run["id"][:6], "--daemon-log")

@@ -1,0 +1,165 @@
+"""Honest outcomes, through the real daemon and agentctl: prose is not work,
+a cut answer is not a final answer, declared outputs must exist, every model
+call's tokens count, and a repeated mistake fails as itself."""
+
+from __future__ import annotations
+
+from agentd.testing.fakellm import cut, text, text_call, tool_call, tool_calls
+
+from loop_helpers import artifacts, config, ctl_json, events_of, run_goal, steps_of
+
+ACT = "You have not used any tool yet"
+
+
+def test_prose_first_gets_one_nudge_then_the_work_is_done(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        text("Sure! I will write three facts about Mars to facts.md."),
+        tool_call("write_file", {"path": "facts.md", "content": "- red"}),
+        tool_call("finish", {"summary": "Wrote facts.md."}),
+    ], "--tools", "write_file")
+    assert run["status"] == "completed" and run["summary"] == "Wrote facts.md.", run
+    fake_llm.assert_complete()
+    nudge = fake_llm.requests[1]["messages"][-1]
+    assert nudge["role"] == "user" and nudge["content"].startswith(ACT)
+    assert [s["tool_name"] for s in steps_of(d, run["id"])] == ["write_file", "finish"]
+    notes = [e["message"] for e in events_of(d, run["id"]) if e["type"] == "note"]
+    assert any("plain answer before any tool call succeeded" in n for n in notes), notes
+
+
+def test_prose_again_after_the_nudge_fails_quoting_the_answer(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        text("Start the run r123, triggered by manual. Work towards the objective."),
+        text("Here are three facts about Mars:\n1. It is red.\n2. It is cold.\n3. It has two moons."),
+    ], "--tools", "write_file")
+    assert run["status"] == "failed", run
+    assert run["error"] == ('the model answered in prose before using any tool, even after being asked to act: '
+                            '"Here are three facts about Mars: 1. It is red. 2. It is cold. 3. It has two moons."')
+    fake_llm.assert_complete()
+    assert steps_of(d, run["id"]) == []
+    shown = d.ctl("run", "show", run["id"])
+    assert "answered in prose" in shown.stdout + shown.stderr
+
+
+def test_a_plain_answer_after_only_failed_calls_is_not_a_success(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        tool_call("write_file", {"path": "../escape.md", "content": "x"}),  # refused: outside the artifacts
+        text("I wrote the file."),
+        text("I wrote the file."),
+    ], "--tools", "write_file")
+    assert run["status"] == "failed", run
+    assert "before any tool call succeeded" in run["error"] and '"I wrote the file."' in run["error"]
+    fake_llm.assert_complete()
+
+
+def test_a_cut_answer_is_continued_not_taken_as_the_summary(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        tool_call("write_file", {"path": "facts.md", "content": "- red"}),
+        cut("Summary: I wrote facts.md with" + "\n" * 30),
+        tool_call("finish", {"summary": "Wrote facts.md."}),
+    ], "--tools", "write_file")
+    assert run["status"] == "completed" and run["summary"] == "Wrote facts.md.", run
+    fake_llm.assert_complete()
+    asked = fake_llm.requests[2]["messages"][-1]
+    assert asked["role"] == "user" and "cut off at the output limit" in asked["content"]
+
+
+def test_answers_cut_again_and_again_fail_with_that_reason(make_daemon, fake_llm):
+    d = make_daemon(config=config(runs="max_repeated_mistakes = 1"))
+    goal, run = run_goal(d, fake_llm, [cut(), cut()], "--tools", "write_file")
+    assert run["status"] == "failed", run
+    assert "cut at its output limit 2 times in a row" in run["error"] and "length" in run["error"], run["error"]
+    fake_llm.assert_complete()
+
+
+def test_a_text_call_in_a_cut_answer_still_runs(make_daemon, fake_llm):
+    """The padding after a complete call is what hit the limit; the call is whole."""
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        cut('```json\n{"name": "write_file", "arguments": {"path": "facts.md", "content": "- red"}}\n```' + "\n" * 50),
+        text_call("finish", {"summary": "Wrote facts.md."}),
+    ], "--tools", "write_file")
+    assert run["status"] == "completed", run
+    assert (artifacts(d, goal["id"]) / "facts.md").read_text() == "- red"
+
+
+def test_expected_output_missing_gets_a_reminder_then_fails(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        tool_call("write_file", {"path": "notes.md", "content": "- red"}),
+        tool_call("finish", {"summary": "Wrote report.md."}),  # a claim the world does not back
+        tool_call("finish", {"summary": "Wrote report.md, really."}),
+    ], "--tools", "write_file", "--expect", "report.md", "--expect", "data/sum.txt")
+    assert goal["params"]["expect"] == ["report.md", "data/sum.txt"]
+    assert run["status"] == "failed", run
+    assert run["error"] == "expected outputs report.md, data/sum.txt were not written (missing or empty)"
+    fake_llm.assert_complete()
+    reminder = fake_llm.requests[2]["messages"][-1]
+    assert reminder["role"] == "user" and "`report.md`, `data/sum.txt`" in reminder["content"]
+    shown = d.ctl("goal", "show", goal["id"])
+    assert "report.md, data/sum.txt" in shown.stdout, shown.stdout
+    health = ctl_json(d, "goal", "show", goal["id"])["health"]
+    assert health["runs_considered"] == 1 and health["success_rate"] == 0.0
+
+
+def test_expected_output_written_after_the_reminder_completes(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        tool_call("write_file", {"path": "report.md", "content": ""}),  # empty counts as missing
+        text("Done: the report is in report.md."),
+        tool_call("write_file", {"path": "report.md", "content": "# Report\n"}),
+        tool_call("finish", {"summary": "Wrote report.md."}),
+    ], "--tools", "write_file", "--expect", "report.md")
+    assert run["status"] == "completed", run
+    fake_llm.assert_complete()
+
+
+def test_an_expected_output_outside_the_artifacts_is_refused(make_daemon):
+    d = make_daemon(config=config())
+    for bad in ("../x.md", "/etc/passwd", "a/../../b"):
+        r = d.ctl("goal", "create", "write it", "--expect", bad)
+        assert r.returncode == 1 and "expected output" in r.stderr and "relative" in r.stderr, (bad, r.stderr)
+
+
+def test_usage_counts_every_call_of_a_failed_run(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    script = [
+        cut(tokens_in=870, tokens_out=1024),
+        text("", tokens_in=880, tokens_out=3),
+        text("I will do it now.", tokens_in=890, tokens_out=9),
+        text("Here you go: the facts.", tokens_in=900, tokens_out=11),
+    ]
+    goal, run = run_goal(d, fake_llm, script, "--tools", "write_file")
+    assert run["status"] == "failed", run
+    assert run["usage"] == {"tokens_in": 870 + 880 + 890 + 900, "tokens_out": 1024 + 3 + 9 + 11}
+    finished = [e for e in events_of(d, run["id"]) if e["type"] == "run_finished"][-1]
+    assert (finished["tokens_in"], finished["tokens_out"]) == (3540, 1047)
+    responded = [e for e in events_of(d, run["id"]) if e["type"] == "model_responded"]
+    assert sum(e["tokens_in"] for e in responded) == 3540
+    fake_llm.assert_complete()
+
+
+def test_usage_of_a_completed_run_is_the_sum_over_its_calls(make_daemon, fake_llm):
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        text("Thinking about it.", tokens_in=100, tokens_out=10),
+        tool_call("write_file", {"path": "a.md", "content": "a"}, tokens_in=200, tokens_out=20),
+        cut(tokens_in=300, tokens_out=30),
+        tool_call("finish", {"summary": "done"}, tokens_in=400, tokens_out=40),
+    ], "--tools", "write_file")
+    assert run["status"] == "completed", run
+    assert run["usage"] == {"tokens_in": 1000, "tokens_out": 100}
+
+
+def test_a_repeated_mistake_among_concurrent_calls_fails_as_that_mistake(make_daemon, fake_llm):
+    d = make_daemon(config=config(runs="max_repeated_mistakes = 1"))
+    goal, run = run_goal(d, fake_llm, [
+        tool_calls(("launch_rockets", {"count": 1}), ("launch_rockets", {"count": 1})),
+    ], "--tools", "write_file")
+    assert run["status"] == "failed", run
+    assert run["error"].startswith("the model made the same mistake 2 times in a row: launch_rockets: "), run["error"]
+    assert "ExceptionGroup" not in run["error"] and "internal error" not in run["error"]
+    assert [s["status"] for s in steps_of(d, run["id"])] == ["error", "error"]
