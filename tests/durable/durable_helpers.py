@@ -103,6 +103,8 @@ class PlanLLM(FakeLLM):
             name, args = plan[n]
             args_text = json.dumps(args).replace("{run}", run.group(1) if run else "?")  # per-run URLs, names
             return ToolTurn((Call(name, args_text, f"call_{n + 1}"),))
+        if not plan:  # nothing to do: end with finish (prose before any work is not a final answer)
+            return ToolTurn((Call("finish", '{"summary": "nothing to do"}', "call_finish"),))
         return TextTurn(f"done after {n} tool calls")
 
 

@@ -59,7 +59,8 @@ def _classify_kill(db) -> Counter:
             else:
                 seen["safe tool pending"] += 1
         if not pending:
-            final = query(db, "SELECT 1 FROM steps WHERE run_id = ? AND kind IN ('answer', 'summary')", rid)
+            final = query(db, "SELECT 1 FROM steps WHERE run_id = ? AND (kind IN ('answer', 'summary')"
+                          " OR (tool_name = 'finish' AND status = 'ok'))", rid)
             seen["in finalize" if final else "between steps"] += 1
     return seen
 
@@ -122,7 +123,9 @@ def test_durable_random_kills(durable_daemon, plan_llm, web, smtp):
     for rid in runs:
         steps = assert_steps_contiguous(d.db, rid)
         if ended[rid]["status"] == "completed":
-            assert steps[-1]["kind"] == "answer" and not [s for s in steps if s["status"] == "pending"]
+            last = steps[-1]  # the final answer, or finish (a plan with nothing to do)
+            assert (last["kind"] == "answer" or last["tool_name"] == "finish") and not [
+                s for s in steps if s["status"] == "pending"]
     # A fetch committed before a kill was never fetched again.
     for (rid, step_no), hits in page_hits_at_commit.items():
         path = f"/page/{rid}-{step_no}"  # the plans name each page after its step

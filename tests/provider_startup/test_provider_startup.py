@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from agentd.testing.fakellm import FakeLLM, ModelInfo, text
+from agentd.testing.fakellm import FakeLLM, ModelInfo, finish_call
 
 
 def dead_port() -> int:
@@ -70,7 +70,7 @@ def test_provider_check_on_demand_recovers_a_degraded_daemon(make_daemon, tmp_pa
         assert res["ok"] and res["state"] == "ok", res
         st = d.call("daemon.status")
         assert st["state"] == "ok" and st["provider"]["ok"]
-        llm.add(text("all done"))
+        llm.add(finish_call("all done"))
         g = d.call("goal.create", {"objective": "after recovery"})
         run = d.call("goal.run", {"id": g["id"]})
         assert d.wait_run(run["id"])["status"] == "completed"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pexpect
 
-from agentd.testing.fakellm import text, tool_call
+from agentd.testing.fakellm import finish_call, text, tool_call
 from watch_support import WAIT
 
 PROMPT = "agentd>"  # the space after it is drawn as a cursor move
@@ -65,7 +65,7 @@ def test_history_is_kept_across_sessions(daemon, spawn_ctl):
 
 
 def test_a_run_event_appears_above_the_prompt_while_idle(daemon, fake_llm, spawn_ctl):
-    fake_llm.add(text("nothing to do"))
+    fake_llm.add(finish_call("nothing to do"))
     goal = daemon.call("goal.create", {"objective": "x", "name": "news"})
     child = start_shell(spawn_ctl)
     child.expect_exact("live", timeout=WAIT)  # the toolbar's "events live": the daemon-wide subscription is up
@@ -125,7 +125,7 @@ def test_watch_in_the_shell_shows_the_answer_arriving(daemon, fake_llm, spawn_ct
 
 
 def test_the_shell_says_when_agentd_goes_away_and_reconnects(daemon, fake_llm, spawn_ctl):
-    fake_llm.add(text("ok"))
+    fake_llm.add(finish_call("ok"))
     goal = daemon.call("goal.create", {"objective": "x", "name": "news"})
     child = start_shell(spawn_ctl)
     child.expect_exact("live", timeout=WAIT)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from agentd.testing.fakellm import text
+from agentd.testing.fakellm import finish_call
 
 
 def _ms(iso: str) -> float:
@@ -18,7 +18,7 @@ def _ms(iso: str) -> float:
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_sched_service_real_daemon_fires_at_the_minute_boundary(make_daemon, fake_llm):
-    fake_llm.add(text("scheduled run done"))
+    fake_llm.add(finish_call("scheduled run done"))
     d = make_daemon()
     goal = d.call("goal.create", {"objective": "say hello every minute", "schedules": [{"cron": "* * * * *"}]})
     created = time.time()
