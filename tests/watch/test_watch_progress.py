@@ -17,7 +17,7 @@ import sys
 import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
-from agentd.testing.fakellm import text, tool_call
+from agentd.testing.fakellm import finish_call, text, tool_call
 from daemon_harness import is_finished
 from watch_support import WAIT, events, journaled, read_until
 
@@ -170,6 +170,7 @@ def test_goal_run_watch_streams_the_first_call_too(daemon, fake_llm):
     """The daemon streams a call only if a watcher asked when it began: `goal
     run --watch` asks before the run exists, so even the first call streams."""
     (rest,) = fake_llm.hold(text(ANSWER), 2)
+    fake_llm.add(finish_call("done"))  # a plain first answer gets a nudge; this ends the run
     g = daemon.call("goal.create", {"objective": "x"})
     child = pexpect.spawn(sys.executable, ["-m", "agentctl", "goal", "run", g["id"], "--watch"],
                           env=dict(daemon.env, TERM="xterm"), cwd=str(daemon.base), dimensions=(24, 100),
@@ -178,7 +179,8 @@ def test_goal_run_watch_streams_the_first_call_too(daemon, fake_llm):
     child.expect_exact("turn 1: model answering")
     child.expect_exact("~1 tokens")
     rest.open()
-    child.expect_exact("completed: 0 steps, 10 in / 5 out tokens")
+    child.expect_exact("completed: 1 step")
+    child.expect_exact("20 in / 10 out tokens")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
