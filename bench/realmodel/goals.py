@@ -197,6 +197,7 @@ class Goal:
     files: dict[str, str] = field(default_factory=dict)  # seeded into the goal's directory
     webhook: bool = False  # the goal sends to its hook URL
     email: bool = False  # the goal mails ME
+    outputs: list[str] = field(default_factory=list)  # files the goal asks for (agentd: --expect)
 
     def text(self, world: World) -> str:
         return self.objective.format(web=world.base, hook=world.hook_url(self.id), me=ME)
@@ -286,16 +287,17 @@ def fetched(path: str) -> Check:
 
 GOALS: list[Goal] = [
     Goal("headlines", "Fetch the news page {web}/news and write the three headlines, one per line, to the file "
-         "headlines.txt.", ["fetch_page", "write_file"], file_names("headlines.txt", HEADLINES)),
+         "headlines.txt.", ["fetch_page", "write_file"], file_names("headlines.txt", HEADLINES), outputs=["headlines.txt"]),
     Goal("feed_digest", "Read the RSS feed {web}/feed.xml and write a markdown digest to digest.md: one bullet per "
          "entry with its title and link.", ["read_feed", "write_file"],
-         both(file_names("digest.md", [t for t, _, _ in FEED]), file_names("digest.md", [f"/tech/{s}" for _, s, _ in FEED]))),
+         both(file_names("digest.md", [t for t, _, _ in FEED]), file_names("digest.md", [f"/tech/{s}" for _, s, _ in FEED])),
+         outputs=["digest.md"]),
     Goal("sum_numbers", "The file numbers.txt holds one number per line. Add them up and write the total to "
          "total.txt.", ["read_file", "write_file"], file_number("total.txt", sum(NUMBERS)),
-         files={"numbers.txt": "\n".join(map(str, NUMBERS)) + "\n"}),
+         files={"numbers.txt": "\n".join(map(str, NUMBERS)) + "\n"}, outputs=["total.txt"]),
     Goal("search_summary", "Search the web for 'trio structured concurrency', read the Trio article you find, and "
          "write a short summary of it (three sentences) to trio.md.", ["web_search", "fetch_page", "write_file"],
-         both(file_names("trio.md", list(TRIO_FACTS)), fetched("/articles/trio"))),
+         both(file_names("trio.md", list(TRIO_FACTS)), fetched("/articles/trio")), outputs=["trio.md"]),
     Goal("webhook_count", "Read the Atom feed {web}/space.atom, count its entries, and POST the JSON object "
          '{{"count": <number of entries>}} to my webhook {hook}.', ["read_feed", "send_webhook"],
          one_hook(count_in(len(ATOM))), webhook=True),
@@ -306,10 +308,10 @@ GOALS: list[Goal] = [
          webhook=True),
     Goal("no_send", "Fetch the local news page {web}/news/local and save its headlines to local.md. This is "
          "private: do not send anything to anyone.", ["fetch_page", "write_file", "send_webhook", "send_email"],
-         file_names("local.md", LOCAL_HEADLINES)),
+         file_names("local.md", LOCAL_HEADLINES), outputs=["local.md"]),
     Goal("open_orders", "Fetch the order list {web}/api/orders (JSON) and write how many orders have the status "
          "'open' to open_orders.txt.", ["fetch_page", "write_file"], file_number("open_orders.txt",
-                                                                              sum(s == "open" for _, s in ORDERS))),
+                                                                              sum(s == "open" for _, s in ORDERS)), outputs=["open_orders.txt"]),
     Goal("meeting_actions", "Read meeting.txt and email me ({me}) the action items: who does what.",
          ["read_file", "send_email"], mail_names(pairs=ACTION_ITEMS), files={"meeting.txt": MEETING}, email=True),
 ]

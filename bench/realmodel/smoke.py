@@ -2,7 +2,8 @@
 instead of a real model, so worlds, proxy, daemon, checks and report run in
 CI without weights. The fake answers each goal the way a model that gets it
 right would (one tool call per answer, then a final answer), rendered in the
-form each system reads: native tool calls and ``finish`` for agentd, a plain
+form each system reads: for agentd, calls written as text in the forms small
+models use (fenced JSON, bare JSON, ``<tool_call>``, ...) and ``finish``; a plain
 final answer for pydantic-ai, openai-agents and LangGraph, a ``final_answer``
 call for smolagents' ToolCallingAgent, ``<code>`` blocks for its CodeAgent.
 One goal is scripted wrong on purpose (``SMOKE_WRONG``): its world check
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from agentd.testing.fakellm import FakeLLM, Turn, text, tool_call
+from agentd.testing.fakellm import TEXT_FORMS, FakeLLM, Turn, text, text_call, tool_call
 
 from .goals import ATOM, HEADLINES, NUMBERS, Goal
 from .world import World
@@ -44,10 +45,12 @@ def render(system: str, steps: list[tuple[str, dict[str, Any]]]) -> list[Turn]:
         code = [text(f"Thought: next step.\n<code>\nprint({name}({', '.join(f'{k}={json.dumps(v)}' for k, v in args.items())}))\n</code>")
                 for name, args in steps]
         return code + [text(f"Thought: finished.\n<code>\nfinal_answer({json.dumps(FINAL)})\n</code>")]
+    if system == "agentd":
+        # As the small real models answer: every call written as text, in one form after another.
+        calls = [*steps, ("finish", {"summary": FINAL})]
+        return [text_call(name, args, form=TEXT_FORMS[i % len(TEXT_FORMS)]) for i, (name, args) in enumerate(calls)]
     turns: list[Turn] = [tool_call(name, args, id=f"call_{i}") for i, (name, args) in enumerate(steps, 1)]
     last = f"call_{len(steps) + 1}"
-    if system == "agentd":
-        return turns + [tool_call("finish", {"summary": FINAL}, id=last)]
     if system == "smolagents-toolcalling":
         return turns + [tool_call("final_answer", {"answer": FINAL}, id=last)]
     return turns + [text(FINAL)]

@@ -82,6 +82,8 @@ class AgentdSystem:
         assert d is not None and self.artifacts is not None
         params: dict[str, Any] = {"step_budget": self.step_cap, "allowed_tools": goal.tools,
                                   "time_limit_s": self.goal_timeout}
+        if goal.outputs:
+            params["expect"] = goal.outputs  # what a user of agentd declares: the files the goal must leave
         if goal.email:
             params["email_to"] = [ME]
         if goal.webhook:
