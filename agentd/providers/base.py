@@ -3,7 +3,9 @@ OpenAI-compatible server), ollama.py.
 
 Errors: every SDK or transport error is translated inside the provider module
 into the ``ProviderError`` subclasses of ``agentd.errors`` (``raise ... from``):
-ProviderUnavailable (connection refused, timeouts and 5xx left after retries),
+ProviderUnavailable (connection refused, timeouts and 5xx left after retries;
+an answer over ``provider.max_answer_bytes`` decoded; a SOCKS proxy without
+SOCKS support),
 ProviderRateLimited (429 left after retries), ProviderRejected (other 4xx: auth,
 bad request, unknown model), ProviderIncompatible (the model cannot call tools).
 """
