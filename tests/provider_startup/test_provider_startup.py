@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from agentd.testing.fakellm import FakeLLM, ModelInfo, finish_call
+from agentd.testing.fakellm import FakeLLM, ModelInfo, finish_call, text
 
 
 def dead_port() -> int:
