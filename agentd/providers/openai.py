@@ -204,12 +204,17 @@ class OpenAIProvider:
 
     async def ping(self) -> None:
         """Raises ProviderUnavailable when the server does not answer at all
-        (``GET {base_url}/models``, one attempt, at most 5 s; any HTTP answer will do)."""
+        (``GET {base_url}/models``, one attempt, at most 5 s; any HTTP answer
+        will do, and only its head is read: OpenRouter's list is large)."""
         import httpx
 
         try:
-            await self._http().get(self.base_url + "/models", timeout=min(self.timeout_s, 5.0))
-        except (httpx.TransportError, AnswerTooLarge, httpx.DecodingError) as exc:
+            client = self._http()
+            request = client.build_request("GET", self.base_url + "/models", headers=_JSON_HEADERS,
+                                           timeout=min(self.timeout_s, 5.0))
+            response = await client.send(request, stream=True)
+            await response.aclose()
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise self._translate(exc) from exc
 
     async def _complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec],

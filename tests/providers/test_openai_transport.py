@@ -440,3 +440,22 @@ def test_a_socks_proxy_without_socks_support_is_unavailable_naming_the_fix(run, 
     ollama = OllamaProvider(model="llama3.1", base_url="http://127.0.0.1:9")
     result = run(ollama.check)
     assert result.state == "degraded" and "httpx[socks]" in result.message
+
+
+def test_ping_reads_only_the_head_of_any_answer_and_fails_when_nobody_answers(run):
+    big = http_answer(b"[" + b"0," * 500_000 + b"0]")  # a long model list: its body is not read
+    server = RawServer([big, http_answer(b"no such page", status=b"404 Not Found")])
+
+    async def pings(url):
+        p = provider(url)
+        try:
+            await p.ping()
+            await p.ping()  # a 404 is an answer too
+        finally:
+            await p.aclose()
+
+    run(with_server, server, pings)
+    assert [r.split(b"\r\n")[0] for r in server.requests] == [b"GET /v1/models HTTP/1.1"] * 2
+    p = provider("http://127.0.0.1:1/v1")
+    with pytest.raises(ProviderUnavailable, match="cannot reach"):
+        run(p.ping)
