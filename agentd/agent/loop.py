@@ -13,7 +13,8 @@ and their results go back to the model in a user message (the form such models
 follow; see ``_result_messages``).
 
 Honest outcomes. A run is ``completed`` only when the model called ``finish``,
-or answered in plain text after real work (at least one successful tool call),
+or answered in plain text after real work (at least one successful tool call;
+one whose outcome a crash made ``unknown`` counts, it may have had its effect),
 and every output the goal declares (``params.expect``) exists and is not empty.
 - A plain answer before any tool call succeeded gets one nudge (act with a tool
   call, or call ``finish``); prose again fails the run, quoting the answer.
@@ -21,7 +22,7 @@ and every output the goal declares (``params.expect``) exists and is not empty.
   final answer: the model is asked for a shorter reply; the same cut more than
   ``runs.max_repeated_mistakes`` times in a row fails the run with that reason.
 - Declared outputs missing at the end: the model is told which (once); still
-  missing at the next end, the run fails naming the first missing file.
+  missing at the next end, the run fails naming the missing files.
 Other ends: the step or token budget is spent (one last call without tools asks
 for the summary; the run completes with ``budget_exhausted`` if its declared
 outputs exist); the time limit is reached (a last summary attempt, then
