@@ -60,6 +60,7 @@ from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import write_artifact
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
+from .expected import missing_outputs, missing_reason
 from .messages import Completion, Message, ToolCall
 from .textcalls import recover_calls
 
@@ -262,29 +263,11 @@ class RunLoop:
 
     # ---------------------------------------------------------------- expected outputs
     def _missing_outputs(self) -> list[str]:
-        """The goal's declared outputs (paths in its artifacts directory) that
-        do not exist as a file or are empty. A path that escapes the directory
-        counts as missing (goal.create refuses such paths; this is the guard)."""
-        missing = []
-        root = self.artifacts.resolve()
-        for rel in self._goal.params.expect:
-            path = (root / rel).resolve()
-            try:
-                ok = path.is_relative_to(root) and path.is_file() and path.stat().st_size > 0
-            except OSError:
-                ok = False
-            if not ok:
-                missing.append(rel)
-        return missing
+        return missing_outputs(self.artifacts, self._goal.params.expect)
 
     def _missing_outcome(self, summary: str | None) -> RunOutcome | None:
         missing = self._missing_outputs()
-        if not missing:
-            return None
-        what = ", ".join(missing)
-        noun = "expected output" if len(missing) == 1 else "expected outputs"
-        verb = "was" if len(missing) == 1 else "were"
-        return RunOutcome("failed", summary=summary, error=f"{noun} {what} {verb} not written (missing or empty)")
+        return RunOutcome("failed", summary=summary, error=missing_reason(missing)) if missing else None
 
     async def _ended(self, st: LoopState, summary: str) -> RunOutcome | None:
         """The model says it is done: the outcome, or None when it was told
