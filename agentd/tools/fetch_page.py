@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 import msgspec
+import trio
 
 from ..errors import ToolError
 from .base import ToolContext
@@ -35,7 +36,10 @@ class FetchPage:
             raise ToolError(f"{result.final_url} answered HTTP {result.status}")
         mime = result.content_type.split(";", 1)[0].strip().lower()
         if mime in ("text/html", "application/xhtml+xml") or (not mime and "<html" in result.text[:2048].lower()):
-            title, text = html_to_markdown(result.text, result.final_url)
+            # CPU work (tens of ms on a big page): on a worker thread, never on the loop's;
+            # abandoned on cancel so a slow page cannot hold up the run's cancel.
+            title, text = await trio.to_thread.run_sync(html_to_markdown, result.text, result.final_url,
+                                                        abandon_on_cancel=True)
         else:
             title, text = "", collapse_ws(result.text)
         # No cut here: the loop shortens long observations for the model and

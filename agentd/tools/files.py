@@ -8,6 +8,15 @@ move the walk outside the artifacts directory. Writes are atomic (temporary
 file in the same directory, fsync, ``os.replace``) and bounded by the goal's
 quota (``file_quota_bytes``, the sum of every file in the directory).
 
+What a local process may plant or swap in is refused, never waited on or
+read through: every open is ``O_NONBLOCK | O_NOFOLLOW`` and checked with
+``fstat`` (a FIFO, socket or device is not a regular file), and a regular file
+with more than one hard link may be a link to a file outside the sandbox.
+The quota check and the write are one step under an exclusive ``flock`` on
+the artifacts directory, so parallel writes (several tool calls of one model
+turn, several runs of one goal) cannot together overrun the quota.
+Each path component is at most ``NAME_MAX`` (255) bytes, checked up front.
+
 ``write_artifact`` and ``artifacts_path`` are the same checks for the runtime
 (summaries, large observations). All failures raise ToolRefused / ToolError.
 """
@@ -15,6 +24,7 @@ quota (``file_quota_bytes``, the sum of every file in the directory).
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import secrets
 import stat
@@ -28,7 +38,9 @@ from ..errors import ToolError, ToolRefused
 from .base import ToolContext
 
 MAX_PATH = 512
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+NAME_MAX = 255  # bytes in one path component (Linux file systems)
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 RelPath = Annotated[str, msgspec.Meta(
     min_length=1, max_length=MAX_PATH,
@@ -53,6 +65,10 @@ def split_path(rel: str) -> list[str]:
         raise ToolRefused(f"{rel!r} contains '..'; paths must stay inside the artifacts directory")
     if any(any(ord(c) < 32 for c in p) for p in parts):
         raise ToolRefused("the path contains control characters")
+    for p in parts:
+        if len(p.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise ToolRefused(f"the name {p[:40]!r}… is longer than {NAME_MAX} bytes (in UTF-8); "
+                              "use a shorter file or folder name")
     if not parts:
         raise ToolRefused(f"{rel!r} names the artifacts directory itself, not a file")
     return parts
@@ -107,7 +123,10 @@ def _check_leaf(st: os.stat_result | None, rel: str) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise ToolRefused(f"{rel} is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
-        raise ToolRefused(f"{rel} is not a regular file")
+        raise ToolRefused(f"{rel} is not a regular file (a FIFO, socket or device); only regular files are used")
+    if st.st_nlink > 1:
+        raise ToolRefused(f"{rel} has {st.st_nlink} hard links, so it may be a file outside the artifacts "
+                          "directory; it is not read or written")
 
 
 def dir_usage(root: Path) -> int:
@@ -124,39 +143,62 @@ def dir_usage(root: Path) -> int:
 
 
 def read_text(root: Path, rel: str) -> str:
-    """Read a UTF-8 file under ``root`` safely."""
+    """Read a UTF-8 file under ``root`` safely. Raises ToolRefused / ToolError."""
     parts = split_path(rel)
-    dfd = _open_parent(root, parts, rel, create=False)
     try:
-        _check_leaf(_lstat(dfd, parts[-1]), rel)
+        dfd = _open_parent(root, parts, rel, create=False)
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-        except FileNotFoundError:
-            raise ToolError(f"{rel}: no such file") from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise ToolRefused(f"{rel} is a symbolic link; links are not followed") from exc
-            raise ToolError(f"{rel}: cannot open ({exc.strerror})") from exc
-        with os.fdopen(fd, "rb") as f:
-            _check_leaf(os.fstat(f.fileno()), rel)
-            data = f.read()
-    finally:
-        os.close(dfd)
+            data = _read_leaf(dfd, parts[-1], rel)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        raise ToolError(f"cannot read {rel}: {exc.strerror or exc}") from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ToolError(f"{rel} is not UTF-8 text; only text files can be read") from exc
 
 
+def _read_leaf(dfd: int, name: str, rel: str) -> bytes:
+    """The bytes of regular file ``name`` in ``dfd``. The open never blocks
+    (O_NONBLOCK: a FIFO swapped in after the lstat has no writer to wait for)
+    and what was opened is checked with fstat before anything is read."""
+    _check_leaf(_lstat(dfd, name), rel)
+    try:
+        fd = os.open(name, READ_FLAGS, dir_fd=dfd)
+    except FileNotFoundError:
+        raise ToolError(f"{rel}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ToolRefused(f"{rel} is a symbolic link; links are not followed") from exc
+        raise ToolError(f"{rel}: cannot open ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as f:
+        _check_leaf(os.fstat(f.fileno()), rel)
+        return f.read()
+
+
 def write_artifact(root: Path, rel: str, text: str, *, append: bool = False, quota: int | None = None) -> int:
     """Atomically write ``text`` (UTF-8) to ``rel`` under ``root``, creating
     parent directories. Returns the file's new size in bytes.
 
-    Raises ToolRefused for unsafe paths or when the quota would be exceeded.
+    The quota check and the write hold an exclusive flock on ``root``, so
+    concurrent writers are serialised. Raises ToolRefused for unsafe paths or
+    when the quota would be exceeded; ToolError when the file system refuses.
     """
     parts = split_path(rel)
     data = text.encode("utf-8")
     root.mkdir(parents=True, exist_ok=True)
+    lock = os.open(root, DIR_FLAGS)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _write_locked(root, parts, rel, data, append, quota)
+    except OSError as exc:
+        raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(lock)  # releases the flock
+
+
+def _write_locked(root: Path, parts: list[str], rel: str, data: bytes, append: bool, quota: int | None) -> int:
     dfd = _open_parent(root, parts, rel, create=True)
     try:
         name = parts[-1]
@@ -164,7 +206,7 @@ def write_artifact(root: Path, rel: str, text: str, *, append: bool = False, quo
         _check_leaf(st, rel)
         old = st.st_size if st else 0
         if append and st is not None:
-            data = read_text(root, rel).encode("utf-8") + data
+            data = _read_leaf(dfd, name, rel) + data
         if quota is not None:
             after = dir_usage(root) - old + len(data)
             if after > quota:
@@ -172,7 +214,8 @@ def write_artifact(root: Path, rel: str, text: str, *, append: bool = False, quo
                     f"writing {rel} would bring this goal's files to {after} bytes, over the quota of "
                     f"{quota} bytes; delete or shorten files, or raise [tools] file_quota_bytes"
                 )
-        tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
+        # Not derived from the name: a long (or multi-byte) name must not make the temporary one too long.
+        tmp = f".write-{secrets.token_hex(8)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -232,7 +275,8 @@ class ReadFile:
     default: ClassVar[bool] = True
 
     async def run(self, params: ReadFileParams, ctx: ToolContext) -> str:
-        text = await trio.to_thread.run_sync(read_text, ctx.artifacts, params.path)
+        # Abandoned on cancel: a file-system call that hangs must not hold up the run's cancel or shutdown.
+        text = await trio.to_thread.run_sync(read_text, ctx.artifacts, params.path, abandon_on_cancel=True)
         limit = ctx.tools.observation_limit
         size = max(1, min(params.max_chars or limit, limit))
         part = text[params.offset : params.offset + size]
@@ -253,7 +297,8 @@ class WriteFile:
     async def run(self, params: WriteFileParams, ctx: ToolContext) -> str:
         size = await trio.to_thread.run_sync(
             lambda: write_artifact(ctx.artifacts, params.path, params.content,
-                                   append=params.append, quota=ctx.tools.file_quota_bytes)
+                                   append=params.append, quota=ctx.tools.file_quota_bytes),
+            abandon_on_cancel=True,  # as read_file: never hold up a cancel
         )
         verb = "Appended to" if params.append else "Wrote"
         return f"{verb} {params.path} ({size} bytes)."

@@ -3,7 +3,11 @@
 ``html_to_markdown`` parses once with selectolax (lexbor), drops scripts,
 styles, frames, forms, navigation, cookie banners and other page furniture,
 and renders the rest as markdown (ATX headings, links, lists, code, quotes,
-simple tables) with a small tree walker. markdownify (BeautifulSoup-based)
+simple tables) with a small tree walker. The walker recurses, so it renders
+the first ``MAX_NEST`` levels of elements as markdown and anything nested
+deeper as plain text (lexbor extracts it without recursion in Python): a page
+nested thousands of elements deep converts instead of raising RecursionError.
+markdownify (BeautifulSoup-based)
 gives the same shape but takes ~1.5 s on a 1 MB page against ~40 ms here, so
 it is kept only as ``html_to_markdown_slow`` for comparison.
 
@@ -47,6 +51,9 @@ _BLANKS = re.compile(r"\n{3,}")
 _PLACEHOLDER = re.compile("\x01(\\d+)\x01")
 _INDENT = "\x02"  # stands for one level of list indentation until the cleanup is done
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]])")
+# Element levels rendered as markdown; each costs at most three Python frames,
+# well inside the interpreter's recursion limit (1,000) on any thread.
+MAX_NEST = 120
 
 
 @dataclass
@@ -54,6 +61,7 @@ class _State:
     base: str
     pre_blocks: list[str]
     depth: int = 0  # list nesting
+    nest: int = 0  # element nesting inside the walker (bounded by MAX_NEST)
     origin: str = ""  # scheme://host[:port] of base, for the common "/path" links
 
 
@@ -148,6 +156,18 @@ def _inline(node, state: _State) -> str:
 
 
 def _children(node, out: list[str], state: _State) -> None:
+    if state.nest >= MAX_NEST:
+        text = node.text(deep=True, separator=" ") or ""
+        out.append(" ".join(text.split()))
+        return
+    state.nest += 1
+    try:
+        _walk(node, out, state)
+    finally:
+        state.nest -= 1
+
+
+def _walk(node, out: list[str], state: _State) -> None:
     for child in node.iter(include_text=True):
         tag = child.tag
         if tag == "-text":
@@ -262,7 +282,7 @@ def _quote(node, out, state):
 
 def _table(node, out, state):
     rows: list[list[str]] = []
-    for tr in node.css("tr"):
+    for tr in _own_rows(node):
         cells = [_inline(c, state).replace("|", "\\|") for c in tr.iter(include_text=False) if c.tag in ("td", "th")]
         if cells:
             rows.append(cells)
@@ -272,6 +292,19 @@ def _table(node, out, state):
     lines = ["| " + " | ".join(r + [""] * (width - len(r))) + " |" for r in rows]
     lines.insert(1, "|" + " --- |" * width)
     out.append("\n\n" + "\n".join(lines) + "\n\n")
+
+
+def _own_rows(table):
+    """The table's own rows (directly or in thead/tbody/tfoot), not those of
+    tables nested in its cells: those render inside their cell, once each
+    (every descendant ``tr`` made nested tables render exponentially often)."""
+    for child in table.iter(include_text=False):
+        if child.tag == "tr":
+            yield child
+        elif child.tag in ("thead", "tbody", "tfoot"):
+            for row in child.iter(include_text=False):
+                if row.tag == "tr":
+                    yield row
 
 
 _HANDLERS = {

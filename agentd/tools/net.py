@@ -11,7 +11,11 @@ Failures:
     ToolRefused  the URL or an address it resolves to is not allowed, or a
                  redirect leads somewhere not allowed.
     ToolError    DNS failure, connection failure, timeout, too many redirects,
-                 a non-text content type.
+                 a redirect to an invalid URL, a non-text content type, a body
+                 in an encoding we cannot decode.
+
+Bodies are capped by their decoded size (``read_capped``): a compressed
+body is expanded in bounded steps, so a compression bomb stops at the cap.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import codecs
 import ipaddress
 import ssl
 import urllib.parse
+import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message as _HeaderParser
@@ -304,28 +309,114 @@ class _Stream(httpx.AsyncByteStream):
 
 @dataclass
 class PinnedClient:
-    """An httpx client whose every connection goes to a checked address."""
+    """Requests whose every connection goes to a checked address.
+
+    ``send`` hands the request straight to the pinned transport: no httpx
+    redirect handling (we follow redirects by hand, re-checking each hop),
+    so a response with a malformed ``Location`` is still a response, never
+    an exception raised while httpx builds a redirect we would not follow."""
 
     policy: NetPolicy
     backend: _PinnedBackend = field(default_factory=_PinnedBackend)
-    client: httpx.AsyncClient | None = None
+    transport: _PinnedTransport | None = None
 
     async def __aenter__(self) -> "PinnedClient":
-        self.client = httpx.AsyncClient(
-            transport=_PinnedTransport(self.backend), follow_redirects=False, trust_env=False,
-            timeout=httpx.Timeout(self.policy.tools.fetch_timeout_s),
-            headers={"User-Agent": self.policy.tools.user_agent},
-        )
+        self.transport = _PinnedTransport(self.backend)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self.client is not None
-        await self.client.aclose()
+        assert self.transport is not None
+        await self.transport.aclose()
 
     async def check(self, url: str | httpx.URL) -> Target:
         target = await check_url(url, self.policy)
         self.backend.pins[(target.host, target.port)] = target.addresses
         return target
+
+    async def send(self, method: str, target: Target, *, headers: dict[str, str] | None = None,
+                   content: bytes | None = None) -> httpx.Response:
+        """Send one request to a checked ``target``; the response is streamed
+        (read it with ``read_capped``, then ``aclose`` it)."""
+        assert self.transport is not None
+        tools = self.policy.tools
+        request = httpx.Request(
+            method, target.url, content=content,
+            headers={"user-agent": tools.user_agent, "accept-encoding": ACCEPT_ENCODING, **(headers or {})},
+            extensions={"timeout": httpx.Timeout(tools.fetch_timeout_s).as_dict()},
+        )
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        return response
+
+
+# ---------------------------------------------------------------- bodies
+
+ACCEPT_ENCODING = "gzip, deflate"
+_CHUNK = 64 * 1024
+
+
+class _Inflater:
+    """Undo one Content-Encoding (gzip or deflate, raw or zlib-wrapped) in
+    bounded steps: no single call returns more than ``_CHUNK`` bytes, so a
+    compression bomb is cut at the cap instead of being expanded into memory."""
+
+    def __init__(self, coding: str) -> None:
+        self._coding = coding
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS)
+        self._first = coding == "deflate"
+
+    def feed(self, data: bytes):
+        """Yield the decoded bytes of ``data``, at most ``_CHUNK`` at a time."""
+        while data:
+            try:
+                out = self._z.decompress(data, _CHUNK)
+            except zlib.error:
+                if not self._first:
+                    raise
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # "deflate" sent without its zlib header
+                out = self._z.decompress(data, _CHUNK)
+            self._first = False
+            data = self._z.unconsumed_tail
+            if out:
+                yield out
+            if self._z.eof:
+                return
+
+
+async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """(body, truncated): at most ``cap`` decoded bytes of ``response``.
+
+    Raw bytes are decoded here, in bounded steps, whatever the server sent:
+    the cap holds for the decoded size, and a gzip bomb costs no more memory
+    than the cap. Raises ToolError for a Content-Encoding other than
+    identity/gzip/deflate, or a body that does not decode."""
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if any(c not in ("gzip", "x-gzip", "deflate") for c in codings):
+        raise ToolError(f"the server sent the body encoded as {', '.join(codings)!r}, which cannot be read "
+                        "(only gzip and deflate)")
+    inflaters = [_Inflater(c) for c in reversed(codings)]
+    chunks: list[bytes] = []
+    size = 0
+
+    def decoded(data: bytes, level: int = 0):
+        if level == len(inflaters):
+            yield data
+            return
+        for part in inflaters[level].feed(data):
+            yield from decoded(part, level + 1)
+
+    try:
+        async for raw in response.aiter_raw():
+            for part in decoded(raw):
+                if size + len(part) > cap:
+                    chunks.append(part[: cap - size])
+                    return b"".join(chunks), True
+                chunks.append(part)
+                size += len(part)
+    except zlib.error as exc:
+        raise ToolError(f"the body does not decode as {', '.join(codings)} ({exc})") from exc
+    return b"".join(chunks), False
 
 
 # ---------------------------------------------------------------- fetch
@@ -382,13 +473,11 @@ async def _follow(pc: PinnedClient, url: str, method: str, headers: dict[str, st
     current: str | httpx.URL = url
     for hop in range(pc.policy.tools.max_redirects + 1):
         target = await pc.check(current)
-        assert pc.client is not None
-        request = pc.client.build_request(method, target.url, headers=headers, content=content)
-        response = await pc.client.send(request, stream=True)
+        response = await pc.send(method, target, headers=headers, content=content)
         try:
             location = response.headers.get("location")
             if response.status_code in REDIRECT_CODES and location:
-                current = target.url.join(location)
+                current = redirect_target(target.url, location)
                 if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                     method, content = "GET", None
                 continue
@@ -398,6 +487,15 @@ async def _follow(pc: PinnedClient, url: str, method: str, headers: dict[str, st
     raise ToolError(f"{url} redirected more than {pc.policy.tools.max_redirects} times; giving up")
 
 
+def redirect_target(base: httpx.URL, location: str) -> httpx.URL:
+    """The absolute URL a ``Location`` header points to; ToolError if it is not a usable URL."""
+    try:
+        url = base.join(location.strip())
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise ToolError(f"{base} redirected to an invalid URL ({location[:200]!r}: {exc})") from exc
+    return url  # scheme, host and addresses are checked like every hop
+
+
 async def _read(response: httpx.Response, url: str, final_url: str, cap: int, text_only: bool) -> FetchResult:
     content_type = response.headers.get("content-type", "")
     ok = 200 <= response.status_code < 300
@@ -405,16 +503,8 @@ async def _read(response: httpx.Response, url: str, final_url: str, cap: int, te
         raise ToolError(
             f"{final_url} has content type {content_type or 'unknown'!r}; only text, HTML, JSON and XML can be read"
         )
-    chunks: list[bytes] = []
-    size, truncated = 0, False
-    async for chunk in response.aiter_bytes():
-        if size + len(chunk) > cap:
-            chunks.append(chunk[: cap - size])
-            truncated = True
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    text = b"".join(chunks).decode(_charset(content_type), errors="replace")
+    body, truncated = await read_capped(response, cap)
+    text = body.decode(_charset(content_type), errors="replace")
     return FetchResult(url, final_url, response.status_code, content_type, text, truncated)
 
 

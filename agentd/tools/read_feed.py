@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from typing import Annotated, ClassVar
 
 import msgspec
+import trio
 
 from ..errors import ToolError, ToolRefused
 from .base import ToolContext
@@ -118,5 +119,5 @@ class ReadFeed:
         result = await fetch(params.url, ctx)
         if not 200 <= result.status < 300:
             raise ToolError(f"{result.final_url} answered HTTP {result.status}")
-        title, entries = parse_feed(result.text, params.limit)
+        title, entries = await trio.to_thread.run_sync(parse_feed, result.text, params.limit, abandon_on_cancel=True)
         return wrap_untrusted(result.final_url, format_feed(title, entries))

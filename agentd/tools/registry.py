@@ -3,6 +3,11 @@
 ``decode_args`` turns the model's raw JSON into the tool's params struct and
 raises ToolError (a model mistake, reported back to it) naming the field path
 on any problem. An unknown tool name is a ToolError listing the valid names.
+
+``get`` hands out every tool behind ``ContainedTool``: whatever a tool raises,
+except cancellation (and the interpreter's own exits), reaches the caller as a
+ToolError, so a tool's failure is the model's observation and never ends the
+run. This is the one place every tool call passes through.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from .. import log
 from ..agent.messages import ToolSpec
 from ..config import ToolsConfig
 from ..protocol.methods import ToolInfo
@@ -20,6 +26,56 @@ from ..errors import ToolError
 from .base import Tool
 
 ALWAYS_ALLOWED = ("finish",)
+
+_log = log.get("agentd.tools")
+
+# What the model is told about an unexpected failure, by exception class (the
+# first match in this order); the class name and message follow.
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (RecursionError, "the input is nested too deeply to process"),
+    (MemoryError, "the input is too large to process"),
+    (UnicodeError, "text in an encoding that could not be handled"),
+    (OSError, "an operating-system error (file or network)"),
+    (ArithmeticError, "a calculation error inside the tool"),
+    (LookupError, "the tool met data it did not expect"),
+    (ValueError, "the tool met a value it could not handle"),
+)
+
+
+def unexpected_failure(name: str, exc: Exception) -> ToolError:
+    """The ToolError the model sees for ``exc``, an exception ``name`` did not
+    expect: what kind of failure it was, the exception's class and (cut)
+    message, and that the model may try another way."""
+    kind = next((text for cls, text in _KINDS if isinstance(exc, cls)), "an unexpected error inside the tool")
+    detail = " ".join(str(exc).split())[:300]
+    shown = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return ToolError(f"{name} failed: {kind} ({shown}). This is not a mistake in your arguments; "
+                     "try another input or another way, or go on without it.", tool=name,
+                     exception=type(exc).__name__)
+
+
+class ContainedTool:
+    """A tool whose failures are observations.
+
+    ``run`` passes ToolError (and ToolRefused) through; any other Exception is
+    logged with its traceback (a bug of ours, or a library surprise) and
+    re-raised as ``unexpected_failure``. Cancellation, KeyboardInterrupt and
+    SystemExit are not Exceptions and pass untouched, so cancel and shutdown
+    still work."""
+
+    def __init__(self, tool: Tool) -> None:
+        self.tool = tool
+        for attr in ("name", "description", "Params", "timeout_s", "side_effect", "default"):
+            setattr(self, attr, getattr(tool, attr))
+
+    async def run(self, params: Any, ctx: Any) -> str:
+        try:
+            return await self.tool.run(params, ctx)
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure becomes the model's observation
+            _log.error("tool failed unexpectedly", exc_info=exc, tool=self.name, error=type(exc).__name__)
+            raise unexpected_failure(self.name, exc) from exc
 
 
 def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +126,9 @@ class ToolRegistry:
         return name in self._tools
 
     def get(self, name: str) -> Tool:
+        """The tool called ``name``, behind ContainedTool; ToolError if there is none."""
         try:
-            return self._tools[name]
+            return ContainedTool(self._tools[name])
         except KeyError:
             raise ToolError(
                 f"there is no tool named {name!r}; the tools are: {', '.join(self._tools)}", tool=name
@@ -83,7 +140,7 @@ class ToolRegistry:
         if allowed is None:
             return [t for t in self._tools.values() if t.default]
         extra = [n for n in ALWAYS_ALLOWED if n in self._tools]
-        return [self.get(n) for n in dict.fromkeys([*allowed, *extra])]
+        return [self.get(n).tool for n in dict.fromkeys([*allowed, *extra])]
 
     def specs(self, allowed: list[str] | None = None) -> list[ToolSpec]:
         return [

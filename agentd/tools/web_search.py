@@ -11,6 +11,7 @@ import urllib.parse
 from typing import Annotated, ClassVar
 
 import msgspec
+import trio
 from selectolax.lexbor import LexborHTMLParser
 
 from ..errors import ToolError
@@ -118,14 +119,14 @@ async def search(query: str, limit: int, ctx: ToolContext) -> list[SearchResult]
         url = tools.searxng_url.rstrip("/") + "/search?" + urllib.parse.urlencode({"q": query, "format": "json"})
         result = await fetch(url, policy)
         _check_status(result.status, "SearXNG")
-        return parse_searxng(result.text, limit)
+        return await trio.to_thread.run_sync(parse_searxng, result.text, limit, abandon_on_cancel=True)
     body = urllib.parse.urlencode({"q": query}).encode()
     result = await fetch(
         tools.duckduckgo_url, policy, method="POST", content=body,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     _check_status(result.status, "DuckDuckGo")
-    return parse_ddg(result.text, limit)
+    return await trio.to_thread.run_sync(parse_ddg, result.text, limit, abandon_on_cancel=True)  # CPU: off the loop
 
 
 def _check_status(status: int, engine: str) -> None:
