@@ -101,7 +101,7 @@ async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: st
         await _deliver(app, run, goal, "webhook", goal.webhook_url, lambda: webhook.deliver_webhook(
             goal.webhook_url, payload, secret=goal.webhook_secret, key=f"{run.id}:completion-webhook",
             policy=NetPolicy(app.config.tools, ()), effects=effects, source="completion", on_retry=on_retry))
-    if goal.params.email_to and app.config.smtp.host:
+    if goal.params.email_to:  # SMTP not configured: recorded as refused, with the keys to set
         subject = f"[agentd] {goal.name or goal.objective[:60]} — run {outcome.status}"
         await _deliver(app, run, goal, "email", ", ".join(goal.params.email_to), lambda: email.deliver_email(
             list(goal.params.email_to), subject, text, key=f"{run.id}:completion-email", smtp=app.config.smtp,
@@ -109,16 +109,21 @@ async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: st
 
 
 async def _deliver(app: "App", run, goal, kind: str, target: str, send) -> None:
+    """Send one completion notification; whatever happens, the run's own
+    outcome stands (a notification never fails a finished run)."""
     try:
         delivery = await send()
-    except AgentdError as exc:  # refused before anything was recorded (bad URL, SMTP not configured)
-        await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=exc.message, attempts=0))
+    except Exception as exc:  # noqa: BLE001 - refused before recording (bad URL), or a bug of ours
+        if not isinstance(exc, AgentdError):
+            _log.error("completion notification failed unexpectedly", exc_info=exc, kind=kind)
+        error = exc.message if isinstance(exc, AgentdError) else f"{type(exc).__name__}: {exc}"
+        await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=error, attempts=0))
         if app.metrics is not None:
             app.metrics.notification(kind, False)
         return
     if delivery.status == "delivered":
         await app.emit(run.id, goal.id, ev.NotificationSent(kind=kind, target=target, attempts=delivery.attempts))
-    elif delivery.status == "failed":
+    elif delivery.status in ("failed", "refused", "unknown"):
         await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
                                                               attempts=delivery.attempts))
     elif delivery.detail == EARLIER_UNKNOWN:  # skipped: an attempt before a crash may or may not have arrived

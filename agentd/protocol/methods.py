@@ -25,7 +25,7 @@ Overlap = Literal["skip", "queue", "cancel"]
 OutputKind = Literal["summary", "file", "webhook", "email"]
 MemoryType = Literal["note", "fact", "artifact"]
 StepStatus = Literal["pending", "ok", "error", "unknown"]
-EffectStatus = Literal["intent", "delivered", "failed", "unknown"]
+EffectStatus = Literal["intent", "delivered", "failed", "refused", "unknown"]
 TickDecision = Literal["fired", "skipped", "missed", "coalesced", "caught_up", "queued"]
 
 DEFAULT_STEP_BUDGET = 20

@@ -16,6 +16,10 @@ v3: the per-run event journal (gap-free sequence numbers for run.watch) and
 v4: an index on runs(status, created_at, id): the run manager's queue (runs by
     status, in creation order) is an index range, never a scan of runs_created
     (which the planner chose once sqlite_stat1 existed).
+v5: steps recovered from tool calls written as text (``steps.recovered``).
+v6: the ledger's ``refused`` status (a delivery not sent because the
+    destination or the configuration does not allow it); SQLite cannot
+    change a CHECK constraint in place, so the table is rebuilt.
 
 Timestamps are INTEGER epoch milliseconds, UTC, everywhere.
 """
@@ -169,12 +173,38 @@ V5 = """
 ALTER TABLE steps ADD COLUMN recovered INTEGER NOT NULL DEFAULT 0;
 """
 
+V6 = """
+CREATE TABLE side_effects_v6 (
+    id              TEXT PRIMARY KEY,
+    run_id          TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    goal_id         TEXT NOT NULL REFERENCES goals(id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    target          TEXT NOT NULL,
+    summary         TEXT NOT NULL DEFAULT '',
+    source          TEXT NOT NULL DEFAULT 'tool',
+    status          TEXT NOT NULL CHECK (status IN ('intent', 'delivered', 'failed', 'refused', 'unknown')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    detail          TEXT NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+INSERT INTO side_effects_v6 (id, run_id, goal_id, kind, idempotency_key, target, summary, source, status,
+                             attempts, detail, created_at, updated_at)
+    SELECT id, run_id, goal_id, kind, idempotency_key, target, summary, source, status,
+           attempts, detail, created_at, updated_at FROM side_effects;
+DROP TABLE side_effects;
+ALTER TABLE side_effects_v6 RENAME TO side_effects;
+CREATE INDEX side_effects_run ON side_effects(run_id);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
     ("event journal, metric totals", V3),
     ("runs by status in creation order", V4),
     ("steps recovered from text tool calls", V5),
+    ("ledger status refused", V6),
 ]
 
 LATEST = len(MIGRATIONS)

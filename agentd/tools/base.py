@@ -6,8 +6,9 @@ observation text for the model.
 
 Failures: a tool raises ``ToolError`` (or ``ToolRefused`` for safety refusals:
 SSRF, path escape, quota, allowlist) with a message the model can act on; that
-message becomes the step's observation. Any other exception is a bug in our
-code and fails the run loudly.
+message becomes the step's observation. Any other exception (a bug of ours, a
+library's surprise) is turned into a ToolError by the registry's
+ContainedTool and logged with its traceback: the run goes on.
 
 Side effects (webhooks, email) go through ``ctx.effects``: the intent is
 committed with an idempotency key before the attempt and the outcome after;
@@ -29,7 +30,7 @@ from ..config import SmtpConfig, ToolsConfig
 class EffectRecord(msgspec.Struct, frozen=True):
     id: str
     idempotency_key: str
-    status: Literal["intent", "delivered", "failed", "unknown"]
+    status: Literal["intent", "delivered", "failed", "refused", "unknown"]
     attempts: int
     detail: str = ""
 
@@ -43,7 +44,8 @@ class SideEffects(Protocol):
         delivery attempt reached the wire)."""
         ...
 
-    async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str, attempts: int) -> None:
+    async def finish(self, effect_id: str, *, status: Literal["delivered", "failed", "refused", "unknown"],
+                     detail: str, attempts: int) -> None:
         """Commit the outcome."""
         ...
 

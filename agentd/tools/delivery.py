@@ -4,6 +4,18 @@ Every retry goes through ``agentd.retry`` with one policy built from the
 config (``tools.delivery_attempts``, ``tools.delivery_backoff_s``):
 exponential backoff with full jitter, honouring a receiver's ``Retry-After``.
 Each retry is reported to ``on_retry(kind)`` so the metrics count it.
+
+Every ledger record ``deliver_effect`` opens is closed with what happened:
+
+    delivered  the receiver accepted it (detail: its answer)
+    failed     every attempt failed; detail says why (nothing was accepted)
+    refused    not sent at all: the destination or the configuration does not
+               allow it; detail says why and how to allow it
+    unknown    an attempt ended in a way that does not tell whether the
+               receiver got it (an unexpected error mid-attempt); not re-sent
+
+Only cancellation (and a store that cannot be written) leaves an ``intent``
+behind; the run manager marks those ``unknown`` when the run ends.
 """
 
 from __future__ import annotations
@@ -13,17 +25,22 @@ from typing import Literal
 
 import msgspec
 
+from .. import log
 from ..config import ToolsConfig
+from ..errors import ToolError, ToolRefused
 from ..retry import RetryPolicy, retry
 from .base import EffectRecord, SideEffects
 
 OnDeliveryRetry = Callable[[str], None]
+Outcome = Literal["delivered", "failed", "refused", "unknown"]
+
+_log = log.get("agentd.delivery")
 
 
 class Delivery(msgspec.Struct, frozen=True):
     """What happened to one side effect."""
 
-    status: Literal["delivered", "failed", "skipped"]
+    status: Literal["delivered", "failed", "refused", "unknown", "skipped"]
     detail: str
     attempts: int = 0
     message_id: str = ""
@@ -40,6 +57,8 @@ def earlier_outcome(record: EffectRecord) -> Delivery | None:
         return Delivery("skipped", f"already delivered earlier ({record.detail or 'no detail'}); not sent again", record.attempts)
     if record.status == "failed":
         return Delivery("skipped", f"an earlier attempt failed ({record.detail or 'no detail'}); not sent again", record.attempts)
+    if record.status == "refused":
+        return Delivery("skipped", f"it was refused earlier ({record.detail or 'no detail'}); not sent again", record.attempts)
     return Delivery("skipped", EARLIER_UNKNOWN, record.attempts)
 
 
@@ -60,10 +79,15 @@ def delivery_policy(tools: ToolsConfig) -> RetryPolicy:
 
 
 async def deliver(once: Callable[[], Awaitable[str]], tools: ToolsConfig, *, kind: str,
-                  on_retry: OnDeliveryRetry | None = None) -> tuple[Literal["delivered", "failed"], str, int]:
+                  on_retry: OnDeliveryRetry | None = None) -> tuple[Outcome, str, int]:
     """Call ``once()`` (it returns the success detail or raises DeliveryFailed)
-    under the delivery policy. Returns ``(status, detail, attempts)`` with
-    status ``delivered`` or ``failed``; never raises DeliveryFailed."""
+    under the delivery policy. Returns ``(status, detail, attempts)``; never
+    raises except for cancellation.
+
+    ``once`` raising ToolRefused means the destination was refused before
+    anything was sent (``refused``); any other exception ends the delivery
+    as ``unknown`` (logged with its traceback): the request may have gone out.
+    """
     attempts = 0
 
     async def attempt() -> str:
@@ -84,18 +108,36 @@ async def deliver(once: Callable[[], Awaitable[str]], tools: ToolsConfig, *, kin
         detail = await retry(attempt, policy=delivery_policy(tools), is_transient=transient, on_retry=counted)
     except DeliveryFailed as exc:
         return "failed", exc.detail, attempts
+    except ToolRefused as exc:
+        return "refused", exc.message, attempts - 1  # refused before it was sent
+    except Exception as exc:  # noqa: BLE001 - a surprise mid-attempt: say so, never lose the record
+        _log.error("delivery attempt ended unexpectedly", exc_info=exc, kind=kind, attempt=attempts)
+        return "unknown", (f"attempt {attempts} ended with an unexpected error ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]}); the receiver may or may not have it; not re-sent"), attempts
     return "delivered", detail, attempts
 
 
 async def deliver_effect(once: Callable[[], Awaitable[str]], *, effects: SideEffects, kind: str, target: str,
                          key: str, summary: str, source: str, message_id: str, tools: ToolsConfig,
-                         on_retry: OnDeliveryRetry | None = None) -> Delivery:
+                         on_retry: OnDeliveryRetry | None = None,
+                         check: Callable[[], object] | None = None) -> Delivery:
     """One side effect per idempotency ``key``: commit the intent, report an
-    earlier outcome instead of sending again, else ``deliver`` and commit the outcome."""
+    earlier outcome instead of sending again, else ``deliver`` and commit the
+    outcome (one of the four the module lists).
+
+    ``check()`` runs after the intent is committed: a ToolError from it
+    (the configuration does not allow this delivery) closes the record as
+    ``refused`` with its message, and nothing is sent."""
     record = await effects.begin(kind=kind, target=target, key=key, summary=summary, source=source)
     skipped = earlier_outcome(record)
     if skipped is not None:
         return skipped
-    status, detail, attempts = await deliver(once, tools, kind=kind, on_retry=on_retry)
+    try:
+        if check is not None:
+            check()
+    except ToolError as exc:
+        status, detail, attempts = "refused", exc.message, 0
+    else:
+        status, detail, attempts = await deliver(once, tools, kind=kind, on_retry=on_retry)
     await effects.finish(record.id, status=status, detail=detail, attempts=attempts)
     return Delivery(status, detail, attempts, message_id)

@@ -4,7 +4,7 @@ smtplib runs in a worker thread (each socket operation bounded by
 ``[smtp] timeout_s``). Recipients must be among the goal's ``email_to``. The
 Message-ID is derived from the idempotency key, and the same ledger
 discipline as webhooks applies: intent before the first attempt, outcome
-after, never sent twice for one key. Temporary failures (connection errors,
+after (SMTP not configured: ``refused``), never sent twice for one key. Temporary failures (connection errors,
 4xx replies) are retried with doubling backoff; 5xx replies are final.
 """
 
@@ -40,7 +40,9 @@ def check_configured(smtp: SmtpConfig) -> str:
         missing.append("sender")
     if missing:
         keys = ", ".join(f"[smtp] {k}" for k in missing)
-        raise ToolError(f"email is not configured: set {keys} in config.toml (or SMTP_HOST / SMTP_FROM)")
+        raise ToolError(f"email is not configured: set {keys} in config.toml (or SMTP_HOST / SMTP_FROM), e.g. "
+                        "`agentctl config set smtp.host mail.example.com` and `agentctl config set smtp.sender "
+                        "agent@example.com`, then `agentctl server reload`")
     return sender  # type: ignore[return-value]
 
 
@@ -100,14 +102,16 @@ async def deliver_email(
     source: str = "tool",
     on_retry: OnDeliveryRetry | None = None,
 ) -> Delivery:
-    """Send one email per idempotency ``key``. Raises ToolError if SMTP is not
-    configured (before anything is recorded); delivery failures are returned."""
-    sender = check_configured(smtp)
+    """Send one email per idempotency ``key``. Every outcome is returned and
+    recorded, none raised: SMTP not configured is ``refused`` (its detail names
+    the keys to set), delivery failures ``failed``."""
+    sender = smtp.sender or smtp.username or ""
     msg = build_message(sender, to, subject, body, key)
 
     async def once() -> str:
         try:
-            await trio.to_thread.run_sync(_send_sync, smtp, msg, to)
+            # Abandoned on cancel: a server that drips its answers must not hold up the run's cancel.
+            await trio.to_thread.run_sync(_send_sync, smtp, msg, to, abandon_on_cancel=True)
         except Exception as exc:  # noqa: BLE001 - classified; unknown kinds re-raised
             retryable, detail = _classify(exc)
             raise DeliveryFailed(detail, retryable=retryable) from None
@@ -116,7 +120,7 @@ async def deliver_email(
     return await deliver_effect(
         once, effects=effects, kind="email", target=", ".join(to), key=key,
         summary=f"email {subject[:80]!r} to {len(to)} recipient(s)", source=source,
-        message_id=msg["Message-ID"], tools=tools, on_retry=on_retry)
+        message_id=msg["Message-ID"], tools=tools, on_retry=on_retry, check=lambda: check_configured(smtp))
 
 
 class SendEmailParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -150,7 +154,9 @@ class SendEmail:
             [a.strip() for a in params.to], params.subject, params.body,
             key=ctx.effect_key, smtp=ctx.smtp, tools=ctx.tools, effects=ctx.effects, on_retry=ctx.on_retry,
         )
-        if outcome.status == "failed":
+        if outcome.status == "refused":
+            raise ToolError(f"the email was not sent: {outcome.detail}")
+        if outcome.status in ("failed", "unknown"):
             raise ToolError(f"the email was not sent after {outcome.attempts} attempt(s): {outcome.detail}")
         if outcome.status == "skipped":
             return f"Not sent: {outcome.detail}."

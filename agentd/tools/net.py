@@ -207,8 +207,9 @@ async def check_url(url: str | httpx.URL, policy: NetPolicy) -> Target:
             f"{host} is not in this goal's allowed domains ({', '.join(policy.allowed_domains)})"
         )
     private_ok = _private_allowed(host, port, policy.tools)
+    hostport = f"{f'[{host}]' if ':' in host else host}:{port}"
     if not private_ok and (host == "localhost" or host.endswith(".localhost")):
-        raise ToolRefused(f"{host} is a local host name; only public hosts may be reached")
+        raise ToolRefused(f"{host} is a local host name; only public hosts may be reached", private_host=hostport)
     addresses = await (policy.resolve or resolve_host)(host, port)
     if not addresses:
         raise ToolError(f"host {host!r} resolved to no addresses")
@@ -217,9 +218,37 @@ async def check_url(url: str | httpx.URL, policy: NetPolicy) -> Target:
             reason = address_refusal(ipaddress.ip_address(addr.split("%")[0]))
             if reason:
                 raise ToolRefused(
-                    f"{host} resolves to {reason}; only public internet addresses may be reached"
+                    f"{host} resolves to {reason}; only public internet addresses may be reached",
+                    private_host=hostport,
                 )
     return Target(parsed, host, port, tuple(addresses))
+
+
+def allow_private_hint(hostport: str) -> str:
+    """How the person allows a non-public ``host:port`` they trust (a LAN or loopback receiver)."""
+    return (f"to allow it, add {hostport} to [tools] private_hosts_allowed in config.toml, e.g. "
+            f"`agentctl config set tools.private_hosts_allowed {hostport}` (a comma-separated list: keep the "
+            "hosts already there), then `agentctl server reload`")
+
+
+def private_refusal(host: str, port: int, tools: ToolsConfig) -> str | None:
+    """Why a URL's literal host (an IP address or a ``localhost`` name) will be
+    refused under ``tools``, with how to allow it; None when it is allowed or
+    only DNS can tell. No DNS lookup: for checks at configuration time."""
+    host = host.lower().rstrip(".").strip("[]")
+    if _private_allowed(host, port, tools):
+        return None
+    hostport = f"{f'[{host}]' if ':' in host else host}:{port}"
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is a local host name, which agentd does not reach unless allowed; {allow_private_hint(hostport)}"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    reason = address_refusal(ip)
+    if reason is None:
+        return None
+    return f"{host} is {reason}, which agentd does not reach unless allowed; {allow_private_hint(hostport)}"
 
 
 # ---------------------------------------------------------------- pinned connections

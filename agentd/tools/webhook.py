@@ -6,8 +6,10 @@ seconds of the attempt) and ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
 
 Ledger discipline: the intent is committed with the idempotency key before
 the first attempt; a key that already has a record is never sent again (its
-earlier outcome is reported instead). Redirects are not followed; 5xx, 408,
-429, timeouts and connection errors are retried with doubling backoff.
+earlier outcome is reported instead); every record ends delivered, failed,
+refused or unknown (agentd.tools.delivery). Redirects are not followed (a
+3xx, whatever its Location, is a failed delivery); 5xx, 408, 429, timeouts
+and connection errors are retried with doubling backoff.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..errors import ToolError, ToolRefused
 from ..retry import retry_after_from_headers
 from .base import SideEffects, ToolContext
 from .delivery import Delivery, DeliveryFailed, OnDeliveryRetry, deliver_effect
-from .net import NetPolicy, PinnedClient, host_allowed, parse_url, url_for_display
+from .net import NetPolicy, PinnedClient, allow_private_hint, host_allowed, parse_url, url_for_display
 
 MAX_BODY = 256 * 1024
 RETRY_STATUS = frozenset((408, 425, 429, 500, 502, 503, 504))
@@ -124,7 +126,10 @@ async def _attempt(url: str, body: bytes, secret: str | None, msg_id: str, polic
         raise DeliveryFailed("timed out", retryable=True) from None
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"connection failed: {exc}", retryable=True) from None
-    except ToolRefused:
+    except ToolRefused as exc:  # refused before sending: say how to allow a trusted private receiver
+        hostport = exc.data.get("private_host")
+        if hostport:
+            raise ToolRefused(f"{exc.message}; {allow_private_hint(hostport)}", **exc.data) from None
         raise
     except ToolError as exc:  # DNS failure: worth another try
         raise DeliveryFailed(exc.message, retryable=True) from None
@@ -172,7 +177,9 @@ class SendWebhook:
             params.url, params.payload, secret=goal.webhook_secret,
             key=ctx.effect_key, policy=policy, effects=ctx.effects, on_retry=ctx.on_retry,
         )
-        if outcome.status == "failed":
+        if outcome.status == "refused":
+            raise ToolRefused(f"the webhook was not sent: {outcome.detail}")
+        if outcome.status in ("failed", "unknown"):
             raise ToolError(f"the webhook was not delivered after {outcome.attempts} attempt(s): {outcome.detail}")
         if outcome.status == "skipped":
             return f"Not sent: {outcome.detail}."

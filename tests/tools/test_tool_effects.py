@@ -155,7 +155,9 @@ def test_email_recipient_and_config_checks(make_ctx):
     ctx = make_ctx(email_to=["me@example.com"])
     with pytest.raises(ToolError, match=r"\[smtp\] host"):
         run(SendEmail().run, SendEmailParams(["me@example.com"], "s", "b"), ctx)
-    assert ctx.effects.records == {}
+    (record,) = ctx.effects.records.values()  # nothing sent, and the ledger says why
+    assert record.status == "refused" and record.attempts == 0
+    assert "agentctl config set smtp.host" in record.detail
 
 
 def test_registry_specs_have_no_refs_and_decode_errors():
