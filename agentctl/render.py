@@ -33,7 +33,7 @@ _STATUS_SGR = {
     "paused": "33", "pending": "33", "degraded": "33", "queued": "33", "intent": "33",
     "coalesced": "33", "half_open": "33", "unchecked": "33", "stopping": "33",
     "running": "36",
-    "failed": "31", "error": "31", "incompatible": "31", "missed": "31", "open": "31",
+    "failed": "31", "refused": "31", "error": "31", "incompatible": "31", "missed": "31", "open": "31",
     "false": "31",
     "unknown": "35",
     "cancelled": "2", "archived": "2", "skipped": "2",

@@ -109,6 +109,7 @@ def cmd_create(ctx: Context) -> int | None:
         if run_params:
             params["params"] = run_params
     goal = ctx.call("goal.create", params)
+    _warn(ctx, goal)  # on stderr, with --json too: a script should see it
     if ctx.json:
         return ctx.emit_json(goal)
     ctx.print(goal["id"])
@@ -118,6 +119,12 @@ def cmd_create(ctx: Context) -> int | None:
         nxt = f", next {ctx.out.time(s.get('next_fire'))}" if s.get("next_fire") else ""
         ctx.info(f"  schedule {s['cron']} ({s['timezone']}){nxt}")
     return None
+
+
+def _warn(ctx: Context, goal: dict) -> None:
+    """The daemon's warnings about notifications that cannot work as configured."""
+    for w in goal.get("warnings") or []:
+        ctx.warn(w)
 
 
 # ---------------------------------------------------------------- list
@@ -324,6 +331,7 @@ def update_params(ctx: Context) -> dict:
 
 def cmd_edit(ctx: Context) -> None:
     goal = ctx.call("goal.update", update_params(ctx))
+    _warn(ctx, goal)
     if ctx.json:
         return ctx.emit_json(goal)
     ctx.info(f"Updated goal {goal['id']}.")

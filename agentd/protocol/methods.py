@@ -112,6 +112,10 @@ class Goal(_R):
     health: GoalHealth | None = None
     recent_ticks: list[Tick] = []
     webhook_secret: str | None = None  # only with goal.get {secrets: true}
+    # goal.create / goal.update only: settings that cannot work with the daemon's
+    # configuration as it is (a private webhook host not allowed, email without
+    # SMTP), each with how to fix it. The goal is saved all the same.
+    warnings: list[str] = []
 
 
 class GoalCreate(_S):

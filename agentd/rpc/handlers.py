@@ -35,6 +35,30 @@ _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z
 # ---------------------------------------------------------------- validation
 
 
+def delivery_warnings(webhook_url: str | None, email_to: list[str], config) -> list[str]:
+    """What of a goal's notifications cannot work with ``config``: a webhook
+    whose literal host (an IP address or a localhost name; names are not
+    resolved here) is private and not in ``tools.private_hosts_allowed``, or
+    email recipients while SMTP is not configured. Each says how to fix it."""
+    from ..errors import ToolError
+    from ..tools.email import check_configured
+    from ..tools.net import private_refusal
+
+    out: list[str] = []
+    if webhook_url:
+        parts = urlsplit(webhook_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        why = private_refusal(parts.hostname or "", port, config.tools)
+        if why:
+            out.append(f"the webhook will be refused: {why}")
+    if email_to:
+        try:
+            check_configured(config.smtp)
+        except ToolError as exc:
+            out.append(f"no email will be sent: {exc.message}")
+    return out
+
+
 def _check_url(url: str, field: str) -> None:
     bad = ValidationFailed(f"{field}: {url!r} is not an http(s) URL with a host", field=field, value=url)
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
@@ -178,7 +202,7 @@ class Handlers:
         self.app.redactor.add_goal(gid, secret, p.webhook_url)
         _log.info("goal created", goal_id=gid, schedules=len(p.schedules))
         self.app.schedules_changed()
-        return self._full_goal(gid)
+        return self._with_warnings(self._full_goal(gid))
 
     async def goal_list(self, p: m.GoalList, conn) -> m.GoalListResult:
         app = self.app
@@ -236,7 +260,13 @@ class Handlers:
         if p.webhook_url not in (msgspec.UNSET, None):
             self.app.redactor.add_goal(gid, None, p.webhook_url)
         self.app.schedules_changed()
-        return self._full_goal(gid)
+        return self._with_warnings(self._full_goal(gid))
+
+    def _with_warnings(self, goal: m.Goal) -> m.Goal:
+        """``goal`` with ``warnings``: its notifications that the current
+        configuration will refuse, each with the fix (see delivery_warnings)."""
+        warnings = delivery_warnings(goal.webhook_url, goal.params.email_to, self.app.config)
+        return msgspec.structs.replace(goal, warnings=warnings) if warnings else goal
 
     async def goal_delete(self, p: m.GoalRef, conn) -> m.Deleted:
         gid = self._goal_id(p.id)
