@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agentd.testing.fakellm import text
+from agentd.testing.fakellm import tool_call
 from e2e_servers import SmtpSink, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,7 +43,7 @@ def effects(d, run_id):
 
 @pytest.mark.parametrize("location", ["http:x", "http://[::1"])
 def test_a_webhook_answering_a_redirect_with_a_bad_location_is_a_failed_delivery(make_daemon, fake_llm, location):
-    fake_llm.add(text("all done"))
+    fake_llm.add(tool_call("finish", {"summary": "all done"}))
     with Redirecting(location) as hook:
         d = make_daemon(config='[tools]\nprivate_hosts_allowed = ["127.0.0.1"]\ndelivery_backoff_s = 0.01\n')
         goal, _ = ctl_json(d, "goal", "create", "notify me", "--webhook", hook.url)
@@ -58,7 +58,7 @@ def test_a_webhook_answering_a_redirect_with_a_bad_location_is_a_failed_delivery
 
 
 def test_a_webhook_refused_before_sending_is_recorded_with_how_to_allow_it(make_daemon, fake_llm):
-    fake_llm.add(text("all done"))
+    fake_llm.add(tool_call("finish", {"summary": "all done"}))
     with WebhookReceiver() as hook:
         d = make_daemon(config="[tools]\ndelivery_backoff_s = 0.01\n")
         goal, warned = ctl_json(d, "goal", "create", "notify me", "--webhook", hook.url)
@@ -81,7 +81,7 @@ def test_a_webhook_refused_before_sending_is_recorded_with_how_to_allow_it(make_
 
 
 def test_email_without_smtp_is_warned_at_create_and_edit_and_recorded_as_refused(make_daemon, fake_llm):
-    fake_llm.add(text("all done"))
+    fake_llm.add(tool_call("finish", {"summary": "all done"}))
     d = make_daemon()
     goal, warned = ctl_json(d, "goal", "create", "mail me", "--email", "me@example.com")
     assert "no email will be sent" in warned and "smtp.host" in warned
@@ -96,7 +96,7 @@ def test_email_without_smtp_is_warned_at_create_and_edit_and_recorded_as_refused
 
 
 def test_email_with_smtp_configured_is_not_warned_and_is_delivered(make_daemon, fake_llm):
-    fake_llm.add(text("all done"))
+    fake_llm.add(tool_call("finish", {"summary": "all done"}))
     with SmtpSink() as smtp:
         d = make_daemon(config=smtp.config())
         goal, warned = ctl_json(d, "goal", "create", "mail me", "--email", "me@example.com")

@@ -2,9 +2,9 @@
 
     python failing_tools_daemon.py [agentd arguments]
 
-The n-th call of each tool raises ``INJECTED[n]`` (cycling), so a test that
-calls every tool once per model turn sees every exception type in every
-tool. Everything else is the real daemon (``python -m agentd``): the
+The n-th call of each tool raises ``INJECTED[n]``; later calls run the real
+tool. A test that calls every tool once per model turn sees every exception
+type in every tool, and can then end the run with a real ``finish``. Everything else is the real daemon (``python -m agentd``): the
 registry, its ContainedTool boundary, the breakers, the loop, the store.
 """
 
@@ -40,10 +40,12 @@ def install() -> None:
     for name in default_registry().names():
         cls = type(default_registry()._tools[name])
 
-        async def run(self, params, ctx, _name=name):
+        async def run(self, params, ctx, _name=name, _real=cls.run):
             n = calls[_name]
             calls[_name] += 1
-            raise INJECTED[n % len(INJECTED)]
+            if n < len(INJECTED):
+                raise INJECTED[n]
+            return await _real(self, params, ctx)
 
         cls.run = run
 

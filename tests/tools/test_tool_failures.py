@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agentd.testing.fakellm import text, tool_calls
+from agentd.testing.fakellm import tool_call, tool_calls
 from agentd.testing.ready import spawn_ready
 from agentd.tools.registry import default_registry
 
@@ -43,7 +43,7 @@ def test_every_exception_of_every_tool_is_an_observation_and_the_run_goes_on(mak
     assert sorted(names) == sorted(ARGS), "a tool was added: give it arguments here"
     for _ in INJECTED:
         fake_llm.add(tool_calls(*[(n, ARGS[n]) for n in names]))
-    fake_llm.add(text("All tools failed; here is what I know anyway."))
+    fake_llm.add(tool_call("finish", {"summary": "All tools failed; here is what I know anyway."}))
 
     d = make_daemon(start=False, config="[runs]\nmax_repeated_mistakes = 3\n")
     d.proc, _ = spawn_ready([sys.executable, str(HERE / "failing_tools_daemon.py")], env=d.env, cwd=d.base,
@@ -56,7 +56,7 @@ def test_every_exception_of_every_tool_is_an_observation_and_the_run_goes_on(mak
     fake_llm.assert_complete()
 
     steps = d.call("run.steps", {"id": run["id"]})["steps"]
-    tool_steps = [s for s in steps if s.get("tool_name")]
+    tool_steps = [s for s in steps if s.get("tool_name")][:-1]  # the last: the real finish
     assert len(tool_steps) == len(names) * len(INJECTED)
     by_tool: dict[str, list[str]] = {}
     for s in sorted(tool_steps, key=lambda s: s["step_no"]):
@@ -71,4 +71,5 @@ def test_every_exception_of_every_tool_is_an_observation_and_the_run_goes_on(mak
 
     logged = [r for r in d.log_records() if r.get("msg") == "tool failed unexpectedly"]
     assert len(logged) == len(names) * len(INJECTED)
+    assert steps[-1]["tool_name"] == "finish" and steps[-1]["status"] == "ok"
     assert all("Traceback" in r.get("exc", "") for r in logged)
