@@ -132,7 +132,8 @@ class Lane:
         return res
 
 
-def schedule(a: argparse.Namespace, lanes: dict[str, Lane], scripter: Any) -> tuple[list[Result], list[tuple[str, str]]]:
+def schedule(a: argparse.Namespace, lanes: dict[str, Lane], scripter: Any,
+             on_result: Any = None) -> tuple[list[Result], list[tuple[str, str]]]:
     """Run every (goal, system) pair, ``a.parallel`` at a time, goal by goal
     (the systems' order rotating per goal), never two goals of one system at
     once. Load that comes and goes on the machine then falls on every system
@@ -169,6 +170,8 @@ def schedule(a: argparse.Namespace, lanes: dict[str, Lane], scripter: Any) -> tu
                     cond.notify_all()
             with cond:
                 results.append(res)
+                if on_result is not None:
+                    on_result(list(results))
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, a.parallel))]
     for t in threads:
@@ -237,6 +240,22 @@ def print_tables(results: list[Result], summary: dict[str, dict[str, Any]], syst
 # ---------------------------------------------------------------- main
 
 
+def save(a: argparse.Namespace, stamp: str, model: Any, server: ModelServer | None, t0: float,
+         results: list[Result], skipped: list[tuple[str, str]], *, complete: bool) -> dict[str, Any]:
+    """The run's record; written to ``--json`` (after every goal run too, with
+    ``complete: false``, so that an interrupted run keeps what it measured)."""
+    record = {"date": stamp, "machine": machine(), "revision": revision(), "model": model.name,
+              "sha256": model.sha256, "smoke": a.smoke, "step_cap": a.step_cap, "max_tokens": a.max_tokens,
+              "goal_timeout_s": a.goal_timeout, "parallel": a.parallel, "server": "own" if server else a.base_url,
+              "total_s": time.monotonic() - t0, "complete": complete, "summary": summarize(results, a.systems),
+              "results": results, "skipped": [{"goal": g, "system": s} for g, s in skipped]}
+    if a.json:
+        tmp = Path(a.json + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1, default=str))
+        tmp.replace(a.json)
+    return record
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = parse_args(argv)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -276,7 +295,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         with contextlib.ExitStack() as stack:
             lanes = {s: Lane(s, a, upstream, out, fw_python, stack) for s in a.systems}
-            results, skipped = schedule(a, lanes, scripter)
+            results, skipped = schedule(
+                a, lanes, scripter, lambda rs: save(a, stamp, model, server, t0, rs, [], complete=False))
     except ServerError as exc:
         sys.exit(f"realmodel: {exc}")
     finally:
@@ -285,20 +305,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for fake in fakes:
             fake.close()
     total = time.monotonic() - t0
-
-    summary = summarize(results, a.systems)
+    record = save(a, stamp, model, server, t0, results, skipped, complete=True)
+    summary = record["summary"]
     print_tables(results, summary, a.systems, a.goals)
     if skipped:
         print(f"\n   skipped after --max-minutes {a.max_minutes:g}: {len(skipped)} goal run(s): "
               + ", ".join(f"{s}:{g}" for g, s in skipped))
     print(f"\n   whole run: {total / 60:.1f} min", flush=True)
-    record = {"date": stamp, "machine": machine(), "revision": revision(), "model": model.name,
-              "sha256": model.sha256, "smoke": a.smoke, "step_cap": a.step_cap, "max_tokens": a.max_tokens,
-              "goal_timeout_s": a.goal_timeout, "parallel": a.parallel, "server": "own" if server else a.base_url,
-              "total_s": total, "summary": summary, "results": results,
-              "skipped": [{"goal": g, "system": s} for g, s in skipped]}
     if a.json:
-        Path(a.json).write_text(json.dumps(record, indent=1, default=str))
         print(f"   JSON: {a.json}")
     emit_json("realmodel", {"summary": summary, "goals": a.goals, "systems": a.systems})
     return record

@@ -18,7 +18,9 @@ def markdown(record: dict[str, Any]) -> str:
     out = [f"Run of {record['date']} on {record['machine']}, agentd {record['revision']}; model "
            f"{record['model']} (sha256 `{record['sha256']}`); {record['step_cap']} model calls + final answer, "
            f"{record['max_tokens']} tokens per answer, {record['goal_timeout_s']:.0f} s per goal, "
-           f"{record['parallel']} goal runs at a time; whole run {record['total_s'] / 60:.0f} min.", "",
+           f"{record['parallel']} goal runs at a time; "
+           + (f"whole run {record['total_s'] / 60:.0f} min." if record.get("complete", True) else
+              f"INCOMPLETE: the record as of {record['total_s'] / 60:.0f} min into the run."), "",
            "| system | success | false completions | model calls (median) | tool calls (median) | prompt tokens "
            "| completion tokens | prompt tokens per success | wall per goal, median (min-max) | own CPU / wall |",
            "|---|---|---|---|---|---|---|---|---|---|"]
