@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements-frameworks.txt"
 FRAMEWORKS = ["pydantic-ai", "openai-agents", "smolagents-toolcalling", "smolagents-code", "langgraph"]
 ALL_SYSTEMS = ["agentd", *FRAMEWORKS]
+CANCEL_GRACE_S = 30.0  # agentd: seconds past the goal timeout before its run is cancelled
 
 
 def tool_specs(names: list[str]) -> list[dict[str, Any]]:
@@ -94,13 +95,24 @@ class AgentdSystem:
         for rel, text in goal.files.items():
             (sandbox / rel).parent.mkdir(parents=True, exist_ok=True)
             (sandbox / rel).write_text(text)
-        watch = Rpc(d.socket, timeout=self.goal_timeout + 300)
+        watch = Rpc(d.socket, timeout=60)
         try:
             watch.call("run.watch", {"goal_id": g["id"]})
             cpu0, t0 = d.cpu(), time.monotonic()
             run = d.call("goal.run", {"id": g["id"]})
+            # The run's own time limit ends it at goal_timeout, but its closing summary call is one
+            # more model call: past a grace period it is cancelled, as a framework is killed.
+            deadline, cancelled = t0 + self.goal_timeout + CANCEL_GRACE_S, False
             while True:
-                note = watch.next_note()
+                watch.sock.settimeout(max(1.0, deadline - time.monotonic()) if not cancelled else 120)
+                try:
+                    note = watch.next_note()
+                except TimeoutError:
+                    if cancelled:
+                        raise
+                    d.call("run.cancel", {"id": run["id"], "reason": "benchmark goal timeout"})
+                    cancelled = True
+                    continue
                 p = note.get("params") or {}
                 if (p.get("event") or {}).get("type") == "run_finished" and p.get("run_id") == run["id"]:
                     break
