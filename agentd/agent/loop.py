@@ -363,17 +363,23 @@ class RunLoop:
     async def _call_model(self, st: LoopState, specs):
         app = self.app
         st.turn += 1
-        # Watchers see the call while it is in flight (live events, not journaled): its start, and its
-        # streamed text -- streamed only when a watcher asked for deltas.
+        # Watchers see the call while it is in flight (live events, not journaled): its start, its
+        # retries, and its text -- streamed only when a watcher asked for deltas.
         run_id, goal_id, hub = self.run_id, self.goal_id, app.events
         on_delta = ((lambda text: hub.publish_live(run_id, goal_id, app.now(), ev.TextDelta(text=text)))
                     if hub.wants_deltas(run_id, goal_id) else None)
         hub.publish_live(run_id, goal_id, app.now(), ev.ModelCallStarted(
             turn=st.turn, model=app.provider.model, streamed=on_delta is not None))
+        turn = st.turn
+
+        def on_retry(attempt: int, delay_s: float, reason: str) -> None:
+            hub.publish_live(run_id, goal_id, app.now(), ev.ModelRetry(
+                turn=turn, attempt=attempt, delay_s=round(delay_s, 3), reason=reason))
 
         t0 = time.perf_counter()
         try:
-            completion = app.redactor.redact_value(await app.provider.complete(st.messages, specs, on_delta=on_delta))
+            completion = app.redactor.redact_value(await app.provider.complete(
+                st.messages, specs, on_delta=on_delta, on_retry=on_retry))
         except ProviderError as exc:
             if app.metrics is not None:
                 app.metrics.provider_error(exc.kind)

@@ -17,7 +17,7 @@ import sys
 import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
-from agentd.testing.fakellm import finish_call, text, tool_call
+from agentd.testing.fakellm import fault, finish_call, text, tool_call
 from daemon_harness import is_finished
 from watch_support import WAIT, events, journaled, read_until
 
@@ -184,3 +184,39 @@ def test_goal_run_watch_streams_the_first_call_too(daemon, fake_llm):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_retry_shows_with_its_reason_live_in_plain_lines_and_in_json(make_daemon, fake_llm):
+    daemon = make_daemon(config="[provider]\nretry_base_delay_s = 0.05\n")
+    fake_llm.add(fault(503, "the model is loading"))
+    (rest,) = fake_llm.hold(text(ANSWER), 2)  # the second attempt streams, and is held mid-answer
+    g = daemon.call("goal.create", {"objective": "x"})
+    child = pexpect.spawn(sys.executable, ["-m", "agentctl", "goal", "run", g["id"], "--watch"],
+                          env=dict(daemon.env, TERM="xterm"), cwd=str(daemon.base), dimensions=(24, 120),
+                          encoding="utf-8", timeout=WAIT)
+    child.expect_exact("turn 1: the model call failed (")
+    child.expect_exact("503")
+    child.expect_exact("the model is loading")
+    child.expect(r"\); retry 1 in \d+\.\ds")
+    child.expect_exact("│ alpha beta g")
+    child.expect_exact("attempt 2")  # the status line: the call goes on, on its second attempt
+    rid = daemon.call("run.list", {})["runs"][0]["id"]
+    # Watchers without a terminal, attaching mid-call, get the retry too (kept with the call in flight).
+    env, cwd = daemon.env, str(daemon.base)
+    plain, as_json = (PopenSpawn([sys.executable, "-m", "agentctl", *args, "run", "watch", rid], env=env, cwd=cwd,
+                                 encoding="utf-8", timeout=WAIT) for args in ([], ["--json"]))
+    plain.expect_exact("turn 1: the model call failed (")
+    as_json.expect_exact('"type":"model_retry"')
+    seen = as_json.before + as_json.after
+    rest.open()
+    child.expect_exact("completed: 0 steps")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    plain.expect(pexpect.EOF)
+    assert "the model is loading" in plain.before and "retry 1 in" in plain.before
+    as_json.expect(pexpect.EOF)
+    evs = [json.loads(line) for line in (seen + as_json.before).splitlines()]
+    (retry,) = [e["event"] for e in evs if e["event"]["type"] == "model_retry"]
+    assert retry["turn"] == 1 and retry["attempt"] == 1 and "503" in retry["reason"]
+    assert 0 <= retry["delay_s"] <= 0.05 * 2
