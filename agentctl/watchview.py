@@ -7,8 +7,9 @@ The live view keeps a small region at the bottom of the terminal that it
 redraws in place: while the model answers, the last rows of its streamed text,
 then one status line (spinner, status, elapsed, what the run does now: the
 model call of turn N with its own elapsed time, waiting for the first token or
-answering, a retry and its reason; or the tool step under way; tokens, with a
-running estimate while the answer streams; steps of the budget). Lines for
+answering with a running estimate of its tokens (one per streamed piece),
+a retry and its reason; or the tool step under way; the run's tokens so far
+(the real usage of each answered call); steps of the budget). Lines for
 finished steps, thoughts and retries scroll above it. Stdlib only (ANSI
 escapes): ``run watch`` should start as fast as any other command.
 """
@@ -77,11 +78,6 @@ class RunState:
         self.answered: ModelCall | None = None  # the call the last model_responded ended
         self.calls: dict[int, dict] = {}  # step_no -> tool_called event
         self.final: dict | None = None
-
-    @property
-    def tokens(self) -> int:
-        """The run's tokens so far, with the streamed estimate of the call in flight."""
-        return self.tokens_in + self.tokens_out + (self.call.pieces if self.call else 0)
 
     def apply(self, p: dict) -> None:
         ev = p["event"]
@@ -196,12 +192,16 @@ def call_text(call: ModelCall, now: float) -> str:
                 f"({_short(r.get('reason'), 40)})")
     took = duration_ms(max(0.0, now - call.started) * 1000)
     if call.pieces:
-        doing = f"answering {took}"
+        doing = f"answering {took}, ~{_count(call.pieces, 'token')}"
     elif call.streamed:
         doing = f"waiting for the first token {took}"
     else:
         doing = f"thinking {took} (not streamed)"
     return f"{head} {doing}" + (f", attempt {call.attempts}" if call.attempts > 1 else "")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def clean(text: str) -> str:
@@ -313,8 +313,7 @@ class LiveView:
             parts.append(call_text(call, now))
         elif s.status == "running":
             parts.append("working…")
-        approx = "~" if call is not None and call.pieces else ""
-        parts.append(f"{approx}{s.tokens} tokens")
+        parts.append(_count(s.tokens_in + s.tokens_out, "token"))
         if s.budget:
             parts.append(f"{s.steps}/{s.budget} steps")
         rows.append(fit(" · ".join(parts), width))
