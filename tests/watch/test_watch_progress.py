@@ -189,6 +189,7 @@ def test_a_retry_shows_with_its_reason_live_in_plain_lines_and_in_json(make_daem
     daemon = make_daemon(config="[provider]\nretry_base_delay_s = 0.05\n")
     fake_llm.add(fault(503, "the model is loading"))
     (rest,) = fake_llm.hold(text(ANSWER), 2)  # the second attempt streams, and is held mid-answer
+    fake_llm.add(finish_call("done"))  # a plain first answer gets a nudge; this ends the run
     g = daemon.call("goal.create", {"objective": "x"})
     child = pexpect.spawn(sys.executable, ["-m", "agentctl", "goal", "run", g["id"], "--watch"],
                           env=dict(daemon.env, TERM="xterm"), cwd=str(daemon.base), dimensions=(24, 120),
@@ -206,7 +207,7 @@ def test_a_retry_shows_with_its_reason_live_in_plain_lines_and_in_json(make_daem
     as_json.expect_exact('"type":"model_retry"')
     seen = as_json.before + as_json.after
     rest.open()
-    child.expect_exact("completed: 0 steps")
+    child.expect_exact("completed: 1 step")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
