@@ -47,12 +47,14 @@ environment:
   AGENTD_CONFIG  the config file (like --config)
   NO_COLOR       no colour in tables
 
-Ids may be abbreviated to any unique prefix.
+Ids may be abbreviated to any unique prefix; a goal may also be named by its
+name (goal create --name).
 Run `agentctl COMMAND --help` for a command's options."""
 
 RUN_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 GOAL_STATUSES = ("active", "paused", "archived")
 MEMORY_TYPES = ("note", "fact", "artifact")
+GOAL_REF_HELP = "the goal: its id, a unique prefix of it, or its name"
 
 
 def _speed_up_argparse() -> None:
@@ -320,29 +322,29 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--status", choices=GOAL_STATUSES)
     _list_options(p, 100)
     p = b.cmd(g, "show", "goal:show", "show a goal with its schedules, last run and health")
-    p.add_argument("id")
+    p.add_argument("id", help=GOAL_REF_HELP)
     p.add_argument("--secrets", action="store_true", help="include the webhook signing secret")
     p = b.cmd(g, "edit", "goal:edit", "change a goal (options left out stay as they are)")
-    p.add_argument("id")
+    p.add_argument("id", help=GOAL_REF_HELP)
     _goal_options(p, edit=True)
     p = b.cmd(g, "delete", "goal:delete", "delete a goal with all its runs", aliases=("rm",))
-    p.add_argument("id")
+    p.add_argument("id", help=GOAL_REF_HELP)
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     for verb, text in (("pause", "pause a goal's schedules"), ("resume", "resume a paused goal"),
                        ("run", "start a run now")):
         p = b.cmd(g, verb, f"goal:{verb}", text)
-        p.add_argument("id")
+        p.add_argument("id", help=GOAL_REF_HELP)
         if verb == "run":
             p.add_argument("-w", "--watch", action="store_true",
                            help="watch the run until it ends (as `run watch`)")
     p = b.cmd(g, "next", "goal:next", "show the next fire times of a goal's schedules")
-    p.add_argument("id")
+    p.add_argument("id", help=GOAL_REF_HELP)
     p.add_argument("-n", "--count", type=_positive_int, default=5, help="how many (default 5)")
 
     # ---- run
     r = b.group(nouns, "run", "inspect and control runs")
     p = b.cmd(r, "list", "run:list", "list runs", aliases=("ls",))
-    p.add_argument("--goal", metavar="ID", help="only this goal's runs")
+    p.add_argument("--goal", metavar="GOAL", help="only this goal's runs (its id, a unique prefix, or its name)")
     p.add_argument("--status", choices=RUN_STATUSES)
     _list_options(p, 50)
     p = b.cmd(r, "show", "run:show", "show a run with its outputs, side effects and error")
@@ -375,12 +377,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     # ---- memory
     m = b.group(nouns, "memory", "a goal's long-term memories")
     p = b.cmd(m, "list", "memory:list", "list a goal's memories", aliases=("ls",))
-    p.add_argument("goal", help="the goal's id")
+    p.add_argument("goal", help=GOAL_REF_HELP)
     p.add_argument("--type", choices=MEMORY_TYPES)
     p.add_argument("--query", help="only memories matching this text")
     _list_options(p, 100)
     p = b.cmd(m, "add", "memory:add", "add a memory to a goal")
-    p.add_argument("goal", help="the goal's id")
+    p.add_argument("goal", help=GOAL_REF_HELP)
     p.add_argument("content", help="the text to remember ('-' reads stdin)")
     p.add_argument("--type", choices=MEMORY_TYPES, default="note")
     p = b.cmd(m, "delete", "memory:delete", "delete a memory", aliases=("rm",))
@@ -484,7 +486,9 @@ def report_rpc_error(ctx: Context, exc) -> None:
                 label = "  ".join(str(v) for k, v in c.items() if k != "id" and v)
                 ctx.stderr.write(f"    {c.get('id', '?')}  {label}\n")
             else:
-                ctx.stderr.write(f"    {c}\n")
+                names = exc.data.get("names") if isinstance(exc.data, dict) else None
+                name = names.get(c) if isinstance(names, dict) else None
+                ctx.stderr.write(f"    {c}  {name}\n" if name else f"    {c}\n")
 
 
 def _report(ctx: Context, message: str) -> None:
@@ -502,8 +506,9 @@ def _no_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     return EXIT_USAGE
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, run the command, return the exit status."""
+def run(argv: list[str] | None = None, *, repl: bool = False) -> int:
+    """Parse ``argv``, run the command, return the exit status. ``repl``: the
+    REPL runs it (its hints then name commands as the REPL takes them)."""
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(argv)
@@ -514,7 +519,7 @@ def run(argv: list[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         return _no_command(parser, args)
-    ctx = Context(args)
+    ctx = Context(args, repl=repl)
     from .client import ClientError, DaemonNotReachable, RpcError
 
     try:

@@ -40,8 +40,10 @@ class Failure(Exception):
 
 
 class Context:
-    def __init__(self, args: argparse.Namespace, *, stdout: Any = None, stderr: Any = None) -> None:
+    def __init__(self, args: argparse.Namespace, *, stdout: Any = None, stderr: Any = None,
+                 repl: bool = False) -> None:
         self.args = args
+        self.repl = repl  # run from the REPL: hints name commands without the ``agentctl`` prefix
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.json: bool = bool(getattr(args, "json", False))
@@ -82,6 +84,11 @@ class Context:
         """A message for a person (stderr); silent with ``-q`` and ``--json``."""
         if not self.quiet and not self.json:
             self.stderr.write(message + "\n")
+
+    def command(self, text: str) -> str:
+        """How to type the command ``text`` (e.g. ``run watch ID``) where the
+        person is: ``agentctl run watch ID`` in a shell, ``run watch ID`` in the REPL."""
+        return text if self.repl else f"agentctl {text}"
 
     def warn(self, message: str) -> None:
         self.stderr.write(f"agentctl: {message}\n")

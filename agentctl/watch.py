@@ -236,7 +236,7 @@ def watch_run(ctx: Any, run_id: str, *, mode: str | None = None, run: dict | Non
         if view:
             view.end()
         ctx.stderr.write(f"\nStopped watching; run {state.run_id} goes on "
-                         f"(`agentctl run watch {state.run_id}` to watch again).\n")
+                         f"(`{ctx.command(f'run watch {state.run_id}')}` to watch again).\n")
         return 130
     finally:
         stream.close()

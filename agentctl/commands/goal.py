@@ -172,7 +172,8 @@ def cmd_list(ctx: Context) -> None:
                          f"{status} {when}" if status else "-", _health_cell(g), g.get("name") or g.get("objective")])
         ctx.print(markdown_table(["ID", "Status", "Schedule", "Next", "Last run", "Health", "Goal"], rows))
     elif not goals:
-        ctx.info("No goals yet. Create one with `agentctl goal create \"…\" --schedule \"0 9 * * *\"`.")
+        example = ctx.command('goal create "…" --schedule "0 9 * * *"')
+        ctx.info(f"No goals yet. Create one with `{example}`.")
         return
     else:
         out = ctx.out
@@ -370,7 +371,7 @@ def cmd_pause(ctx: Context) -> None:
     goal = ctx.call("goal.pause", {"id": ctx.args.id})
     if ctx.json:
         return ctx.emit_json(goal)
-    ctx.info(f"Paused goal {goal['id']}: its schedules will not fire until `agentctl goal resume`.")
+    ctx.info(f"Paused goal {goal['id']}: its schedules will not fire until `{ctx.command('goal resume')}`.")
 
 
 def cmd_resume(ctx: Context) -> None:
@@ -391,7 +392,7 @@ def cmd_run(ctx: Context) -> int | None:
         return ctx.emit_json(run)
     ctx.print(run["id"])
     ctx.info(f"Started run {run['id']} of goal {run.get('goal_id')} ({run.get('status')}). "
-             f"Watch it with `agentctl run watch {run['id']}`.")
+             f"Watch it with `{ctx.command('run watch ' + run['id'])}`.")
     return None
 
 

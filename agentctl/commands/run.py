@@ -104,7 +104,9 @@ def render_run(ctx: Context, run: dict) -> str:
         parts.append("\nSide effects:\n" + table(out, [
             Column("KIND"), Column("TARGET"), Column("STATUS", paint=out.status), Column("TRIES", right=True),
             Column("SOURCE"), Column("DETAIL", flex=True)], rows))
-    parts.append(f"\nSteps: agentctl run logs {run['id']}    Daemon log lines: agentctl run logs {run['id']} --daemon-log")
+    rid = run["id"]
+    parts.append(f"\nSteps: {ctx.command(f'run logs {rid}')}    "
+                 f"Daemon log lines: {ctx.command(f'run logs {rid} --daemon-log')}")
     return "\n".join(parts)
 
 
@@ -137,18 +139,26 @@ def run_markdown(run: dict) -> str:
 # ---------------------------------------------------------------- logs
 
 
+# How a step that is not a tool call is labelled (Step.kind), in place of "#n tool".
+TEXT_LABELS = {"answer": "final answer:", "summary": "summary:"}
+
+
 def step_line(ctx: Context, step: dict, *, full: bool = False) -> str:
-    """``#n tool input → observation (duration)``; an error in red; a step with
-    only a thought shows the thought."""
+    """``#n tool input → observation (duration)``; an error in red. The
+    model's closing text is labelled for what it is (``final answer:`` or
+    ``summary:``) without a number, since only tool calls count as steps of
+    the budget (``Steps 2/8``); any other step without a tool shows its thought."""
     out = ctx.out
     budget = None if full else (out.width or 200)
     head = f"#{step.get('step_no')}"
     dur = f" ({duration_ms(step.get('duration_ms'))})" if step.get("duration_ms") else ""
     if not step.get("tool_name"):
+        label = TEXT_LABELS.get(step.get("kind", ""))
         text = one_line(step.get("thought") or step.get("observation") or "")
+        prefix = label or f"{head} thought:"
         if budget is not None:
-            text = truncate(text, max(20, budget - len(head) - 10))
-        return f"{head} {out.dim('thought:')} {text}"
+            text = truncate(text, max(20, budget - len(prefix) - 1))
+        return f"{out.bold(label)} {text}" if label else f"{head} {out.dim('thought:')} {text}"
     tool = step["tool_name"]
     inp = step.get("tool_input")
     inp_text = inp if isinstance(inp, str) else json.dumps(inp, ensure_ascii=False, separators=(", ", ": "))

@@ -5,13 +5,15 @@ The command tree is the one ``agentctl completion`` generates the shell
 scripts from (``agentctl.commands.completion``), read from agentctl's own
 argparse parser: the completion never disagrees with what the commands accept,
 and which values are goal or run ids is decided in one place. Ids come from
-``goal.list`` / ``run.list`` on the REPL's own connection and are cached for
+``goal.list`` / ``run.list`` on the REPL's own connection (a goal is offered
+by its id and, when no other goal has it, by its name) and are cached for
 :data:`ID_TTL_S` seconds (completion runs in a thread: the prompt never waits
 for the daemon).
 """
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Iterable
@@ -27,6 +29,12 @@ ID_TTL_S = 5.0
 
 BUILTINS = {"watch": "watch a run live (Ctrl-C stops watching)", "help": "list the commands",
             "exit": "leave the shell (or Ctrl-D)", "quit": "leave the shell", "clear": "clear the screen"}
+# agentctl's commands that the REPL neither offers nor runs, and what to do instead.
+NOT_IN_REPL = {
+    "shell": "you are in it",
+    "init": "run `agentctl init` in your shell (it writes the config file; `config set` changes one value here)",
+    "completion": "it prints a script for your shell: run `agentctl completion bash|zsh|fish` there",
+}
 
 
 def _subcommands(node: Command) -> dict[str, Command]:
@@ -51,6 +59,7 @@ class IdSource:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, list[tuple[str, str]]]] = {}
+        self._names: list[tuple[str, str]] = []  # (name, goal id) of the goals whose name is unique
 
     def _get(self, kind: str) -> list[tuple[str, str]]:
         with self._lock:
@@ -60,8 +69,10 @@ class IdSource:
             try:
                 if kind == "goal":
                     res = self.call("goal.list", {"limit": 500})
+                    goals = res.get("goals", [])
                     items = [(g["id"], f"{g.get('status', '')}  {g.get('name') or g.get('objective', '')}")
-                             for g in res.get("goals", [])]
+                             for g in goals]
+                    self._names = _unique_names(goals)
                 else:
                     res = self.call("run.list", {"limit": 100})
                     items = [(r["id"], f"{r.get('status', '')}  goal {r.get('goal_id', '')}")
@@ -73,6 +84,12 @@ class IdSource:
 
     def goals(self) -> list[tuple[str, str]]:
         return self._get("goal")
+
+    def goal_refs(self) -> list[tuple[str, str]]:
+        """What may name a goal: every id, then every name that only one goal
+        has (quoted for the shell when it holds spaces or quotes), with its id."""
+        ids = self._get("goal")
+        return ids + [(shlex.quote(name), f"name of {gid}") for name, gid in self._names]
 
     def runs(self) -> list[tuple[str, str]]:
         return self._get("run")
@@ -88,6 +105,16 @@ class IdSource:
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+def _unique_names(goals: list[dict]) -> list[tuple[str, str]]:
+    """(name, id) of the named goals whose name no other goal has: a name two
+    goals share resolves to neither, so it is not offered."""
+    seen: dict[str, list[str]] = {}
+    for g in goals:
+        if g.get("name"):
+            seen.setdefault(g["name"], []).append(g["id"])
+    return [(name, ids[0]) for name, ids in seen.items() if len(ids) == 1]
 
 
 def _split(text: str) -> tuple[list[str], str]:
@@ -115,12 +142,13 @@ class ReplCompleter(Completer):
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         words, current = _split(document.text_before_cursor)
         for value, meta in self._candidates(words, current):
-            if value.startswith(current):
+            # A quoted name matches what was typed with or without its opening quote.
+            if value.startswith(current) or (value[:1] == "'" and value[1:].startswith(current)):
                 yield Completion(value, start_position=-len(current), display_meta=meta)
 
     def _candidates(self, words: list[str], current: str) -> list[tuple[str, str]]:
         if not words:
-            top = [(n, c.help) for n, c in self.tree.subcommands.items()]
+            top = [(n, c.help) for n, c in self.tree.subcommands.items() if n not in NOT_IN_REPL]
             return top + list(BUILTINS.items()) + (self._options(self.tree) if current.startswith("-") else [])
         if words[0] == "watch":
             return self.ids.runs() if len(words) == 1 else []
@@ -167,7 +195,7 @@ class ReplCompleter(Completer):
 
     def _values(self, kind: str, choices: list[str] | None) -> list[tuple[str, str]]:
         if kind == "goal":
-            return self.ids.goals()
+            return self.ids.goal_refs()
         if kind == "run":
             return self.ids.runs()
         if kind == "timezone":

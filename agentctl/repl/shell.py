@@ -37,7 +37,26 @@ from .completion import IdSource, ReplCompleter, command_tree
 
 STATUS_EVERY_S = 2.0
 INTRO = ("agentctl shell: every agentctl command without the prefix (`goal list`, `run watch ID`, …). "
-         "Tab completes, Ctrl-C cancels, Ctrl-D leaves.")
+         "`help` lists them. Tab completes, Ctrl-C cancels, Ctrl-D leaves.")
+
+
+def help_text() -> str:
+    """What ``help`` prints in the REPL: the commands it takes (agentctl's,
+    without those that make no sense inside it) and its own words."""
+    from .completion import BUILTINS, NOT_IN_REPL
+
+    tree = command_tree()
+    commands = [(name, node.help) for name, node in tree.subcommands.items() if name not in NOT_IN_REPL]
+    own = [("watch RUN", BUILTINS["watch"]), ("help [COMMAND]", "this list, or a command's options (help goal create)"),
+           ("clear", BUILTINS["clear"]), ("exit, quit", BUILTINS["exit"])]
+    width = max(len(n) for n, _ in commands + own)
+    lines = ["Commands (agentctl's, typed without `agentctl`):"]
+    lines += [f"  {n.ljust(width)}  {h}" for n, h in commands]
+    lines += ["", "In this shell:"]
+    lines += [f"  {n.ljust(width)}  {h}" for n, h in own]
+    lines += ["", "Tab completes commands, options, goal ids and names, run ids. "
+                  "`help COMMAND` shows a command's options."]
+    return "\n".join(lines)
 
 
 def history_path() -> str:
@@ -226,16 +245,23 @@ class Shell:
             sys.stdout.flush()
             return True
         if head == "help":
-            words = ["--help"] + words[1:]
-        elif head == "watch":
+            if len(words) == 1:
+                print(help_text())
+                return True
+            words = words[1:] + ["--help"]
+            head = words[0]
+        if head == "watch":
             words = ["run", "watch"] + words[1:]
-        elif head == "shell":
-            print("agentctl: already in the shell", file=sys.stderr)
+        from .completion import NOT_IN_REPL
+
+        if head in NOT_IN_REPL:
+            print(f"agentctl: `{head}` is not a shell command: {NOT_IN_REPL[head]}", file=sys.stderr)
+            self.last_code = 2
             return True
         from ..cli import run
 
         try:
-            code = run(self.prefix + words)
+            code = run(self.prefix + words, repl=True)
         except SystemExit as exc:  # argparse: --help or a usage error (already printed)
             code = exc.code if isinstance(exc.code, int) else 2
         except KeyboardInterrupt:

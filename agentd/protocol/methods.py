@@ -274,6 +274,11 @@ class RunCancel(_S):
 
 
 class Step(_R):
+    """One step of a run. ``kind``: ``tool`` (a tool call; these count
+    against the step budget), ``answer`` (the model's final answer in plain
+    text) or ``summary`` (the summary asked for when a budget or the time
+    limit ran out)."""
+
     run_id: str
     step_no: int
     turn: int
@@ -289,6 +294,7 @@ class Step(_R):
     tokens_in: int = 0
     tokens_out: int = 0
     recovered: bool = False  # the model wrote this call as text; agentd recovered it
+    kind: str = "tool"
 
 
 class RunSteps(_S):

@@ -235,6 +235,7 @@ def _step(row: sqlite3.Row) -> m.Step:
         tool_input=tool_input, tool_call_id=row["tool_call_id"], observation=row["observation"],
         error=row["error"], duration_ms=row["duration_ms"], tokens_in=row["tokens_in"], tokens_out=row["tokens_out"],
         recovered=bool(row["recovered"]),
+        kind=row["kind"],
     )
 
 

@@ -157,7 +157,7 @@ def test_unknown_and_ambiguous_prefix_exit_1(alive):
     p = alive.ctl("goal", "show", free)
     assert p.returncode == 1 and "agentctl: error:" in p.stderr and free in p.stderr
     p = alive.ctl("goal", "run", "not-hex")
-    assert p.returncode == 1 and "not a goal id" in p.stderr
+    assert p.returncode == 1 and "no goal has the id or name 'not-hex'" in p.stderr
 
 
 def test_daemon_not_reachable_exit_3(alive, tmp_path):

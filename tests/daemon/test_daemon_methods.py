@@ -245,9 +245,14 @@ def test_unknown_and_ambiguous_prefixes(alive):
             continue
         e = call_err(alive, "goal.get", {"id": ref})
         assert e.code == -32001 and e.data["kind"] == "not_found" and e.data["id"] == ref
-    # not an id at all
-    for ref in ("", "xyz", "0" * 13, "../etc"):
+    # not an id at all: empty is invalid; anything else could be a goal's name, and none has it
+    e = call_err(alive, "goal.get", {"id": ""})
+    assert e.data["kind"] == "validation_failed" and e.data["field"] == "id"
+    for ref in ("xyz", "0" * 13, "../etc"):
         e = call_err(alive, "goal.get", {"id": ref})
+        assert e.data["kind"] == "not_found" and e.data["id"] == ref
+    for ref in ("", "xyz", "0" * 13, "../etc"):  # run ids have no names
+        e = call_err(alive, "run.get", {"id": ref})
         assert e.data["kind"] == "validation_failed" and e.data["field"] == "id"
     # every verb resolves prefixes the same way
     for method in ("goal.update", "goal.delete", "goal.pause", "goal.resume", "goal.run"):

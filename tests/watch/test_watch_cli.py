@@ -96,7 +96,7 @@ def test_logs_follow_uses_the_event_stream_until_the_run_ends(daemon, fake_llm):
     p.expect_exact('#1 recall {"query": "a"}')
     gate.open()
     p.expect_exact('#2 recall {"query": "b"}')
-    p.expect_exact("#3 thought: the end")
+    p.expect_exact("final answer: the end")
     p.expect_exact(f"Run {rid} completed.")
     p.expect(pexpect.EOF)
     assert p.wait() == 0
@@ -146,7 +146,7 @@ def test_logs_follow_goes_on_after_the_daemon_restarts(daemon, fake_llm):
     step3.wait_reached()
     daemon.kill()  # the event stream reconnects, and the run.steps calls must too
     daemon.start()
-    p.expect_exact("#3 thought: the end", timeout=60)
+    p.expect_exact("final answer: the end", timeout=60)
     p.expect_exact(f"Run {rid} completed.")
     p.expect(pexpect.EOF)
     assert p.wait() == 0
