@@ -59,6 +59,7 @@ class App:
         self.provider_status: m.ProviderStatus | None = None
         self.provider_ready = trio.Event()
         self.provider_pinged = 0.0  # monotonic time of the last reachability check (providers.lifecycle)
+        self.retired_providers: list[Any] = []  # replaced by a reload, still held by runs
         self.metrics: Any = None
         self.breakers: Any = None  # breaker.Board
         self.tools: Any = None  # tools.registry.ToolRegistry
@@ -230,14 +231,57 @@ class App:
         self.stop_reason = reason
         self.stop_requested.set()
 
-    def reload(self, *, log_level: str | None) -> None:
+    async def reload(self, *, log_level: str | None) -> m.ReloadResult:
+        """``daemon.reload`` (agentd/reload.py): re-read the configuration
+        with ``self.load_config`` and apply it, or change only the log level."""
+        from .reload import reload
+
+        return await reload(self, self.load_config, log_level=log_level)
+
+    def load_config(self) -> Config:
+        """The configuration as it is now (file and environment). The daemon
+        replaces this with one that also applies its command-line flags."""
         from . import config as config_mod
 
-        if log_level is None:
-            fresh = config_mod.load(Path(self.config.config_file))
-            log_level = fresh.daemon.log_level
-        log_level = log.set_level(log_level)
-        _log.info("reloaded", log_level=log_level)
+        return config_mod.load(Path(self.config.config_file))
+
+    async def replace_provider(self, new: Any, result: Any) -> int:
+        """Serve new runs with ``new`` (its check ``result``, None when not
+        checked). The replaced provider is closed now if no run holds it, else
+        when the last run holding it ends (``release_provider``). Returns how
+        many runs still hold it."""
+        from .providers.lifecycle import _record
+        from .reload import close_provider
+
+        old, self.provider = self.provider, new
+        if result is None:
+            self.provider_status = m.ProviderStatus(provider=new.name, model=new.model, ok=True,
+                                                    message="not checked (provider.check_on_start = false)")
+            self.provider_ready.set()
+        else:
+            _record(self, result)
+        _log.info("provider replaced", provider=new.name, model=new.model,
+                  provider_state=self.provider_status.state if self.provider_status else "unchecked")
+        if old is None or old is new:
+            return 0
+        held = sum(1 for a in self.runs.active.values() if a.provider is old) if self.runs is not None else 0
+        if held:
+            self.retired_providers.append(old)
+        else:
+            await close_provider(old)
+        return held
+
+    async def release_provider(self, provider: Any) -> None:
+        """A run holding ``provider`` ended: close it if a reload replaced it
+        and no other run holds it."""
+        if provider is None or provider is self.provider or provider not in self.retired_providers:
+            return
+        if self.runs is not None and any(a.provider is provider for a in self.runs.active.values()):
+            return
+        from .reload import close_provider
+
+        self.retired_providers.remove(provider)
+        await close_provider(provider)
 
     def status(self) -> m.DaemonStatus:
         cfg = self.config

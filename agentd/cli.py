@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 from . import __version__, loglevels
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     from .rpc.listener import ListenerError
 
     _log = log.get("agentd")
+    def load_config():  # daemon.reload: the same file, environment and flags
+        return config_mod.load(args.config, overrides=overrides)
+
     try:
-        trio.run(serve, cfg)
+        trio.run(partial(serve, cfg, load_config=load_config))
     except (ConfigError, ProviderIncompatible) as exc:
         _log.error("cannot start", error=exc.message)
         print(f"agentd: cannot start: {exc.message}", file=sys.stderr)

@@ -23,6 +23,7 @@ import gc
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 import trio
 
@@ -40,7 +41,7 @@ from .systemd import Notifier, watchdog_interval_s
 _log = log.get("agentd")
 
 
-def build(config: Config, *, clock=None) -> App:
+def build(config: Config, *, clock=None, load_config: Callable[[], Config] | None = None) -> App:
     from .agent.executor import make_executor
     from .providers import lifecycle
     from .runs import RunManager
@@ -55,6 +56,8 @@ def build(config: Config, *, clock=None) -> App:
         from .store import goals as goals_q
 
         app.redactor.add_goals(store.read(goals_q.webhook_credentials))
+        if load_config is not None:
+            app.load_config = load_config
         app.breakers = Board()
         app.tools = guard_registry(default_registry(), app.breakers, config.tools)
         lifecycle.make(app)
@@ -69,14 +72,17 @@ def build(config: Config, *, clock=None) -> App:
     return app
 
 
-async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=None) -> None:
+async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=None,
+                load_config: Callable[[], Config] | None = None) -> None:
+    """``load_config``: how ``daemon.reload`` reads the configuration again
+    (the CLI passes one that re-applies its flags); default: file and environment."""
     from .providers import lifecycle
 
     # The socket first: a second daemon must fail before it opens (and
     # perhaps migrates) the store that the running one owns.
     bound = listener.bind(config.socket_path)
     try:
-        app = build(config, clock=clock)
+        app = build(config, clock=clock, load_config=load_config)
     except BaseException:
         listener.release(bound)
         raise
@@ -127,9 +133,10 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            if app.provider is not None:
-                with trio.move_on_after(2):
-                    await app.provider.aclose()
+            for provider in [app.provider, *app.retired_providers]:
+                if provider is not None:
+                    with trio.move_on_after(2):
+                        await provider.aclose()
         listener.release(bound)
         app.store.close()
         notifier.close()

@@ -119,16 +119,21 @@ class Redactor:
     def from_config(cls, config: Any, environ: Mapping[str, str]) -> "Redactor":
         """Every secret of the configuration and of the proxy variables."""
         r = cls()
-        for name in ("openai", "openrouter", "ollama"):
-            section = getattr(config, name)
-            r.add(f"{name}.api_key", section.api_key)
-            r.add_url(f"{name}.base_url", section.base_url)
-        r.add("smtp.password", config.smtp.password)
-        r.add_url("tools.searxng_url", config.tools.searxng_url)
-        r.add_url("tools.duckduckgo_url", config.tools.duckduckgo_url)
+        r.add_config(config)
         for var in _PROXY_VARS:
             r.add_url(var, environ.get(var))
         return r
+
+    def add_config(self, config: Any) -> None:
+        """Every secret of ``config`` (at start, and again when daemon.reload
+        reads a new one; the earlier secrets stay registered)."""
+        for name in ("openai", "openrouter", "ollama"):
+            section = getattr(config, name)
+            self.add(f"{name}.api_key", section.api_key)
+            self.add_url(f"{name}.base_url", section.base_url)
+        self.add("smtp.password", config.smtp.password)
+        self.add_url("tools.searxng_url", config.tools.searxng_url)
+        self.add_url("tools.duckduckgo_url", config.tools.duckduckgo_url)
 
     def add(self, label: str, secret: str | None) -> None:
         """Register ``secret`` (ignored when empty) under ``label``, a name

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -67,6 +67,7 @@ class ActiveRun:
     drain: trio.Event = field(default_factory=trio.Event)  # stop at the next turn boundary
     cancel_reason: str | None = None
     done: trio.Event = field(default_factory=trio.Event)
+    provider: Any = None  # the provider this run calls until it ends, even if a reload replaces it
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -215,7 +216,7 @@ class RunManager:
         if not claimed:
             task_status.started("gone")  # not pending any more (cancelled, or claimed elsewhere)
             return
-        active = ActiveRun(run_id=run_id, goal_id=goal_id, scope=trio.CancelScope())
+        active = ActiveRun(run_id=run_id, goal_id=goal_id, scope=trio.CancelScope(), provider=self.app.provider)
         self.active[run_id] = active
         self._per_goal[goal_id] = self._per_goal.get(goal_id, 0) + 1
         task_status.started("claimed")
@@ -239,8 +240,14 @@ class RunManager:
             else:
                 self._per_goal.pop(goal_id, None)
             active.done.set()
-            if not self.draining and self._nursery is not None:
-                self._nursery.start_soon(self.fill)
+            with trio.CancelScope(shield=True):
+                await self.app.release_provider(active.provider)
+            self.request_fill()
+
+    def request_fill(self) -> None:
+        """Claim pending runs soon (capacity was freed or raised)."""
+        if not self.draining and self._nursery is not None:
+            self._nursery.start_soon(self.fill)
 
     async def _fail(self, run_id: str, goal_id: str, error: str) -> None:
         """End the run ``failed`` with ``error`` after a bug in our code, in ONE

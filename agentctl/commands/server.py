@@ -236,11 +236,41 @@ def cmd_status(ctx: Context) -> int | None:
 
 
 def cmd_reload(ctx: Context) -> None:
+    """daemon.reload, then what changed now and what waits for a restart. A
+    configuration the daemon refuses changes nothing (exit 1, the reason)."""
     params = {"log_level": ctx.args.log_level} if ctx.args.log_level else {}
     res = ctx.call("daemon.reload", params)
     if ctx.json:
         return ctx.emit_json(res)
-    ctx.info("agentd re-read its configuration.")
+    ctx.print(render_reload(res, file_read=not params))
+
+
+def _value(v: Any) -> str:
+    import json
+
+    return "(not set)" if v is None else json.dumps(v, ensure_ascii=False)
+
+
+def render_reload(res: dict, *, file_read: bool = True) -> str:
+    changed, later = res.get("changed") or [], res.get("restart_needed") or []
+    head = f"agentd re-read {res.get('config')}" if file_read else "agentd changed its log level"
+    if not changed and not later:
+        return f"{head}: nothing changed (log level {res.get('log_level')})."
+    lines = [f"{head}."]
+    if changed:
+        lines.append("Applied now:")
+        lines += [f"  {c['key']}: {_value(c.get('old'))} -> {_value(c.get('new'))}" for c in changed]
+        if res.get("provider_replaced"):
+            held = res.get("runs_on_old_provider") or 0
+            lines.append("  Runs started from now on use the new provider" +
+                         (f"; {held} running run(s) finish with the one they started with." if held else "."))
+        elif file_read:
+            lines.append("  Runs already running keep the settings they started with.")
+    if later:
+        lines.append("Needs a restart (`agentctl server stop && agentctl server start`, or "
+                     "`systemctl --user restart agentd`); until then agentd keeps the old value:")
+        lines += [f"  {c['key']}: {_value(c.get('old'))} -> {_value(c.get('new'))}" for c in later]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- systemd

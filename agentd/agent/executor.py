@@ -45,7 +45,8 @@ def make_executor(app: "App"):
         try:
             outcome = await RunLoop(app, active).run()
         except ProviderError as exc:
-            outcome = RunOutcome("failed", error=f"provider {app.provider.name}/{app.provider.model}: {exc.message}")
+            provider = active.provider or app.provider
+            outcome = RunOutcome("failed", error=f"provider {provider.name}/{provider.model}: {exc.message}")
         except RepeatedMistake as exc:
             outcome = RunOutcome("failed", error=exc.message)
         except StoreError:

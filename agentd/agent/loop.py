@@ -120,6 +120,7 @@ class RunLoop:
         self.goal_id = active.goal_id
         self.cfg = app.config
         self.tools = app.tools
+        self.provider = active.provider or app.provider  # kept for the whole run, even across a reload
         self.effects = LedgerEffects(app, self.run_id, self.goal_id)
         self.memories = GoalMemories(app, self.goal_id)
         self.artifacts = app.goal_artifacts(self.goal_id)
@@ -378,7 +379,7 @@ class RunLoop:
 
         t0 = time.perf_counter()
         try:
-            completion = app.redactor.redact_value(await app.provider.complete(
+            completion = app.redactor.redact_value(await self.provider.complete(
                 st.messages, specs, on_delta=on_delta, on_retry=on_retry))
         except ProviderError as exc:
             if app.metrics is not None:
@@ -387,7 +388,7 @@ class RunLoop:
         u = completion.usage
         st.tokens += u.tokens_in + u.tokens_out
         if app.metrics is not None:
-            app.metrics.model_call(app.provider.model, u.tokens_in, u.tokens_out)
+            app.metrics.model_call(self.provider.model, u.tokens_in, u.tokens_out)
         self._last_model_ms = (time.perf_counter() - t0) * 1000
         return completion
 

@@ -455,11 +455,38 @@ class DaemonStop(_S):
 
 
 class DaemonReload(_S):
-    """``log_level``: one of ``trace``, ``debug``, ``info``, ``warning``,
-    ``error`` (``warn`` is accepted for ``warning``); null re-reads it from
-    the config file."""
+    """Without ``log_level``: re-read the configuration file (and the
+    environment) and apply what can change while running. With it: change
+    only the log level, one of ``trace``, ``debug``, ``info``, ``warning``,
+    ``error`` (``warn`` is accepted for ``warning``)."""
 
     log_level: str | None = None
+
+
+class ConfigChange(_R):
+    """One setting whose value changed (secrets shown as ``***``).
+    ``restart``: it takes effect only when agentd restarts."""
+
+    key: str
+    old: Any = None
+    new: Any = None
+    restart: bool = False
+
+
+class ReloadResult(_R):
+    """``changed``: applied now (runs in flight keep the settings and the
+    provider they started with); ``restart_needed``: changed in the file but
+    kept at the running value until a restart; ``provider_replaced``: a new
+    provider object serves the runs started from now on;
+    ``runs_on_old_provider``: runs still using the replaced one (it is closed
+    when the last of them ends)."""
+
+    config: str
+    changed: list[ConfigChange] = []
+    restart_needed: list[ConfigChange] = []
+    log_level: str = "info"
+    provider_replaced: bool = False
+    runs_on_old_provider: int = 0
 
 
 class DaemonMetrics(_S):
@@ -510,7 +537,10 @@ METHODS: dict[str, MethodSpec] = {
     "provider.check": MethodSpec(ProviderCheck, ProviderStatus, "Check now that the configured model can call tools.", ("provider_error",)),
     "daemon.status": MethodSpec(Empty, DaemonStatus, "Version, paths, counts, health and readiness."),
     "daemon.stop": MethodSpec(DaemonStop, Ok, "Stop the daemon: stop claiming runs, drain within the deadline, exit."),
-    "daemon.reload": MethodSpec(DaemonReload, Ok, "Re-read the configuration file; change the log level."),
+    "daemon.reload": MethodSpec(DaemonReload, ReloadResult, "Re-read the configuration and apply what can change "
+                                "while running (provider, model, tools, SMTP, limits, log level); say what changed "
+                                "and what needs a restart. An invalid configuration changes nothing.",
+                                ("config_error", "validation_failed")),
     "daemon.metrics": MethodSpec(DaemonMetrics, MetricsResult, "Counters and histograms (JSON or Prometheus text)."),
 }
 

@@ -413,9 +413,8 @@ class Handlers:
         self.app.request_stop(deadline_s=p.deadline_s, reason=f"daemon.stop from pid {conn.pid}")
         return m.Ok()
 
-    async def daemon_reload(self, p: m.DaemonReload, conn) -> m.Ok:
-        self.app.reload(log_level=p.log_level)
-        return m.Ok()
+    async def daemon_reload(self, p: m.DaemonReload, conn) -> m.ReloadResult:
+        return await self.app.reload(log_level=p.log_level)
 
     async def daemon_metrics(self, p: m.DaemonMetrics, conn) -> m.MetricsResult:
         return self.app.metrics_result(p.format)

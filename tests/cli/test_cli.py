@@ -63,7 +63,7 @@ def full_handlers():
             version="0.1.0", pid=os.getpid(), started_at=NOW, uptime_s=5.0,
             paths=m.Paths(socket="s", db="d", config="c", data_dir="dd", artifacts_dir="a", state_dir="st"),
             goals={"active": 1}, runs={"completed": 1}),
-        "daemon.reload": lambda p: m.Ok(),
+        "daemon.reload": lambda p: m.ReloadResult(config="c", log_level=getattr(p, "log_level", None) or "info"),
     }
 
 

@@ -1,0 +1,182 @@
+"""``daemon.reload``: re-read the configuration and apply what can change
+while the daemon runs.
+
+Applied at once: the provider and model (and every provider setting: keys,
+base URLs, timeouts, retries), the tool settings, SMTP, the run limits
+(``runs.*``), ``daemon.max_concurrent_runs``, ``daemon.shutdown_grace_s`` and
+the log level. Runs in flight keep what they started with: the config
+snapshot, the tool registry and the provider object they hold; a provider
+replaced by a reload is closed when the last run holding it ends.
+
+Needs a restart (reported, not applied; the daemon keeps the old value):
+:data:`RESTART_KEYS` — the socket, the database, the artifacts directory and
+the settings the RPC server and the threads were built with.
+
+All or nothing: the file is parsed and validated, the log level checked, the
+new provider built and (when ``provider.check_on_start``) checked before
+anything changes. An invalid file, an unknown level, a provider that cannot
+be built or a model that cannot call tools raises ConfigError (or
+ValidationFailed for the level) and leaves the daemon as it was. A provider
+that cannot be reached is applied anyway, degraded, as at start-up: the
+status says why and the re-check with backoff goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from . import log, loglevels
+from .config import SECRET_KEYS, Config
+from .errors import ConfigError, ValidationFailed
+from .protocol import methods as m
+
+if TYPE_CHECKING:
+    from .app import App
+
+_log = log.get("agentd")
+
+RESTART_KEYS = frozenset({
+    "daemon.socket", "daemon.db", "daemon.artifacts_dir", "daemon.synchronous", "daemon.client_idle_timeout_s",
+    "daemon.partial_line_timeout_s", "daemon.max_connections", "daemon.runs_nice",
+})
+PROVIDER_SECTIONS = ("provider.", "openai.", "openrouter.", "ollama.")
+CLOSE_TIMEOUT_S = 2.0
+
+
+def flatten(cfg: Config) -> dict[str, Any]:
+    """``{"section.key": value}`` of every setting (``config_file`` left out)."""
+    out: dict[str, Any] = {}
+    for section, values in msgspec.to_builtins(cfg).items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                out[f"{section}.{key}"] = value
+    return out
+
+
+def _shown(key: str, value: Any) -> Any:
+    return "***" if key.rsplit(".", 1)[-1] in SECRET_KEYS and value else value
+
+
+def diff(old: Config, new: Config) -> list[m.ConfigChange]:
+    a, b = flatten(old), flatten(new)
+    return [m.ConfigChange(key=k, old=_shown(k, a.get(k)), new=_shown(k, b.get(k)),
+                           restart=k in RESTART_KEYS)
+            for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+def _keep_restart_keys(old: Config, new: Config) -> Config:
+    """``new`` with the settings that need a restart at their running values."""
+    daemon = msgspec.structs.replace(new.daemon, **{k.split(".", 1)[1]: getattr(old.daemon, k.split(".", 1)[1])
+                                                    for k in RESTART_KEYS})
+    applied = msgspec.structs.replace(new, daemon=daemon)
+    applied.config_file = new.config_file
+    return applied
+
+
+async def reload(app: "App", load: Callable[[], Config], *, log_level: str | None) -> m.ReloadResult:
+    """Re-read the configuration with ``load`` and apply it (see the module
+    docstring). ``log_level`` given: only the log level changes, the file is
+    not read."""
+    if log_level is not None:
+        before = log.get_level()
+        log.set_level(log_level)  # ValidationFailed names the levels
+        changes = [m.ConfigChange(key="daemon.log_level", old=before, new=log.get_level())] \
+            if before != log.get_level() else []
+        _log.info("reloaded", log_level=log.get_level())
+        return m.ReloadResult(config=app.config.config_file, changed=changes, log_level=log.get_level())
+    try:
+        fresh = load()
+    except ConfigError as exc:
+        raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
+    if loglevels.canonical(fresh.daemon.log_level) is None:
+        raise ValidationFailed(f"nothing was reloaded: daemon.log_level {fresh.daemon.log_level!r} is not a level; "
+                               f"use {loglevels.HELP}", field="daemon.log_level", value=fresh.daemon.log_level)
+    old = app.config
+    changes = diff(old, fresh)
+    if getattr(app, "redactor", None) is not None:  # new keys never reach a log line or a run's record
+        app.redactor.add_config(fresh)
+    applied = _keep_restart_keys(old, fresh)
+    provider = None
+    if any(c.key.startswith(PROVIDER_SECTIONS) or c.key == "daemon.max_concurrent_runs" for c in changes):
+        provider = await _new_provider(app, applied)
+    # Nothing can fail from here on.
+    app.config = applied
+    app.stop_deadline_s = applied.daemon.shutdown_grace_s
+    log.set_level(applied.daemon.log_level)
+    if any(c.key.startswith("tools.") for c in changes):
+        _rebuild_tools(app, applied)
+    if app.runs is not None and app.runs.max_concurrent != max(1, applied.daemon.max_concurrent_runs):
+        app.runs.max_concurrent = max(1, applied.daemon.max_concurrent_runs)
+        app.runs.request_fill()
+    held = 0
+    if provider is not None:
+        new, result = provider
+        held = await app.replace_provider(new, result)
+    applied_now = [c for c in changes if not c.restart]
+    later = [c for c in changes if c.restart]
+    _log.info("reloaded", changed=[c.key for c in applied_now], restart_needed=[c.key for c in later],
+              log_level=log.get_level())
+    return m.ReloadResult(config=applied.config_file, changed=applied_now, restart_needed=later,
+                          log_level=log.get_level(), provider_replaced=provider is not None,
+                          runs_on_old_provider=held)
+
+
+async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
+    """The provider ``cfg`` describes, built and (unless check_on_start is
+    off) checked. Raises ConfigError when it cannot be built or the model
+    cannot call tools; nothing is left open then."""
+    from .providers.factory import make_provider
+
+    resolved = cfg.resolved_provider()
+    try:
+        provider = make_provider(resolved, cfg.provider, concurrency=cfg.daemon.max_concurrent_runs,
+                                 on_retry=lambda attempt, delay, exc: _count_retry(app, exc))
+    except ConfigError as exc:
+        raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
+    if app.breakers is not None:
+        from .breaker import GuardedProvider
+
+        provider = GuardedProvider(provider, app.breakers.get(
+            f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
+    if not cfg.provider.check_on_start:
+        return provider, None
+    try:
+        result = await provider.check()
+    except BaseException:
+        await close_provider(provider)
+        raise
+    if result.state == "incompatible":
+        await close_provider(provider)
+        raise ConfigError(f"nothing was reloaded: {result.provider}/{result.model}: {result.message}",
+                          key="provider.model")
+    return provider, result
+
+
+def _count_retry(app: "App", exc: BaseException) -> None:
+    if app.metrics is not None:
+        app.metrics.provider_retry(type(exc).__name__)
+
+
+def _rebuild_tools(app: "App", cfg: Config) -> None:
+    """A new registry with the new tool settings (timeouts); runs in flight
+    keep the one they hold. The breakers stay: they describe the endpoints."""
+    from .breaker import guard_registry
+    from .tools.registry import default_registry
+
+    app.tools = guard_registry(default_registry(), app.breakers, cfg.tools) if app.breakers is not None \
+        else default_registry()
+
+
+async def close_provider(provider: Any) -> None:
+    """Close a provider no run uses any more; bounded, never raises."""
+    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
+        try:
+            await provider.aclose()
+        except Exception as exc:  # closing is tidying up: log it, go on
+            _log.warning("could not close a replaced provider", error=str(exc))
+            return
+    _log.info("replaced provider closed", provider=provider.name, model=provider.model)
