@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="config file (default ~/.config/agentd/config.toml; env AGENTD_CONFIG)")
     p.add_argument("--log-level", type=loglevels.argparse_type, choices=loglevels.LEVELS,
                    help=f"log level: {loglevels.HELP} (default info; env AGENTD_LOG_LEVEL)")
+    p.add_argument("--log-format", choices=["auto", "json", "human"], default="auto",
+                   help="log lines on stderr: json (one object per line), human, or auto (default): human on a "
+                        "terminal, json otherwise and under systemd (JOURNAL_STREAM)")
     p.add_argument("--max-concurrent-runs", type=int, metavar="N", help="runs executing at once (default 4)")
     p.add_argument("--no-provider-check", action="store_true",
                    help="skip the tool-calling check at start (provider.check_on_start = false)")
@@ -56,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         cfg = config_mod.load(args.config, overrides=overrides)
-        log.setup(cfg.daemon.log_level)
+        log.setup(cfg.daemon.log_level, fmt=args.log_format)
     except AgentdError as exc:
-        print(f"agentd: {exc.message}", file=sys.stderr)
+        print(f"agentd: {_for_here(exc.message)}", file=sys.stderr)
         return EXIT_CONFIG
 
     import trio
@@ -67,26 +70,57 @@ def main(argv: list[str] | None = None) -> int:
     from .rpc.listener import ListenerError
 
     _log = log.get("agentd")
+    human = log.human_stream(sys.stderr, args.log_format)
+
+    def fatal(what: str, message: str) -> None:
+        """One message: a sentence for a person at a terminal, else one log
+        line (the journal, or the log file that ``agentctl server start`` shows)."""
+        message = _for_here(message)
+        if human:
+            print(f"agentd: {what}: {message}", file=sys.stderr)
+        else:
+            _log.error(what, error=message)
+
     def load_config():  # daemon.reload: the same file, environment and flags
         return config_mod.load(args.config, overrides=overrides)
 
     try:
         trio.run(partial(serve, cfg, load_config=load_config))
     except (ConfigError, ProviderIncompatible) as exc:
-        _log.error("cannot start", error=exc.message)
-        print(f"agentd: cannot start: {exc.message}", file=sys.stderr)
+        fatal("cannot start", exc.message)
         return EXIT_CONFIG
     except ListenerError as exc:
-        _log.error("cannot start", error=str(exc))
-        print(f"agentd: cannot start: {exc}", file=sys.stderr)
+        fatal("cannot start", str(exc))
         return EXIT_SOCKET
     except AgentdError as exc:
-        _log.error("stopped on error", error=exc.message)
-        print(f"agentd: {exc.message}", file=sys.stderr)
+        fatal("stopped on error", exc.message)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
+
+
+def agentctl_command() -> str:
+    """How to run this installation's agentctl from here: ``agentctl`` when
+    that is what PATH finds, else its path (``.venv/bin/agentctl`` in a
+    checkout, where ``make run`` starts agentd without activating the venv)."""
+    import os
+    import shutil
+
+    mine = Path(sys.executable).parent / "agentctl"
+    if not mine.exists():
+        return "agentctl"
+    found = shutil.which("agentctl")
+    if found and Path(found).resolve() == mine.resolve():
+        return "agentctl"
+    rel = os.path.relpath(mine)
+    return rel if not rel.startswith("..") else str(mine)
+
+
+def _for_here(message: str) -> str:
+    """``message`` with ``agentctl …`` spelled as the agentctl that works from here."""
+    ctl = agentctl_command()
+    return message if ctl == "agentctl" else message.replace("`agentctl ", f"`{ctl} ")
 
 
 if __name__ == "__main__":

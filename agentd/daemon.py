@@ -91,6 +91,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
     for label in app.redactor.too_short:
         _log.warning("a secret is too short to be hidden from logs and run records; use a longer one",
                      secret=label)
+    served = False
     try:
         await lifecycle.startup(app)
         if app.store.writable:
@@ -121,6 +122,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
                       provider_state=app.provider_status.state if app.provider_status else "unchecked",
                       activated=bound.activated)
             notifier.ready(_status_line(app))
+            served = True
             task_status.started(app)
 
             await app.stop_requested.wait()
@@ -140,7 +142,8 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         listener.release(bound)
         app.store.close()
         notifier.close()
-        _log.info("agentd stopped")
+        if served:  # a start that failed says so once, in the CLI: no "stopped" before "cannot start"
+            _log.info("agentd stopped")
         log.use_redactor(None)
 
 

@@ -1,4 +1,11 @@
-"""Structured logs: one JSON object per line on stderr.
+"""Logs on stderr: one JSON object per line, or human lines on a terminal.
+
+The format (``setup(fmt=...)``, ``agentd --log-format``): ``json`` always;
+``human`` always; ``auto`` (the default) gives JSON under systemd/journald
+(``JOURNAL_STREAM`` set) and whenever stderr is not a terminal (a log file,
+a pipe: tools read those lines), and human lines on a terminal (``make run``):
+``15:04:05 INFO  agentd ready  socket=… pid=…``, local time, the level
+coloured unless ``NO_COLOR`` is set.
 
 Every line carries the ids bound in the current context (request id, goal id,
 run id, step, tool) — ``with bind(run_id=...)`` sets them for everything logged
@@ -107,13 +114,66 @@ class JsonFormatter(logging.Formatter):
         return text
 
 
-def setup(level: str = "info", *, stream=None, journal: bool | None = None) -> logging.Handler:
+_LEVEL_SGR = {"trace": "2", "debug": "2", "warning": "33", "error": "31", "critical": "31;1"}
+FORMATS = ("auto", "json", "human")
+
+
+class HumanFormatter(logging.Formatter):
+    """``HH:MM:SS LEVEL message  key=value …`` for a person at a terminal."""
+
+    def __init__(self, *, color: bool = False) -> None:
+        super().__init__()
+        self.color = color
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname.lower()
+        shown = {"warning": "WARN"}.get(level, level.upper())
+        head = f"{shown:<5}"
+        if self.color and level in _LEVEL_SGR:
+            head = f"\033[{_LEVEL_SGR[level]}m{head}\033[0m"
+        fields = {**_context.get(), **(getattr(record, "fields", None) or {})}
+        extra = "  ".join(f"{k}={_human_value(v)}" for k, v in fields.items() if v is not None)
+        text = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {head} {record.getMessage()}"
+        if extra:
+            text += f"  {extra}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return _redactor.redact(text) if _redactor is not None else text
+
+
+def _human_value(v: Any) -> str:
+    if isinstance(v, str):
+        return v if v and not any(c.isspace() for c in v) else _enc.encode(v).decode()
+    return _enc.encode(v).decode()
+
+
+def human_stream(stream, fmt: str = "auto", environ=None) -> bool:
+    """Whether ``fmt`` means human lines on ``stream`` (see the module docstring)."""
     import os
 
+    env = os.environ if environ is None else environ
+    if fmt != "auto":
+        return fmt == "human"
+    if env.get("JOURNAL_STREAM"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def setup(level: str = "info", *, stream=None, journal: bool | None = None, fmt: str = "auto") -> logging.Handler:
+    """Log ``agentd.*`` at ``level`` to ``stream`` (stderr) in ``fmt`` (auto, json, human)."""
+    import os
+
+    stream = stream or sys.stderr
     if journal is None:
         journal = bool(os.environ.get("JOURNAL_STREAM"))
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter(journal=journal))
+    handler = logging.StreamHandler(stream)
+    if human_stream(stream, fmt):
+        handler.setFormatter(HumanFormatter(color="NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"))
+    else:
+        handler.setFormatter(JsonFormatter(journal=journal))
     root = logging.getLogger("agentd")
     root.handlers[:] = [handler]
     root.propagate = False

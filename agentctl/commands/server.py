@@ -44,13 +44,35 @@ def _log_file() -> str:
 
 
 def _tail(path: str, offset: int, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines written after ``offset``, JSON log lines shown
+    as sentences (``readable_log_line``)."""
     try:
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read()
     except OSError:
         return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+    return "\n".join(readable_log_line(line) for line in data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def readable_log_line(line: str) -> str:
+    """A JSON log line of agentd as ``agentd: LEVEL msg: error  key=value``;
+    any other line as it is."""
+    import json
+
+    try:
+        rec = json.loads(line[line.index("{"):])
+    except ValueError:
+        return line
+    if not isinstance(rec, dict) or "msg" not in rec:
+        return line
+    text = f"agentd: {rec['msg']}"
+    if rec.get("error"):
+        text += f": {rec['error']}"
+    extra = "  ".join(f"{k}={v}" for k, v in rec.items()
+                      if k not in ("ts", "level", "logger", "msg", "error") and v is not None)
+    level = str(rec.get("level", "")).upper()
+    return (f"{level} " if level not in ("INFO", "") else "") + text + (f"  {extra}" if extra else "")
 
 
 def daemon_command(ctx: Context) -> list[str]:
