@@ -185,6 +185,18 @@ def one_line(value: Any) -> str:
     return text
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to at most ``width`` characters at a word
+    boundary with "…" (a single word longer than that is cut inside it)."""
+    text = one_line(text)
+    if len(text) <= width:
+        return text
+    cut = text[: max(1, width - 1)]
+    if text[len(cut)] != " " and " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-–—(") + ELLIPSIS
+
+
 def truncate(text: str, width: int) -> str:
     if width <= 0:
         return ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..context import Context, UsageError, drop_none
-from ..render import Column, markdown_table, one_line, table
+from ..render import Column, markdown_table, one_line, shorten, table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def cmd_create(ctx: Context) -> int | None:
         return ctx.emit_json(goal)
     ctx.print(goal["id"])
     what = goal.get("name") or goal.get("objective", "")
-    ctx.info(f"Created goal {goal['id']} ({one_line(what)[:60]}), {goal.get('status')}.")
+    ctx.info(f"Created goal {goal['id']} ({shorten(what, 60)}), {goal.get('status')}.")
     for s in goal.get("schedules") or []:
         nxt = f", next {ctx.out.time(s.get('next_fire'))}" if s.get("next_fire") else ""
         ctx.info(f"  schedule {s['cron']} ({s['timezone']}){nxt}")
@@ -349,7 +349,7 @@ def cmd_delete(ctx: Context) -> int | None:
         if goal is None:
             raise UsageError("refusing to delete a goal without --yes when stdin is not a terminal")
         goal_id = goal["id"]
-        label = goal.get("name") or one_line(goal.get("objective"))[:60]
+        label = goal.get("name") or shorten(goal.get("objective") or "", 60)
         if not ctx.confirm(f"Delete goal {goal_id} ({label}) with all its runs, outputs and memories?"):
             ctx.info("Not deleted.")
             return 1

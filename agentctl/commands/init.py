@@ -55,8 +55,17 @@ def cmd_init(ctx: Context) -> int | None:
         ctx.warn(f"no API key: set {env} or run `agentctl config set {a.provider}.api_key -`.")
     if not a.model:
         ctx.warn("no model chosen: set one with `agentctl config set provider.model NAME`.")
-    ctx.info("Next: `systemctl --user enable --now agentd` or `agentctl server start`, "
-             "then `agentctl goal create \"…\"`.")
+    ctx.info(next_steps())
+
+
+def next_steps() -> str:
+    """What to run after init: start agentd (with the systemd user unit when
+    a user manager runs, else directly), then create a goal."""
+    from .. import units
+
+    start = ("`agentctl server install --now` (a systemd user unit: agentd starts with your session) "
+             "or `agentctl server start`" if units.manager_state() is not None else "`agentctl server start`")
+    return f"Next: {start}, then `agentctl goal create \"…\"`."
 
 
 def _interactive(ctx: Context, path: str) -> int:
@@ -109,4 +118,4 @@ def _offer_unit(ctx: Context) -> None:
     if confirm("Install the systemd user unit (agentd starts with your session)?", default=True):
         run(["server", "install"])
     else:
-        ctx.info("Next: `agentctl server start` (or later `agentctl server install`), then `agentctl goal create`.")
+        ctx.info(next_steps())

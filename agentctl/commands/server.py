@@ -363,9 +363,14 @@ def cmd_install(ctx: Context) -> int | None:
     if manager is None:
         why = (f"--unit-dir {unit_dir} is not the user unit directory" if custom
                else "no systemd user manager is running")
-        ctx.info(f"note: {why}, so systemctl was not run. With a user manager: "
-                 f"`systemctl --user daemon-reload && systemctl --user enable --now "
-                 f"{' '.join(reversed(names))}`.")
+        later = (f"`systemctl --user daemon-reload && systemctl --user enable --now "
+                 f"{' '.join(reversed(names))}`")
+        if ctx.args.now:  # asked to start it, and nothing started: say so and fail
+            if ctx.json:
+                ctx.emit_json({**result, "started": False})
+            raise Failure(f"wrote the units, but agentd was not started: {why}, so systemctl was not run. "
+                          f"Start agentd with `agentctl server start`; with a user manager: {later}.")
+        ctx.info(f"note: {why}, so systemctl was not run. With a user manager: {later}.")
     else:
         for args in (("daemon-reload",), ("enable", *reversed(names))):
             r = units.systemctl(*args)
@@ -377,6 +382,7 @@ def cmd_install(ctx: Context) -> int | None:
             r = units.systemctl("start", target)
             if r.returncode != 0:
                 raise Failure(f"systemctl --user start {target} failed: {(r.stderr or r.stdout).strip()}")
+            result["started"] = True
         ctx.info(f"enabled {', '.join(reversed(names))}"
                  + ("" if ctx.args.now else f"; start it with `systemctl --user start {names[-1]}`")
                  + ". To keep it running after you log out: `loginctl enable-linger $USER`.")
