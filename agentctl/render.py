@@ -7,8 +7,12 @@ Rules (the same for every command):
   One compact line when stdout is not a terminal, indented on a terminal.
 - Tables fit the terminal's width when stdout is a terminal (long cells are
   cut with "…"); piped, they are not cut unless ``COLUMNS`` is set.
-- Times are relative ("3m ago", "in 2h") only on a terminal; otherwise the
-  ISO-8601 UTC strings as the daemon sent them.
+- Times: relative ("3m ago", "in 2h") on a terminal; otherwise the clock
+  time in the user's local zone (``2026-12-11 15:00:00 UTC``). A schedule's
+  time (next fire) is shown in the schedule's zone and, when it differs, in
+  the local one too (``2026-12-11 16:00 Europe/Berlin (local: 10:00 EST)``),
+  after the relative time on a terminal. ``--json`` keeps the ISO-8601 UTC
+  strings as the daemon sent them.
 - Colour only when stdout is a terminal, ``NO_COLOR`` is not set and
   ``TERM`` is not ``dumb``.
 """
@@ -81,10 +85,18 @@ class Out:
     # ------------------------------------------------------------ times
 
     def time(self, iso: str | None, *, now: float | None = None) -> str:
-        """Relative on a terminal, the ISO string otherwise; "-" for none."""
+        """Relative on a terminal, the local clock time otherwise; "-" for none."""
         if not iso:
             return "-"
-        return relative_time(iso, now=now) if self.tty else iso
+        return relative_time(iso, now=now) if self.tty else local_time(iso)
+
+    def when(self, iso: str | None, zone: str | None, *, now: float | None = None) -> str:
+        """A schedule's time: in its ``zone`` and the local zone
+        (``zoned_time``), after the relative time on a terminal."""
+        if not iso:
+            return "-"
+        text = zoned_time(iso, zone)
+        return f"{relative_time(iso, now=now)}, {text}" if self.tty else text
 
     def write(self, text: str = "") -> None:
         self.stream.write(text + "\n")
@@ -114,6 +126,57 @@ def parse_time(iso: str) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+def _datetime(iso: str):
+    from datetime import datetime, timezone
+
+    ts = parse_time(iso)
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def local_time(iso: str, *, seconds: bool = True) -> str:
+    """``iso`` as a clock time in the user's local zone (``TZ`` or the
+    system's): ``2026-12-11 15:00:00 UTC``. Not a time: returned as it is."""
+    dt = _datetime(iso)
+    if dt is None:
+        return iso
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def _in_zone(dt, zone: str | None):
+    from zoneinfo import ZoneInfo
+
+    try:
+        return dt.astimezone(ZoneInfo(zone)) if zone else None
+    except (ValueError, KeyError, OSError):  # not a zone this machine knows
+        return None
+
+
+def schedule_time(iso: str, zone: str | None) -> str:
+    """``iso`` in the IANA ``zone``: ``2026-12-11 16:00 Europe/Berlin``
+    (the local time when there is no zone or this machine does not know it)."""
+    dt = _datetime(iso)
+    if dt is None:
+        return iso
+    there = _in_zone(dt, zone)
+    return f"{there:%Y-%m-%d %H:%M} {zone}" if there is not None else dt.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def zoned_time(iso: str, zone: str | None) -> str:
+    """``iso`` in the IANA ``zone`` (a schedule's), then in the local zone
+    when its clock differs there: ``2026-12-11 16:00 Europe/Berlin (local:
+    10:00 EST)``; the local date too when it is another day. Without a zone
+    (or an unknown one): the local time."""
+    dt = _datetime(iso)
+    if dt is None:
+        return iso
+    there, here = _in_zone(dt, zone), dt.astimezone()
+    text = schedule_time(iso, zone)
+    if there is None or there.utcoffset() == here.utcoffset():
+        return text
+    fmt = "%H:%M %Z" if here.date() == there.date() else "%Y-%m-%d %H:%M %Z"
+    return f"{text} (local: {here.strftime(fmt)})"
 
 
 def span(seconds: float) -> str:

@@ -116,7 +116,7 @@ def cmd_create(ctx: Context) -> int | None:
     what = goal.get("name") or goal.get("objective", "")
     ctx.info(f"Created goal {goal['id']} ({shorten(what, 60)}), {goal.get('status')}.")
     for s in goal.get("schedules") or []:
-        nxt = f", next {ctx.out.time(s.get('next_fire'))}" if s.get("next_fire") else ""
+        nxt = f", next {ctx.out.when(s.get('next_fire'), s.get('timezone'))}" if s.get("next_fire") else ""
         ctx.info(f"  schedule {s['cron']} ({s['timezone']}){nxt}")
     return None
 
@@ -139,8 +139,14 @@ def _schedule_cell(goal: dict) -> str:
 
 
 def _next_fire(goal: dict) -> str | None:
-    times = [s["next_fire"] for s in goal.get("schedules") or [] if s.get("next_fire") and s.get("active", True)]
-    return min(times) if times else None
+    nxt = _next_schedule(goal)
+    return nxt["next_fire"] if nxt else None
+
+
+def _next_schedule(goal: dict) -> dict | None:
+    """The active schedule that fires first."""
+    scheds = [s for s in goal.get("schedules") or [] if s.get("next_fire") and s.get("active", True)]
+    return min(scheds, key=lambda s: s["next_fire"]) if scheds else None
 
 
 def _last_run(goal: dict) -> tuple[str | None, str | None]:
@@ -231,7 +237,7 @@ def render_goal(ctx: Context, goal: dict) -> str:
         if not s.get("active", True):
             line += "  inactive"
         if s.get("next_fire"):
-            line += f"  next {out.time(s['next_fire'])}"
+            line += f"  next {out.when(s['next_fire'], s.get('timezone'))}"
         scheds.append(line)
     status, when = _last_run(goal)
     last = goal.get("last_run")
@@ -378,8 +384,9 @@ def cmd_resume(ctx: Context) -> None:
     goal = ctx.call("goal.resume", {"id": ctx.args.id})
     if ctx.json:
         return ctx.emit_json(goal)
-    nxt = _next_fire(goal)
-    ctx.info(f"Resumed goal {goal['id']}" + (f"; next run {ctx.out.time(nxt)}." if nxt else "."))
+    nxt = _next_schedule(goal)
+    ctx.info(f"Resumed goal {goal['id']}" +
+             (f"; next run {ctx.out.when(nxt['next_fire'], nxt.get('timezone'))}." if nxt else "."))
 
 
 def cmd_run(ctx: Context) -> int | None:
@@ -408,8 +415,13 @@ def cmd_next(ctx: Context) -> None:
         ctx.info(f"Goal {res.get('goal_id')} has no active schedules.")
         return
     out = ctx.out
-    rows = [[out.time(t["at"]) if out.tty else t["at"], t.get("local"), t.get("system_local"), t.get("cron"),
-             t.get("timezone")] for t in times]
-    cols = [Column("WHEN"), Column("LOCAL (SCHEDULE TZ)"), Column("LOCAL (THIS MACHINE)"),
-            Column("CRON"), Column("TZ", flex=True)]
+    from ..render import local_time, relative_time, schedule_time
+
+    # The schedule's own clock, and this user's (not the daemon's: they may differ).
+    rows = [[schedule_time(t["at"], t.get("timezone")), local_time(t["at"], seconds=False),
+             t.get("cron")] for t in times]
+    cols = [Column("IN SCHEDULE'S ZONE"), Column("YOUR LOCAL TIME"), Column("CRON", flex=True)]
+    if out.tty:
+        rows = [[relative_time(t["at"]), *row] for t, row in zip(times, rows)]
+        cols = [Column("WHEN"), *cols]
     ctx.print(table(out, cols, rows))

@@ -77,7 +77,7 @@ def render_run(ctx: Context, run: dict) -> str:
     steps = _steps(run) + ("  (budget exhausted)" if run.get("budget_exhausted") else "")
     trigger = run.get("trigger", "?")
     if run.get("scheduled_for"):
-        trigger += f"  (tick {run['scheduled_for']})"
+        trigger += f"  (tick of {out.time(run['scheduled_for'])})"
     pairs: list[tuple[str, Any]] = [
         ("Status", out.status(run.get("status", "?"))),
         ("Goal", run.get("goal_id")),

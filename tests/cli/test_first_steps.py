@@ -4,6 +4,7 @@ suggests, `server install --now` without systemd, a goal's label cut at a word."
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -56,3 +57,21 @@ def test_a_long_objective_is_cut_at_a_word(daemon):
     r = ctl(daemon.env, "goal", "create", objective)
     assert r.returncode == 0, r.stderr
     assert "(Collect the week's top AI news, summarise it by category…)" in r.stderr, r.stderr
+
+
+def test_schedule_times_in_the_goals_zone_and_the_users(daemon):
+    env = dict(daemon.env, TZ="America/New_York")  # the user is elsewhere than the goal
+    r = ctl(env, "goal", "create", "weekly news", "--name", "berlin-news", "--schedule", "0 16 * * 5",
+            "--timezone", "Europe/Berlin")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"next \d{4}-\d\d-\d\d 16:00 Europe/Berlin \(local: (\d{4}-\d\d-\d\d )?1[01]:00 E[SD]T\)",
+                     r.stderr), r.stderr
+    r = ctl(env, "goal", "next", "berlin-news", "-n", "2")
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()[1:]
+    assert len(rows) == 2 and all(re.search(r"16:00 Europe/Berlin\s+\S+ 1[01]:00 E[SD]T", row) for row in rows), r.stdout
+    r = ctl(env, "--json", "goal", "next", "berlin-news", "-n", "1")
+    assert re.search(r'"at":"\d{4}-\d\d-\d\dT15:00:00\.000Z"', r.stdout) or \
+        re.search(r'"at":"\d{4}-\d\d-\d\dT14:00:00\.000Z"', r.stdout), r.stdout  # ISO UTC (CET or CEST)
+    r = ctl(env, "goal", "show", "berlin-news")
+    assert re.search(r"next \d{4}-\d\d-\d\d 16:00 Europe/Berlin \(local:", r.stdout), r.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import msgspec
+import pytest
 
 from agentctl import render
 from agentctl.render import Column, Out
@@ -99,7 +100,7 @@ def test_relative_times():
 
 def test_times_are_relative_only_on_a_terminal():
     iso = "2000-01-01T00:00:00.000Z"
-    assert out().time(iso) == iso
+    assert out().time(iso) == render.local_time(iso)
     assert out(tty=True).time(iso) == "2000-01-01"
     assert out().time(None) == "-"
 
@@ -125,3 +126,27 @@ def test_json_is_byte_identical_to_msgspec():
                   catchup_window_s=3600)
     encoded = msgspec.json.encode(goal)
     assert render.dumps_json(msgspec.json.decode(encoded)).encode() == encoded
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_schedule_times_in_their_zone_and_the_local_one(new_york):
+    at = "2026-12-11T15:00:00.000Z"  # Friday 16:00 in Berlin
+    assert render.local_time(at) == "2026-12-11 10:00:00 EST"
+    assert render.zoned_time(at, "Europe/Berlin") == "2026-12-11 16:00 Europe/Berlin (local: 10:00 EST)"
+    assert render.zoned_time("2026-12-11T23:30:00.000Z", "Europe/Berlin") == \
+        "2026-12-12 00:30 Europe/Berlin (local: 2026-12-11 18:30 EST)"  # another day here
+    assert render.zoned_time(at, "America/New_York") == "2026-12-11 10:00 America/New_York"  # same clock: once
+    assert render.zoned_time(at, "Not/AZone") == "2026-12-11 10:00 EST"
+    assert out().when(at, "Europe/Berlin") == "2026-12-11 16:00 Europe/Berlin (local: 10:00 EST)"
+    assert out(tty=True).when(at, "Europe/Berlin", now=render.parse_time(at) - 4 * 86400) == \
+        "in 4d, 2026-12-11 16:00 Europe/Berlin (local: 10:00 EST)"
