@@ -227,7 +227,7 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     g = p.add_argument_group("goal")
     if edit:
         g.add_argument("--objective", help="a new objective")
-    g.add_argument("--name", help="a short name shown in lists")
+    g.add_argument("--name", help="a short name, shown in lists and accepted wherever the goal's id is")
     g.add_argument("--schedule", metavar="CRON", action="append",
                    help="a cron expression (repeatable)" + ("; replaces all schedules" if edit else ""))
     g.add_argument("--timezone", metavar="TZ",
