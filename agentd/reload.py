@@ -12,11 +12,12 @@ Needs a restart (reported, not applied; the daemon keeps the old value):
 :data:`RESTART_KEYS` — the socket, the database, the artifacts directory and
 the settings the RPC server and the threads were built with.
 
-All or nothing: the file is parsed and validated, the log level checked, the
+All or nothing: the file is parsed and validated (the log level too), the
 new provider built and (when ``provider.check_on_start``) checked before
-anything changes. An invalid file, an unknown level, a provider that cannot
-be built or a model that cannot call tools raises ConfigError (or
-ValidationFailed for the level) and leaves the daemon as it was. A provider
+anything changes. An invalid file (an unknown log level among them), a
+provider that cannot be built or a model that cannot call tools raises
+ConfigError and leaves the daemon as it was (``log_level`` given: an unknown
+one raises ValidationFailed). A provider
 that cannot be reached is applied anyway, degraded, as at start-up: the
 status says why and the re-check with backoff goes on.
 """
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from . import log, loglevels
+from . import log
 from .config import SECRET_KEYS, Config
-from .errors import ConfigError, ValidationFailed
+from .errors import ConfigError
 from .protocol import methods as m
 
 if TYPE_CHECKING:
@@ -92,9 +93,6 @@ async def reload(app: "App", load: Callable[[], Config], *, log_level: str | Non
         fresh = load()
     except ConfigError as exc:
         raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
-    if loglevels.canonical(fresh.daemon.log_level) is None:
-        raise ValidationFailed(f"nothing was reloaded: daemon.log_level {fresh.daemon.log_level!r} is not a level; "
-                               f"use {loglevels.HELP}", field="daemon.log_level", value=fresh.daemon.log_level)
     old = app.config
     changes = diff(old, fresh)
     if getattr(app, "redactor", None) is not None:  # new keys never reach a log line or a run's record
