@@ -60,6 +60,7 @@ class App:
         self.provider_ready = trio.Event()
         self.provider_pinged = 0.0  # monotonic time of the last reachability check (providers.lifecycle)
         self.retired_providers: list[Any] = []  # replaced by a reload, still held by runs
+        self._reload_lock = trio.Lock()
         self.metrics: Any = None
         self.breakers: Any = None  # breaker.Board
         self.tools: Any = None  # tools.registry.ToolRegistry
@@ -236,7 +237,8 @@ class App:
         with ``self.load_config`` and apply it, or change only the log level."""
         from .reload import reload
 
-        return await reload(self, self.load_config, log_level=log_level)
+        async with self._reload_lock:  # one at a time: each diffs against what the last one applied
+            return await reload(self, self.load_config, log_level=log_level)
 
     def load_config(self) -> Config:
         """The configuration as it is now (file and environment). The daemon

@@ -22,12 +22,9 @@ def main() -> int:
 
     real_serve = daemon.serve
 
-    async def serve(config, *, task_status=None, clock=None):
+    async def serve(config, *, clock=None, **kw):  # the CLI's other arguments (task_status, load_config) as given
         shifted = lambda: time.time_ns() // 1_000_000 + offset  # noqa: E731
-        kw = {"clock": shifted}
-        if task_status is not None:
-            kw["task_status"] = task_status
-        return await real_serve(config, **kw)
+        return await real_serve(config, clock=shifted, **kw)
 
     daemon.serve = serve
     from agentd.cli import main as cli_main
