@@ -115,7 +115,6 @@ class JsonFormatter(logging.Formatter):
 
 
 _LEVEL_SGR = {"trace": "2", "debug": "2", "warning": "33", "error": "31", "critical": "31;1"}
-FORMATS = ("auto", "json", "human")
 
 
 class HumanFormatter(logging.Formatter):
