@@ -95,8 +95,7 @@ async def reload(app: "App", load: Callable[[], Config], *, log_level: str | Non
         raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
     old = app.config
     changes = diff(old, fresh)
-    if getattr(app, "redactor", None) is not None:  # new keys never reach a log line or a run's record
-        app.redactor.add_config(fresh)
+    app.redactor.add_config(fresh)  # a new key never reaches a log line or a run's record
     applied = _keep_restart_keys(old, fresh)
     provider = None
     if any(c.key.startswith(PROVIDER_SECTIONS) or c.key == "daemon.max_concurrent_runs" for c in changes):

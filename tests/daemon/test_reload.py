@@ -113,3 +113,17 @@ def test_a_higher_run_limit_starts_waiting_runs_at_once(make_daemon, fake_llm):
     assert d.call("run.get", {"id": first["id"]})["status"] == "running"
     gate.open()
     assert d.wait_run(first["id"], timeout=WAIT)["status"] == "completed"
+
+
+def test_a_key_given_by_a_reload_is_redacted_like_one_given_at_start(make_daemon, fake_llm):
+    d = make_daemon(config=config(extra='[openai]\napi_key = "sk-first-secret-0123456789"\n'),
+                    env={**NO_ENV_MODEL, "OPENAI_API_KEY": ""})  # the keys come from the file
+    key = "sk-reloaded-secret-0123456789"
+    write_config(d.env, config(extra=f'[openai]\napi_key = "{key}"\n'))
+    p = d.ctl("server", "reload")
+    assert p.returncode == 0 and "openai.api_key" in p.stdout and key not in p.stdout
+    fake_llm.add(text(f"done; by the way the key is {key}"))  # a model that echoes it
+    goal = d.call("goal.create", {"objective": "x"})
+    run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"], timeout=WAIT)
+    assert run["status"] == "completed" and key not in run["summary"] and "done; by the way" in run["summary"]
+    assert key not in d.log()
