@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agentd.testing.fakellm import text, tool_call
+from agentd.testing.fakellm import finish_call, tool_call
 from daemon_harness import RpcError, write_config
 from watch_support import WAIT, fake_llm  # noqa: F401  (a fixture, used by name)
 
@@ -29,7 +29,7 @@ def test_a_new_model_applies_to_new_runs_while_a_running_run_keeps_its_own(make_
     goal = d.call("goal.create", {"objective": "x", "name": "news"})
     fake_llm.add(tool_call("recall", {"query": "a"}))
     gate = fake_llm.gate(tool_call("recall", {"query": "b"}))
-    fake_llm.add(text("old model done"))
+    fake_llm.add(finish_call("old model done"))
     first = d.call("goal.run", {"id": goal["id"]})
     gate.wait_reached()  # the run is in flight, its second model call held
 
@@ -45,7 +45,7 @@ def test_a_new_model_applies_to_new_runs_while_a_running_run_keeps_its_own(make_
 
     gate.open()
     assert d.wait_run(first["id"], timeout=WAIT)["status"] == "completed"
-    fake_llm.add(text("new model done"))
+    fake_llm.add(finish_call("new model done"))
     second = d.call("goal.run", {"id": "news"})
     assert d.wait_run(second["id"], timeout=WAIT)["summary"] == "new model done"
     assert models_asked(fake_llm)[:3] == ["gpt-4o"] * 3  # the first run, before and after the reload
@@ -64,10 +64,10 @@ def test_an_invalid_configuration_changes_nothing_and_says_why(make_daemon):
     assert "nothing was reloaded" in p.stderr and "max_concurrent_runs" in p.stderr, p.stderr
     assert d.call("daemon.status")["provider"]["model"] == "gpt-4o"
     # A model that cannot call tools is refused like at start-up: nothing changes.
-    write_config(d.env, config("text-only-model", '[daemon]\nlog_level = "debug"\n'))
+    write_config(d.env, config("gemma:2b", '[daemon]\nlog_level = "debug"\n'))  # the fake's model without tools
     with pytest.raises(RpcError) as err:
         d.call("daemon.reload")
-    assert "nothing was reloaded" in err.value.message and "text-only-model" in err.value.message
+    assert "nothing was reloaded" in err.value.message and "gemma:2b" in err.value.message
     st = d.call("daemon.status")
     assert st["provider"]["model"] == "gpt-4o" and st["log_level"] == "info"
     # An unknown log level in the file: refused, with the levels named.
@@ -100,12 +100,12 @@ def test_what_needs_a_restart_is_named_and_kept(make_daemon):
 def test_a_higher_run_limit_starts_waiting_runs_at_once(make_daemon, fake_llm):
     d = make_daemon(config=config(extra='[daemon]\nmax_concurrent_runs = 1\n'), env=NO_ENV_MODEL)
     goal = d.call("goal.create", {"objective": "x"})
-    gate = fake_llm.gate(text("first done"))
+    gate = fake_llm.gate(finish_call("first done"))
     first = d.call("goal.run", {"id": goal["id"]})
     gate.wait_reached()
     second = d.call("goal.run", {"id": goal["id"]})
     assert second["status"] == "pending"
-    fake_llm.add(text("second done"))
+    fake_llm.add(finish_call("second done"))
     write_config(d.env, config(extra='[daemon]\nmax_concurrent_runs = 2\n'))
     assert d.ctl("server", "reload").returncode == 0
     # The second run starts and ends while the first is still held.
@@ -122,7 +122,7 @@ def test_a_key_given_by_a_reload_is_redacted_like_one_given_at_start(make_daemon
     write_config(d.env, config(extra=f'[openai]\napi_key = "{key}"\n'))
     p = d.ctl("server", "reload")
     assert p.returncode == 0 and "openai.api_key" in p.stdout and key not in p.stdout
-    fake_llm.add(text(f"done; by the way the key is {key}"))  # a model that echoes it
+    fake_llm.add(finish_call(f"done; by the way the key is {key}"))  # a model that echoes it
     goal = d.call("goal.create", {"objective": "x"})
     run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"], timeout=WAIT)
     assert run["status"] == "completed" and key not in run["summary"] and "done; by the way" in run["summary"]

@@ -7,7 +7,7 @@ import re
 
 import pexpect
 
-from agentd.testing.fakellm import text, tool_call
+from agentd.testing.fakellm import finish_call, tool_call
 from watch_support import WAIT
 
 PROMPT = "agentd>"
@@ -76,7 +76,7 @@ def test_help_lists_repl_commands_and_refuses_the_others(daemon, spawn_ctl):
 def test_the_ctrl_c_hint_speaks_repl(daemon, fake_llm, spawn_ctl):
     fake_llm.add(tool_call("recall", {"query": "a"}))
     gate = fake_llm.gate(tool_call("recall", {"query": "b"}))
-    fake_llm.add(text("done"))
+    fake_llm.add(finish_call("done"))
     goal = daemon.call("goal.create", {"objective": "x", "name": "news"})
     child = start_shell(spawn_ctl)
     child.send("goal run news\r")
