@@ -370,7 +370,7 @@ class RunLoop:
         on_delta = ((lambda text: hub.publish_live(run_id, goal_id, app.now(), ev.TextDelta(text=text)))
                     if hub.wants_deltas(run_id, goal_id) else None)
         hub.publish_live(run_id, goal_id, app.now(), ev.ModelCallStarted(
-            turn=st.turn, model=app.provider.model, streamed=on_delta is not None))
+            turn=st.turn, model=self.provider.model, streamed=on_delta is not None))
         turn = st.turn
 
         def on_retry(attempt: int, delay_s: float, reason: str) -> None:
