@@ -41,6 +41,10 @@ test: $(STAMP) system-tools
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
+# Re-record docs/demo/ai-news-monitor.cast (asciinema comes with the test extras).
+demo: $(STAMP)
+	$(BIN)/python docs/demo/record.py
+
 # The real-model benchmark (bench/README.md): fetches the model (~1.1 GB, cached
 # under $$XDG_CACHE_HOME/agentd-realmodel), starts its own llama.cpp server and
 # runs agentd and five agent frameworks on the same goals (~1 hour on 2 cores).
