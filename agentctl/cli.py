@@ -248,16 +248,20 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     b.add_argument("--token-budget", type=_positive_int, metavar="N", help="at most N tokens per run")
     b.add_argument("--time-limit", type=_non_negative_float, metavar="SECONDS", help="at most this long per run")
     b.add_argument("--max-concurrent", type=_positive_int, metavar="N", help="at most N runs of this goal at once")
-    if not edit:
-        b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
-                       help="a file (relative to the goal's artifacts) each run must write; a run that ends "
-                            "without it, or with it empty, fails (repeatable)")
+    b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
+                   help="a file (relative to the goal's artifacts) each run must write; a run that ends "
+                        "without it, or with it empty, fails (repeatable" + ("; replaces the list)" if edit else ")"))
+    b.add_argument("--expect-sent", choices=("webhook", "email"), action="append", dest="expect_sent",
+                   help="a delivery each run must make: webhook (send_webhook) or email (send_email); a run that "
+                        "ends without one delivered fails (repeatable" + ("; replaces the list)" if edit else ")"))
     if edit:
         b.add_argument("--no-token-budget", action="store_true", help="remove the token budget")
         b.add_argument("--no-time-limit", action="store_true", help="remove the time limit")
         b.add_argument("--no-constraints", action="store_true", help="remove every constraint")
         b.add_argument("--no-allow-domains", action="store_true", help="allow any public host again")
         b.add_argument("--no-email", action="store_true", help="remove every email recipient")
+        b.add_argument("--no-expect", action="store_true", help="remove every expected file")
+        b.add_argument("--no-expect-sent", action="store_true", help="remove every expected delivery")
     s = p.add_argument_group("scheduling policy")
     s.add_argument("--catchup", choices=("none", "latest", "all"),
                    help="ticks missed while agentd was down: none, the latest (default) or all in the window")

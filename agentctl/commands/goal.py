@@ -72,6 +72,7 @@ def create_params(args: argparse.Namespace) -> dict:
         time_limit_s=args.time_limit,
         max_concurrent=args.max_concurrent,
         expect=args.expect,
+        expect_sent=args.expect_sent,
     )
     out = drop_none(
         objective=args.objective,
@@ -221,6 +222,7 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         ("Constraints", "\n".join(f"- {c}" for c in p.get("constraints") or []) or None),
         ("Email", ", ".join(p.get("email_to") or []) or None),
         ("Expects", ", ".join(p.get("expect") or []) or None),
+        ("Must send", ", ".join(p.get("expect_sent") or []) or None),
     ]
 
 
@@ -297,7 +299,9 @@ def update_params(ctx: Context) -> dict:
                               (args.time_limit, args.no_time_limit, "--time-limit/--no-time-limit"),
                               (args.constraints, args.no_constraints, "--constraint/--no-constraints"),
                               (args.allow_domains, args.no_allow_domains, "--allow-domain/--no-allow-domains"),
-                              (args.emails, args.no_email, "--email/--no-email")):
+                              (args.emails, args.no_email, "--email/--no-email"),
+                              (args.expect, args.no_expect, "--expect/--no-expect"),
+                              (args.expect_sent, args.no_expect_sent, "--expect-sent/--no-expect-sent")):
         if flag is not None and other:
             raise UsageError(f"{name}: give one or the other")
     up: dict[str, Any] = {"id": args.id}
@@ -305,7 +309,8 @@ def update_params(ctx: Context) -> dict:
                         step_budget=args.step_budget, token_budget=args.token_budget,
                         time_limit_s=args.time_limit, max_concurrent=args.max_concurrent,
                         constraints=args.constraints, allowed_domains=args.allow_domains,
-                        email_to=args.emails, catchup=args.catchup,
+                        email_to=args.emails, expect=args.expect, expect_sent=args.expect_sent,
+                        catchup=args.catchup,
                         catchup_window_s=args.catchup_window, overlap=args.overlap))
     tools = _split_tools(args.tools)
     if tools is not None:
@@ -328,7 +333,8 @@ def update_params(ctx: Context) -> dict:
         if flag:
             up[key] = None
     for flag, key in ((args.no_constraints, "constraints"), (args.no_allow_domains, "allowed_domains"),
-                      (args.no_email, "email_to")):
+                      (args.no_email, "email_to"), (args.no_expect, "expect"),
+                      (args.no_expect_sent, "expect_sent")):
         if flag:
             up[key] = []
     if len(up) == 1:

@@ -1,5 +1,6 @@
 """A goal's expected outputs: the files (relative to its artifacts directory)
-that a run must have written before it may end ``completed``.
+that a run must have written, and the deliveries (a webhook, an email) it must
+have made, before it may end ``completed``.
 
 A model's word that it wrote a file is not checked here; the file is. A file
 that is missing, empty, not a regular file, or outside the artifacts directory
@@ -8,8 +9,11 @@ that is missing, empty, not a regular file, or outside the artifacts directory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from pathlib import Path
+
+# A delivery kind a goal may expect (``params.expect_sent``) -> the tool that makes it.
+SEND_TOOLS = {"webhook": "send_webhook", "email": "send_email"}
 
 
 def missing_outputs(artifacts: Path, expect: Sequence[str]) -> list[str]:
@@ -28,8 +32,22 @@ def missing_outputs(artifacts: Path, expect: Sequence[str]) -> list[str]:
     return missing
 
 
-def missing_reason(missing: Sequence[str]) -> str:
-    """Why a run failed, for a person: which declared outputs it did not write."""
+def missing_sent(expect_sent: Sequence[str], sent: Set[str]) -> list[str]:
+    """The kinds of ``expect_sent`` whose tool has no delivered call in
+    ``sent`` (the tools with a successful call in this run, or one a crash
+    left ``unknown``: it may have been delivered, and asking for a resend
+    could deliver twice), in the goal's order."""
+    return [k for k in dict.fromkeys(expect_sent) if SEND_TOOLS.get(k) not in sent]
+
+
+def missing_reason(missing: Sequence[str], unsent: Sequence[str] = ()) -> str:
+    """Why a run failed, for a person: which declared outputs it did not
+    write and which declared deliveries it did not make."""
+    parts = []
     if len(missing) == 1:
-        return f"expected output {missing[0]} was not written (missing or empty)"
-    return f"expected outputs {', '.join(missing)} were not written (missing or empty)"
+        parts.append(f"expected output {missing[0]} was not written (missing or empty)")
+    elif missing:
+        parts.append(f"expected outputs {', '.join(missing)} were not written (missing or empty)")
+    if unsent:
+        parts.append(f"expected delivery not made: {', '.join(unsent)}")
+    return "; ".join(parts)

@@ -15,18 +15,22 @@ follow; see ``_result_messages``).
 Honest outcomes. A run is ``completed`` only when the model called ``finish``,
 or answered in plain text after real work (at least one successful tool call;
 one whose outcome a crash made ``unknown`` counts, it may have had its effect),
-and every output the goal declares (``params.expect``) exists and is not empty.
+and every output the goal declares (``params.expect``) exists and is not empty,
+and every delivery it declares (``params.expect_sent``: webhook, email) was
+made: a call of its tool in this run that succeeded, or that a crash left
+``unknown`` (it may have been delivered; a resend could deliver twice).
 - A plain answer before any tool call succeeded gets one nudge (act with a tool
   call, or call ``finish``); prose again fails the run, quoting the answer.
 - An answer cut by the output limit (``finish_reason == "length"``) is never a
   final answer: the model is asked for a shorter reply; the same cut more than
   ``runs.max_repeated_mistakes`` times in a row fails the run with that reason.
-- Declared outputs missing at the end: the model is told which (once); still
-  missing at the next end, the run fails naming the missing files.
+- Declared outputs or deliveries missing at the end: the model is told which
+  (once, in one message); still missing at the next end, the run fails naming
+  the missing files and deliveries.
 Other ends: the step or token budget is spent (one last call without tools asks
 for the summary; the run completes with ``budget_exhausted`` if its declared
-outputs exist); the time limit is reached (a last summary attempt, then
-``failed``); the run is cancelled; or an unrecoverable error.
+outputs exist and its declared deliveries were made); the time limit is
+reached (a last summary attempt, then ``failed``); the run is cancelled; or an unrecoverable error.
 
 Every model call's tokens are added to the run's usage, the calls that left no
 step (empty, cut or prose answers) included.
@@ -60,7 +64,7 @@ from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import write_artifact
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
-from .expected import missing_outputs, missing_reason
+from .expected import missing_outputs, missing_reason, missing_sent
 from .messages import Completion, Message, ToolCall
 from .textcalls import recover_calls
 
@@ -107,6 +111,7 @@ class LoopState:
     successes: int = 0  # tool calls (other than finish) that succeeded: the "real work" of the run
     nudged: bool = False  # the one nudge for a prose answer before any work was used
     reminded: bool = False  # the one reminder of missing expected outputs was used
+    sent: set[str] = field(default_factory=set)  # LEDGER_TOOLS with a delivered (or unknown) call in this run
     length_cuts: int = 0  # answers cut by the output limit, in a row
     summary: str | None = None
     summary_kind: str | None = None  # answer | summary | finish: how the model ended the run
@@ -175,6 +180,8 @@ class RunLoop:
                 st.tool_steps += 1
                 # A call a crash cut (``unknown``) was made and may have had its effect: it is work.
                 st.successes += s["status"] in ("ok", "unknown") and s["tool_name"] != FINISH
+                if s["status"] in ("ok", "unknown") and s["tool_name"] in LEDGER_TOOLS:
+                    st.sent.add(s["tool_name"])
                 done.append((call, s["observation"], s["error"]))
                 if s["tool_name"] == FINISH and s["status"] == "ok":
                     st.summary, st.summary_kind = s["observation"] or "", "finish"
@@ -232,11 +239,11 @@ class RunLoop:
     def _finished_before(self, st: LoopState) -> RunOutcome:
         """The outcome of a run whose last turn was journaled before a crash."""
         if st.summary_kind != "summary":  # a plain answer or the finish tool
-            return self._missing_outcome(st.summary) or RunOutcome("completed", summary=st.summary)
+            return self._missing_outcome(st, st.summary) or RunOutcome("completed", summary=st.summary)
         # A summary turn without tools comes from a spent budget or the time limit.
         which = self._spent(st)
         if which is not None:
-            return self._budget_out(which, st.summary)
+            return self._budget_out(st, which, st.summary)
         return self._time_up(self._time_limit(st), st.summary)
 
     def _time_limit(self, st: LoopState) -> float | None:
@@ -255,9 +262,9 @@ class RunLoop:
         token_budget = st.goal.params.token_budget
         return "token budget" if token_budget and st.tokens >= token_budget else None
 
-    def _budget_out(self, which: str, summary: str | None) -> RunOutcome:
+    def _budget_out(self, st: LoopState, which: str, summary: str | None) -> RunOutcome:
         summary = (summary or "") + f"\n\n_The run stopped because its {which} ran out._"
-        missing = self._missing_outcome(summary)
+        missing = self._missing_outcome(st, summary)
         if missing is not None:
             return msgspec.structs.replace(missing, error=f"{missing.error} before its {which} ran out")
         return RunOutcome("completed", summary=summary, budget_exhausted=True)
@@ -266,23 +273,34 @@ class RunLoop:
     def _missing_outputs(self) -> list[str]:
         return missing_outputs(self.artifacts, self._goal.params.expect)
 
-    def _missing_outcome(self, summary: str | None) -> RunOutcome | None:
-        missing = self._missing_outputs()
-        return RunOutcome("failed", summary=summary, error=missing_reason(missing)) if missing else None
+    def _missing_sent(self, st: LoopState) -> list[str]:
+        return missing_sent(self._goal.params.expect_sent, st.sent)
+
+    def _missing_outcome(self, st: LoopState, summary: str | None) -> RunOutcome | None:
+        missing, unsent = self._missing_outputs(), self._missing_sent(st)
+        if not missing and not unsent:
+            return None
+        return RunOutcome("failed", summary=summary, error=missing_reason(missing, unsent))
 
     async def _ended(self, st: LoopState, summary: str) -> RunOutcome | None:
         """The model says it is done: the outcome, or None when it was told
-        (once) which declared outputs are still missing and should go on."""
-        failed = self._missing_outcome(summary)
+        (once) which declared outputs and deliveries are still missing and
+        should go on."""
+        failed = self._missing_outcome(st, summary)
         if failed is None:
             return RunOutcome("completed", summary=summary)
         if st.reminded:
             return failed
         st.reminded = True
-        missing = self._missing_outputs()
-        st.messages.append(Message(role="user", content=prompt.expected_missing(missing)))
+        missing, unsent = self._missing_outputs(), self._missing_sent(st)
+        st.messages.append(Message(role="user", content=prompt.expected_missing(missing, unsent)))
+        told = []
+        if missing:
+            told.append(f"expected output(s) missing: {', '.join(missing)}")
+        if unsent:
+            told.append(f"expected delivery not made: {', '.join(unsent)}")
         await self.app.emit(self.run_id, self.goal_id, ev.Note(
-            message=f"expected output(s) missing: {', '.join(missing)}; the model was told to write them"))
+            message=f"{'; '.join(told)}; the model was told to make them"))
         return None
 
     async def _turns(self, st: LoopState) -> RunOutcome:
@@ -292,7 +310,7 @@ class RunLoop:
                 return RunOutcome("interrupted")
             which = self._spent(st)
             if which is not None:
-                return self._budget_out(which, await self._final_turn(st, prompt.FINAL_TURN, kind="summary"))
+                return self._budget_out(st, which, await self._final_turn(st, prompt.FINAL_TURN, kind="summary"))
             completion = await self._call_model(st, self.specs)
             msg = completion.message
             calls, recovered = list(msg.tool_calls), False
@@ -550,6 +568,8 @@ class RunLoop:
         await app.journal(self.run_id, self.goal_id, tx, app.now(), events=events)
         st.tool_steps += 1
         st.successes += error is None and name != FINISH
+        if error is None and name in LEDGER_TOOLS:  # ok: sent (the send tools raise when not delivered)
+            st.sent.add(name)
         if app.metrics is not None:
             app.metrics.tool_call(name, error is None)
 
@@ -634,6 +654,7 @@ class RunLoop:
         # Tool messages must follow their assistant message: rebuild in order.
         st.messages = st.messages[:2]
         st.next_step, st.turn, st.tool_steps, st.successes = 1, 0, 0, 0
+        st.sent.clear()
         self._rebuild(st)
 
     async def _record_known(self, st: LoopState, c: Call, effect) -> None:

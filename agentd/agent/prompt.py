@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..protocol import methods as m
+from .expected import SEND_TOOLS
 from .messages import ToolSpec
 
 SYSTEM = """You are agentd, an autonomous agent working in the background for one person. \
@@ -115,8 +116,16 @@ def text_call_result(name: str, observation: str | None, error: str | None) -> s
             "Reply with the next tool call, or call `finish` with your summary if the objective is met.")
 
 
-def expected_missing(paths: Sequence[str]) -> str:
-    return ("The run is not done: this goal must produce " + ", ".join(f"`{p}`" for p in paths)
-            + (" which is" if len(paths) == 1 else " which are") + " missing or empty. Write "
-            + ("it" if len(paths) == 1 else "them") + " with `write_file`, then call `finish`.")
+def expected_missing(paths: Sequence[str], unsent: Sequence[str] = ()) -> str:
+    """The one reminder of what the goal declared and the run has not done yet:
+    files to write and deliveries (``webhook``, ``email``) to make."""
+    text = "The run is not done:"
+    if paths:
+        text += (" this goal must produce " + ", ".join(f"`{p}`" for p in paths)
+                 + (" which is" if len(paths) == 1 else " which are") + " missing or empty. Write "
+                 + ("it" if len(paths) == 1 else "them") + " with `write_file`.")
+    for kind in unsent:
+        article = "an" if kind[:1] in "aeiou" else "a"
+        text += f" This goal must send {article} {kind} with `{SEND_TOOLS[kind]}`; none was sent yet."
+    return text + " Then call `finish`."
 

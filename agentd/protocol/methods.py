@@ -77,6 +77,7 @@ class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
     time_limit_s: float | None = None
     max_concurrent: int | None = None
     expect: list[str] = []  # files (relative to the goal's artifacts) a completed run must have written
+    expect_sent: list[str] = []  # deliveries ("webhook", "email") a completed run must have made
 
 
 class Tick(_R):
@@ -167,6 +168,8 @@ class GoalUpdate(_S):
     token_budget: int | None | UnsetType = UNSET
     time_limit_s: float | None | UnsetType = UNSET
     max_concurrent: int | None | UnsetType = UNSET
+    expect: list[str] | UnsetType = UNSET
+    expect_sent: list[str] | UnsetType = UNSET
     catchup: CatchUp | UnsetType = UNSET
     catchup_window_s: int | UnsetType = UNSET
     overlap: Overlap | UnsetType = UNSET

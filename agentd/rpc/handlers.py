@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .. import log
+from ..agent.expected import SEND_TOOLS
 from ..errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
 from ..protocol import methods as m
 from ..store import goals as goals_q
@@ -127,6 +128,26 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
         if not rel.strip() or rel.startswith(("/", "~")) or ".." in parts or any(ord(c) < 32 for c in rel):
             raise ValidationFailed(f"expected output {rel!r} must be a file path relative to the goal's artifacts "
                                    "directory (no leading / or ~, no ..)", field=prefix + "expect", value=rel)
+    _check_expect_sent(app, p, prefix)
+
+
+def _check_expect_sent(app: "App", p: m.GoalParams, prefix: str) -> None:
+    """Each expected delivery is a known kind whose tool the goal may use:
+    a run could never make it otherwise, and would always fail."""
+    kinds = ", ".join(SEND_TOOLS)
+    for kind in p.expect_sent:
+        if kind not in SEND_TOOLS:
+            raise ValidationFailed(f"unknown expected delivery {kind!r}; it must be one of: {kinds}",
+                                   field=prefix + "expect_sent", value=kind)
+    if not p.expect_sent or app.tools is None:
+        return
+    usable = {t.name for t in app.tools.select(p.allowed_tools)}
+    for kind in dict.fromkeys(p.expect_sent):
+        tool = SEND_TOOLS[kind]
+        if tool not in usable:
+            raise ValidationFailed(f"this goal expects a {kind} to be sent, but its tools do not include {tool}: "
+                                   f"add {tool} to the allowed tools (--tools ...,{tool}) or drop the expected "
+                                   f"{kind}", field=prefix + "expect_sent", value=kind)
 
 
 def _check_name(name: str | None) -> None:

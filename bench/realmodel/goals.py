@@ -199,6 +199,11 @@ class Goal:
     email: bool = False  # the goal mails ME
     outputs: list[str] = field(default_factory=list)  # files the goal asks for (agentd: --expect)
 
+    @property
+    def sends(self) -> list[str]:
+        """The deliveries the goal asks for (agentd: --expect-sent): a webhook, an email."""
+        return [kind for kind, asked in (("webhook", self.webhook), ("email", self.email)) if asked]
+
     def text(self, world: World) -> str:
         return self.objective.format(web=world.base, hook=world.hook_url(self.id), me=ME)
 

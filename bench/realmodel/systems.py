@@ -85,6 +85,8 @@ class AgentdSystem:
                                   "time_limit_s": self.goal_timeout}
         if goal.outputs:
             params["expect"] = goal.outputs  # what a user of agentd declares: the files the goal must leave
+        if goal.sends:
+            params["expect_sent"] = goal.sends  # and the deliveries it must make
         if goal.email:
             params["email_to"] = [ME]
         if goal.webhook:
