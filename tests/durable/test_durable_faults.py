@@ -254,3 +254,23 @@ def test_durable_concurrency_limit_keeps_runs_pending_in_order(durable_daemon, p
     ends = [r["ended_at"] for r in runs]
     assert starts == sorted(starts) and ends[0] <= starts[1] and ends[1] <= starts[2]  # one at a time, in order
     assert d.call("daemon.status")["queue"] == []
+
+
+def test_durable_expected_webhook_in_flight_counts_as_sent_and_is_not_asked_again(durable_daemon, plan_llm, web):
+    """A goal that must send a webhook: the call a crash cut may have been
+    delivered, so the run completes without a reminder that would ask for a
+    second send."""
+    d = durable_daemon(config_toml())
+    gate = web.gate("/hook/main")
+    goal = _goal(d, [["send_webhook", {"url": web.hook(), "payload": {"n": 1}}]], webhook_url=web.hook(),
+                 params={"expect_sent": ["webhook"]})
+    rid = _run(d, goal)
+    gate.wait_arrived()
+    d.kill()
+
+    _restart(d)
+    run, _ = wait_end(d, rid, RESUME_S)
+    assert run["status"] == "completed", run
+    assert web.webhook_ids.count(webhook_message_id(f"{rid}:step-1")) == 1
+    asked = [m["content"] for r in plan_llm.chat_requests for m in r["messages"] if m.get("role") == "user"]
+    assert not any("none was sent yet" in (c or "") for c in asked)
