@@ -269,7 +269,7 @@ def mail_names(items: list[str] | None = None, pairs: list[tuple[str, str]] | No
 
 
 def both(*checks: Check) -> Check:
-    return lambda s: [p for c in checks for p in c(s)]
+    return lambda s: list(dict.fromkeys(p for c in checks for p in c(s)))  # a missing file is said once
 
 
 def down_services(payload: object) -> list[str]:
