@@ -28,10 +28,9 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from agentd.testing.loopback import LoopbackServer, serve_in_thread, stop
+from agentd.testing.loopback import LoopbackServer, serve_responder, stop
 
 # ---------------------------------------------------------------- plumbing
 
@@ -62,34 +61,15 @@ class _HttpBase:
         raise NotImplementedError
 
     def __enter__(self):
-        owner = self
+        def respond(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+            req = Request(method, path, headers, body)
+            status, out_headers, out = self.handle(req)
+            with self._cond:
+                self.requests.append(req)
+                self._cond.notify_all()
+            return status, out_headers, out
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def _do(self) -> None:
-                n = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(n) if n else b""
-                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                status, headers, out = owner.handle(req)
-                with owner._cond:
-                    owner.requests.append(req)
-                    owner._cond.notify_all()
-                self.send_response(status)
-                headers = {"Content-Length": str(len(out)), **headers}
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(out)
-
-            do_GET = do_POST = do_HEAD = do_PUT = _do
-
-        self._server = LoopbackServer(("127.0.0.1", 0), H)
-        serve_in_thread(self._server)
+        self._server = serve_responder(respond)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,10 +16,9 @@ import socket
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from agentd.testing.loopback import LoopbackServer, serve_in_thread, stop
+from agentd.testing.loopback import LoopbackServer, serve_responder, stop
 
 
 @dataclass
@@ -55,29 +54,12 @@ class _Http:
         self._server: LoopbackServer | None = None
 
     def start(self) -> None:
-        owner = self
+        def respond(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+            self.hits.append(Hit(self.world.next_seq(), method, path, body))
+            status, ctype, out = self.handler(method, path, body)
+            return status, {"Content-Type": ctype}, out
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def _do(self) -> None:
-                n = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(n) if n else b""
-                owner.hits.append(Hit(owner.world.next_seq(), self.command, self.path, body))
-                status, ctype, out = owner.handler(self.command, self.path, body)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            do_GET = do_POST = do_PUT = _do
-
-        self._server = LoopbackServer(("127.0.0.1", 0), H)
-        serve_in_thread(self._server)
+        self._server = serve_responder(respond)
 
     def stop(self) -> None:
         if self._server is not None:
