@@ -15,18 +15,15 @@ what reached the web page and the model server."""
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets as pysecrets
 import sqlite3
 import urllib.parse
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from agentd.testing.loopback import LoopbackServer, serve_in_thread, stop
+from agentd.testing.loopback import serve_responder, stop
 from e2e_servers import Request, SmtpSink, WebhookReceiver, _HttpBase
 
 pytestmark = pytest.mark.timeout(90)
@@ -48,32 +45,15 @@ class EchoModel:
         self.bodies: list[bytes] = []
 
     def __enter__(self) -> "EchoModel":
-        owner = self
+        def respond(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+            if method == "GET":
+                status, doc = 200, {"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]}
+            else:
+                self.bodies.append(body)
+                status, doc = self.answer(json.loads(body), headers.get("authorization", ""))
+            return status, {"Content-Type": "application/json"}, json.dumps(doc).encode()
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def _send(self, status: int, doc: Any) -> None:
-                out = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                self._send(200, {"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                owner.bodies.append(body)
-                self._send(*owner.answer(json.loads(body), self.headers.get("Authorization", "")))
-
-        self._server = LoopbackServer(("127.0.0.1", 0), H)
-        serve_in_thread(self._server)
+        self._server = serve_responder(respond)
         return self
 
     def __exit__(self, *exc: object) -> None:
