@@ -171,11 +171,20 @@ def host_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in entries)
 
 
+def _shown(host: str) -> str:
+    """``host`` as written in a URL or a ``host:port``: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def _local_name(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
 def _private_allowed(host: str, port: int, tools: ToolsConfig) -> bool:
     if tools.allow_private_networks:
         return True
     host = host.lower().rstrip(".")
-    shown = f"[{host}]" if ":" in host else host
+    shown = _shown(host)
     allowed = {h.strip().lower() for h in tools.private_hosts_allowed}
     return host in allowed or shown in allowed or f"{shown}:{port}" in allowed
 
@@ -207,8 +216,8 @@ async def check_url(url: str | httpx.URL, policy: NetPolicy) -> Target:
             f"{host} is not in this goal's allowed domains ({', '.join(policy.allowed_domains)})"
         )
     private_ok = _private_allowed(host, port, policy.tools)
-    hostport = f"{f'[{host}]' if ':' in host else host}:{port}"
-    if not private_ok and (host == "localhost" or host.endswith(".localhost")):
+    hostport = f"{_shown(host)}:{port}"
+    if not private_ok and _local_name(host):
         raise ToolRefused(f"{host} is a local host name; only public hosts may be reached", private_host=hostport)
     addresses = await (policy.resolve or resolve_host)(host, port)
     if not addresses:
@@ -238,8 +247,8 @@ def private_refusal(host: str, port: int, tools: ToolsConfig) -> str | None:
     host = host.lower().rstrip(".").strip("[]")
     if _private_allowed(host, port, tools):
         return None
-    hostport = f"{f'[{host}]' if ':' in host else host}:{port}"
-    if host == "localhost" or host.endswith(".localhost"):
+    hostport = f"{_shown(host)}:{port}"
+    if _local_name(host):
         return f"{host} is a local host name, which agentd does not reach unless allowed; {allow_private_hint(hostport)}"
     try:
         ip = ipaddress.ip_address(host)
