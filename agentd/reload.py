@@ -126,19 +126,12 @@ async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
     """The provider ``cfg`` describes, built and (unless check_on_start is
     off) checked. Raises ConfigError when it cannot be built or the model
     cannot call tools; nothing is left open then."""
-    from .providers.factory import make_provider
+    from .providers.lifecycle import build
 
-    resolved = cfg.resolved_provider()
     try:
-        provider = make_provider(resolved, cfg.provider, concurrency=cfg.daemon.max_concurrent_runs,
-                                 on_retry=lambda attempt, delay, exc: _count_retry(app, exc))
+        provider = build(app, cfg, cfg.resolved_provider())
     except ConfigError as exc:
         raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
-    if app.breakers is not None:
-        from .breaker import GuardedProvider
-
-        provider = GuardedProvider(provider, app.breakers.get(
-            f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
     if not cfg.provider.check_on_start:
         return provider, None
     try:
@@ -151,11 +144,6 @@ async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
         raise ConfigError(f"nothing was reloaded: {result.provider}/{result.model}: {result.message}",
                           key="provider.model")
     return provider, result
-
-
-def _count_retry(app: "App", exc: BaseException) -> None:
-    if app.metrics is not None:
-        app.metrics.provider_retry(type(exc).__name__)
 
 
 def _rebuild_tools(app: "App", cfg: Config) -> None:

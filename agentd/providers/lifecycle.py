@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -25,6 +25,7 @@ from .base import CheckResult
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..config import Config
 
 _log = log.get("agentd.provider")
 PING_EVERY_S = 5.0
@@ -32,24 +33,31 @@ PING_TIMEOUT_S = 5.0
 
 
 def make(app: "App") -> None:
-    from .factory import make_provider
-
     resolved = app.config.resolved_provider()
     if resolved is None:
         raise ConfigError(
             "no LLM provider is configured: set LLM_PROVIDER (openai, openrouter or ollama) and the model "
             "(e.g. OPENAI_MODEL=gpt-4o with OPENAI_API_KEY), or run `agentctl init`")
-    provider = make_provider(resolved, app.config.provider,
+    app.provider = build(app, app.config, resolved)
+    # Import the HTTP stack now rather than in the first run (it costs CPU).
+    importlib.import_module("ollama" if resolved.name == "ollama" else "httpx")
+
+
+def build(app: "App", cfg: "Config", resolved) -> Any:
+    """The provider ``resolved`` (from ``cfg``) names, its retries counted in
+    the metrics, behind the app's circuit breaker when there is one. Raises
+    ConfigError when it cannot be built. Used at start and by reload."""
+    from .factory import make_provider
+
+    provider = make_provider(resolved, cfg.provider,
                              on_retry=lambda attempt, delay, exc: _count_retry(app, exc),
-                             concurrency=app.config.daemon.max_concurrent_runs)
+                             concurrency=cfg.daemon.max_concurrent_runs)
     board = app.breakers
     if board is not None:
         from ..breaker import GuardedProvider
 
         provider = GuardedProvider(provider, board.get(f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
-    app.provider = provider
-    # Import the HTTP stack now rather than in the first run (it costs CPU).
-    importlib.import_module("ollama" if resolved.name == "ollama" else "httpx")
+    return provider
 
 
 def _count_retry(app: "App", exc: BaseException) -> None:
