@@ -12,12 +12,15 @@ bad request, unknown model), ProviderIncompatible (the model cannot call tools).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
 from ..agent.messages import Completion, Message, ToolSpec
+from ..retry import RetryPolicy, retry
+
+T = TypeVar("T")
 
 CheckState = Literal["ok", "degraded", "incompatible"]
 
@@ -26,6 +29,25 @@ CheckState = Literal["ok", "degraded", "incompatible"]
 # reason a short text for a person ("HTTP 503 from server", "timed out after
 # 120 s", "connection refused").
 RetryNotice = Callable[[int, float, str], None]
+
+
+async def retry_counted(provider: Any, fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
+                        on_retry: RetryNotice | None) -> T:
+    """``agentd.retry.retry`` for a provider's call: each retry adds to
+    ``provider.retries``, goes to the provider's own ``_on_retry`` (the
+    exception, for metrics) and to ``on_retry`` (``provider.describe(exc)``,
+    for a person). Uses the provider's ``_is_transient``, ``_rng`` and ``_sleep``.
+    """
+
+    def count(attempt_no: int, delay: float, exc: BaseException) -> None:
+        provider.retries += 1
+        if provider._on_retry is not None:
+            provider._on_retry(attempt_no, delay, exc)
+        if on_retry is not None:
+            on_retry(attempt_no, delay, provider.describe(exc))
+
+    return await retry(fn, policy=policy, is_transient=provider._is_transient,
+                       on_retry=count, rng=provider._rng, sleep=provider._sleep)
 
 
 class CheckResult(msgspec.Struct, frozen=True):

@@ -40,11 +40,11 @@ from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from ..errors import (
     ProviderError, ProviderIncompatible, ProviderRateLimited, ProviderRejected, ProviderUnavailable,
 )
-from ..retry import OnRetry, RetryPolicy, retry
+from ..retry import OnRetry, RetryPolicy
 from . import _wire
 from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,
                             open_client)
-from .base import CheckResult, RetryNotice
+from .base import CheckResult, RetryNotice, retry_counted
 
 OLLAMA_BASE_URL = "http://localhost:11434"
 _encode = msgspec.json.Encoder().encode
@@ -176,16 +176,8 @@ class OllamaProvider:
         else:
             attempt = lambda: self._chat_stream(wire, wire_tools, on_delta)  # noqa: E731
 
-        def count(attempt_no: int, delay: float, exc: BaseException) -> None:
-            self.retries += 1
-            if self._on_retry is not None:
-                self._on_retry(attempt_no, delay, exc)
-            if on_retry is not None:
-                on_retry(attempt_no, delay, self.describe(exc))
-
         try:
-            return await retry(attempt, policy=policy, is_transient=self._is_transient,
-                               on_retry=count, rng=self._rng, sleep=self._sleep)
+            return await retry_counted(self, attempt, policy, on_retry)
         except ProviderError:
             raise
         except Exception as exc:

@@ -35,12 +35,12 @@ from typing import Any
 from .. import __version__
 from ..agent.messages import Completion, Message, ToolSpec
 from ..errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
-from ..retry import OnRetry, RetryPolicy, retry, retry_after_from_headers
+from ..retry import OnRetry, RetryPolicy, retry_after_from_headers
 from . import _wire
 from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,
                             open_client)
 from ._wire import MalformedResponse, MessageCache, ToolsCache
-from .base import CheckResult, RetryNotice
+from .base import CheckResult, RetryNotice, retry_counted
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -236,16 +236,8 @@ class OpenAIProvider:
             assert stale is not None
             raise stale
 
-        def count(attempt_no: int, delay: float, exc: BaseException) -> None:
-            self.retries += 1
-            if self._on_retry is not None:
-                self._on_retry(attempt_no, delay, exc)
-            if on_retry is not None:
-                on_retry(attempt_no, delay, self.describe(exc))
-
         try:
-            return await retry(attempt, policy=policy, is_transient=self._is_transient,
-                               on_retry=count, rng=self._rng, sleep=self._sleep)
+            return await retry_counted(self, attempt, policy, on_retry)
         except ProviderError:
             raise
         except Exception as exc:
