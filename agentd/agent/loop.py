@@ -138,7 +138,6 @@ class RunLoop:
         app = self.app
         goal = app.store.read(goals_q.get_goal, self.goal_id, secrets=True)
         run = app.store.read(runs_q.get_run, self.run_id, detail=False)
-        self._goal = goal
         st = LoopState(goal=goal, run=run, secret=goal.webhook_secret, working=dict(run.working_memory))
         st.tokens = run.usage.tokens_in + run.usage.tokens_out
         recalled = app.store.read(memories_q.search, self.goal_id, goal.objective, 5)
@@ -270,29 +269,29 @@ class RunLoop:
         return RunOutcome("completed", summary=summary, budget_exhausted=True)
 
     # ---------------------------------------------------------------- expected outputs
-    def _missing_outputs(self) -> list[str]:
-        return missing_outputs(self.artifacts, self._goal.params.expect)
+    def _missing(self, st: LoopState) -> tuple[list[str], list[str]]:
+        """The declared outputs not written and the declared deliveries not made."""
+        return (missing_outputs(self.artifacts, st.goal.params.expect),
+                missing_sent(st.goal.params.expect_sent, st.sent))
 
-    def _missing_sent(self, st: LoopState) -> list[str]:
-        return missing_sent(self._goal.params.expect_sent, st.sent)
-
-    def _missing_outcome(self, st: LoopState, summary: str | None) -> RunOutcome | None:
-        missing, unsent = self._missing_outputs(), self._missing_sent(st)
-        if not missing and not unsent:
+    def _missing_outcome(self, st: LoopState, summary: str | None,
+                         missing: tuple[list[str], list[str]] | None = None) -> RunOutcome | None:
+        missing_files, unsent = missing if missing is not None else self._missing(st)
+        if not missing_files and not unsent:
             return None
-        return RunOutcome("failed", summary=summary, error=missing_reason(missing, unsent))
+        return RunOutcome("failed", summary=summary, error=missing_reason(missing_files, unsent))
 
     async def _ended(self, st: LoopState, summary: str) -> RunOutcome | None:
         """The model says it is done: the outcome, or None when it was told
         (once) which declared outputs and deliveries are still missing and
         should go on."""
-        failed = self._missing_outcome(st, summary)
+        missing, unsent = self._missing(st)
+        failed = self._missing_outcome(st, summary, (missing, unsent))
         if failed is None:
             return RunOutcome("completed", summary=summary)
         if st.reminded:
             return failed
         st.reminded = True
-        missing, unsent = self._missing_outputs(), self._missing_sent(st)
         st.messages.append(Message(role="user", content=prompt.expected_missing(missing, unsent)))
         told = []
         if missing:

@@ -192,8 +192,6 @@ def _refused(exc: BaseException | None, depth: int = 0) -> bool:
 def describe_failure(exc: BaseException, timeout_s: float) -> str:
     """A short reason for a failed attempt, for a person watching retries
     ("timed out after 120 s", "connection refused", ...)."""
-    import httpx
-
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout_s:g} s"
     text = error_text(exc)

@@ -123,7 +123,7 @@ class OpenAIProvider:
         self.api_key = api_key
         default = OPENROUTER_BASE_URL if name == "openrouter" else OPENAI_BASE_URL
         self.base_url = (base_url or default).rstrip("/")
-        self.custom_base_url = base_url is not None and self.base_url.rstrip("/") != default
+        self.custom_base_url = base_url is not None and self.base_url != default
         self.timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
         self.assume_tools = assume_tools
