@@ -46,7 +46,6 @@ class DaemonConfig(_C):
     client_idle_timeout_s: Positive = 300.0
     partial_line_timeout_s: Positive = 10.0
     max_connections: AtLeastOne = 256
-    runs_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 5
 
 
 class ProviderSection(_C):

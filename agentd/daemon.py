@@ -5,10 +5,10 @@
 2. Open the store (migrating it), build the parts, check the provider
    (incompatible: refuse to start; unreachable: start degraded), recover
    interrupted runs.
-3. Start the run manager, scheduler and, on its own thread (rpc/thread.py),
-   the RPC server with the event hub, in that order, each with
-   ``nursery.start`` so each is ready before the next depends on it; then
-   ``READY=1`` to systemd and ``task_status.started(app)``.
+3. Start the run manager, scheduler, event hub and RPC server, in that
+   order, all in one nursery on this trio loop, each with ``nursery.start``
+   so each is ready before the next depends on it; then ``READY=1`` to
+   systemd and ``task_status.started(app)``.
 4. On SIGTERM/SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting
    connections, stop claiming runs, drain runs within the deadline (those cut
    off are resumed at the next start), close connections, remove the socket.
@@ -19,10 +19,7 @@ the daemon cannot start; the CLI turns them into a message and exit code.
 
 from __future__ import annotations
 
-import gc
-import os
 import signal
-import sys
 from collections.abc import Callable
 
 import trio
@@ -32,9 +29,8 @@ from .app import App
 from .config import Config
 from .rpc import listener
 from .rpc.dispatch import Dispatcher
-from .rpc.handlers import LOCAL, Handlers
+from .rpc.handlers import Handlers
 from .rpc.server import RpcServer
-from .rpc.thread import SWITCH_INTERVAL_S, RpcThread
 from .store import Store
 from .systemd import Notifier, watchdog_interval_s
 
@@ -98,13 +94,11 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             app.runs.recover()
         else:
             _log.error("the database cannot be written; serving reads only", reason=app.store.last_write_error)
-        dispatcher = Dispatcher({})
+        dispatcher = Dispatcher(Handlers(app).table())
         server = RpcServer(dispatcher, idle_timeout=config.daemon.client_idle_timeout_s,
                            partial_timeout=config.daemon.partial_line_timeout_s,
                            max_connections=config.daemon.max_connections,
                            redact=app.redactor.redact_bytes)
-        rpc = RpcThread(server, store=app.store, hub=app.events)
-        dispatcher.set_handlers(rpc.forwarding(Handlers(app).table(), LOCAL))
         dispatcher.on_request = app.metrics.rpc_request
         dispatcher.redact = app.redactor.redact_bytes
         async with trio.open_nursery() as nursery:
@@ -115,8 +109,8 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             nursery.start_soon(_lag_monitor, app)
             nursery.start_soon(app.metrics.serve_flush)
             nursery.start_soon(_systemd_status, app, notifier)
-            await nursery.start(rpc.run, bound.sock)
-            _tune(config, rpc_thread=rpc.native_id)
+            await nursery.start(app.events.serve)
+            await nursery.start(server.serve, bound.sock)
             _log.info("agentd ready", socket=str(bound.path), db=str(app.store.path), pid=app.pid,
                       provider=app.provider.name, model=app.provider.model,
                       provider_state=app.provider_status.state if app.provider_status else "unchecked",
@@ -129,9 +123,9 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             app.stopping = True
             notifier.stopping()
             _log.info("agentd stopping", reason=app.stop_reason, deadline_s=app.stop_deadline_s)
-            rpc.stop_accepting()
+            server.stop_accepting()
             await app.runs.drain(app.stop_deadline_s)
-            await rpc.close()
+            await server.close_all()
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
@@ -145,46 +139,6 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         if served:  # a start that failed says so once, in the CLI: no "stopped" before "cannot start"
             _log.info("agentd stopped")
         log.use_redactor(None)
-
-
-# Young-generation collections: one per GC_GEN0 net container allocations
-# (CPython's default, 700, meant ~400 collections over 200 runs x 10 steps;
-# 20,000 means ~5, and 16x less time collecting).
-GC_THRESHOLDS = (20_000, 20, 10)
-
-
-def _tune(config: Config, *, rpc_thread: int | None) -> None:
-    """Once serving, before READY: settings that keep requests quick while runs are busy.
-
-    - The GIL: the RPC thread waits for it at most SWITCH_INTERVAL_S when the
-      main loop is busy (CPython's default is 5 ms).
-    - The garbage collector: what start-up allocated (modules, config,
-      schemas) is frozen out of every later collection, and young
-      collections run less often (GC_THRESHOLDS).
-    - CPU priority: every thread of the daemon but the RPC thread (``rpc_thread``,
-      its OS id) gets ``daemon.runs_nice`` added to its niceness: the main
-      thread, where runs execute, and the worker threads that already exist
-      (store commits, tool I/O; threads started later inherit it from their
-      creator). So when the CPU is busy the RPC thread answers the person
-      first. Linux only (per-thread niceness, threads listed in /proc);
-      refused: logged, nothing else changes.
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    nice = config.daemon.runs_nice
-    if not nice or not sys.platform.startswith("linux"):
-        return
-    for tid in (int(t) for t in os.listdir("/proc/self/task")):
-        if tid == rpc_thread:
-            continue
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-        except ProcessLookupError:  # the thread ended meanwhile
-            continue
-        except OSError as exc:
-            _log.warning("could not lower the priority of the run threads", error=str(exc), runs_nice=nice)
-            return
 
 
 async def _signals(app: App) -> None:

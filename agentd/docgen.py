@@ -34,7 +34,6 @@ KEY_DOCS: dict[str, str] = {
     "daemon.client_idle_timeout_s": "A connection that sends no request for this long (and watches nothing) is closed.",
     "daemon.partial_line_timeout_s": "A request line not completed within this long is dropped and the connection closed.",
     "daemon.max_connections": "Connections served at once; more are refused.",
-    "daemon.runs_nice": "Niceness (0-19) added to the threads that execute runs, so that `agentctl` requests are answered first when the CPU is busy; 0 turns it off. Linux only.",
     "provider.name": "The LLM provider: `openai`, `openrouter` or `ollama`.",
     "provider.model": "The model, when the provider's own section names none.",
     "provider.timeout_s": "Timeout of one model request.",

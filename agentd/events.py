@@ -32,9 +32,8 @@ live events of each call in flight until its ``model_responded`` (or the
 run's end), so a watcher that attaches mid-call gets them right after its
 replay, in their place (after the journaled event whose seq they carry), the
 streamed text so far as one ``text_delta``; then the rest as it comes. Each
-live event reaches a subscription once: subscribing takes that snapshot under
-the same lock under which publishing picks the subscriptions an event goes
-to.
+live event reaches a subscription once: subscribing takes that snapshot and
+registers the subscription without a checkpoint in between.
 
 ``deltas`` adds ``text_delta`` events (streamed model text) to any kind of
 subscription, whatever its other options: while any subscription wants them,
@@ -42,20 +41,16 @@ the agent loop asks the provider to stream (:meth:`EventHub.wants_deltas`).
 A call that began while nobody wanted deltas is not streamed, so a watcher
 that asks for them mid-call gets text from the next call on.
 
-Threads: the hub (subscriptions, sender tasks, replay reads) lives on the
-loop that runs :meth:`EventHub.serve` -- in the daemon, the RPC thread's, next
-to the connections it writes to. ``publish`` is called by runs on the main
-loop: each event is routed to the subscriptions that want it, queued under
-the lock and handed over with one ``run_sync_soon`` per burst, in commit
-order. ``publish`` and ``wants_deltas`` only read the subscription set (an
-atomic copy), never change it.
+Everything here runs on the daemon's one trio loop: runs publish right
+after their commit, and the hub offers each event to the subscriptions'
+channels at once (``send_nowait``), without a checkpoint in between, so
+events reach every watcher in commit order.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -141,44 +136,26 @@ class EventHub:
         self._calls: dict[str, _Call] = {}
         self._nursery: trio.Nursery | None = None
         self.lagged_total = 0
-        # Publishing (main loop) and subscribing (the hub's loop) take this
-        # lock, so a new subscription gets each live event exactly once:
-        # either in its snapshot of the call or through its channel.
-        self._lock = threading.Lock()
-        # Hand-over from other threads: items (with the subscriptions they are
-        # for) waiting for the hub's loop.
-        self._thread: int | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._handover: list[tuple[Item, tuple[Subscription, ...]]] = []
-        self._handover_scheduled = False
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Owns the sender tasks. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            self._thread = threading.get_ident()
-            self._token = trio.lowlevel.current_trio_token()
-            try:
-                task_status.started()
-                await trio.sleep_forever()
-            finally:
-                self._token = None
+            task_status.started()
+            await trio.sleep_forever()
 
-    # -- publishing (called on the loop after the journal commit; never blocks)
+    # -- publishing (called on the loop right after the journal commit; never blocks)
     def publish(self, run_id: str, goal_id: str, first_seq: int, at_ms: int, events: list[Event]) -> None:
         if not events or first_seq <= 0:
             return
-        with self._lock:
-            if isinstance(events[-1], RunFinished):
-                self._last_seq.pop(run_id, None)
-            else:
-                self._last_seq[run_id] = first_seq + len(events) - 1
-            if run_id in self._calls and any(isinstance(e, _CALL_ENDS) for e in events):
-                del self._calls[run_id]
-            if not self._subs:
-                return
-            routed = self._route([(run_id, goal_id, first_seq + i, at_ms, ev) for i, ev in enumerate(events)])
-        self._deliver(routed)
+        if isinstance(events[-1], RunFinished):
+            self._last_seq.pop(run_id, None)
+        else:
+            self._last_seq[run_id] = first_seq + len(events) - 1
+        if run_id in self._calls and any(isinstance(e, _CALL_ENDS) for e in events):
+            del self._calls[run_id]
+        for i, ev in enumerate(events):
+            self._offer((run_id, goal_id, first_seq + i, at_ms, ev))
 
     def publish_live(self, run_id: str, goal_id: str, at_ms: int, event: Event) -> None:
         """A live event of the run's model call in flight (``model_call_started``,
@@ -186,71 +163,30 @@ class EventHub:
         run's last journaled seq and kept with the call until it is answered."""
         if isinstance(event, TextDelta) and not event.text:
             return
-        with self._lock:
-            seq = self._last_seq.get(run_id, 0)
-            item = (run_id, goal_id, seq, at_ms, event)
-            call = self._calls.get(run_id)
-            if isinstance(event, ModelCallStarted) or call is None:
-                call = self._calls[run_id] = _Call(goal_id, [])
-            if isinstance(event, TextDelta):
-                if not call.text:
-                    call.text_seq, call.text_at = seq, at_ms
-                call.text.append(event.text)
-                call.pieces += event.pieces
-            else:
-                call.items.append(item)
-            if not self._subs:
-                return
-            routed = self._route([item])
-        self._deliver(routed)
+        seq = self._last_seq.get(run_id, 0)
+        item = (run_id, goal_id, seq, at_ms, event)
+        call = self._calls.get(run_id)
+        if isinstance(event, ModelCallStarted) or call is None:
+            call = self._calls[run_id] = _Call(goal_id, [])
+        if isinstance(event, TextDelta):
+            if not call.text:
+                call.text_seq, call.text_at = seq, at_ms
+            call.text.append(event.text)
+            call.pieces += event.pieces
+        else:
+            call.items.append(item)
+        self._offer(item)
 
     def publish_delta(self, run_id: str, goal_id: str, seq: int, at_ms: int, text: str) -> None:
         """Streamed model text of the run's call in flight (see :meth:`publish_live`;
         ``seq`` is ignored: the hub stamps the run's last journaled seq)."""
         self.publish_live(run_id, goal_id, at_ms, TextDelta(text=text))
 
-    def _route(self, items: list[Item]) -> list[tuple[Item, tuple[Subscription, ...]]]:
-        """Each item with the subscriptions that want it now (under the lock)."""
-        subs = tuple(self._subs)
-        routed = []
-        for it in items:
-            targets = tuple(s for s in subs if not s.lagged and s.wants(it[0], it[1], it[4]))
-            if targets:
-                routed.append((it, targets))
-        return routed
-
-    def _deliver(self, routed: list[tuple[Item, tuple[Subscription, ...]]]) -> None:
-        if not routed:
-            return
-        if threading.get_ident() == self._thread or self._thread is None:
-            for item, targets in routed:
-                self._offer(item, targets)
-            return
-        token = self._token
-        if token is None:  # the hub's loop has ended (shutdown): nobody is watching
-            return
-        with self._lock:
-            self._handover.extend(routed)
-            if self._handover_scheduled:
-                return
-            self._handover_scheduled = True
-        try:
-            token.run_sync_soon(self._take_handover)
-        except trio.RunFinishedError:  # the hub's loop has ended (shutdown): nobody is watching
-            with self._lock:
-                self._handover.clear()
-                self._handover_scheduled = False
-
-    def _take_handover(self) -> None:  # on the hub's loop
-        with self._lock:
-            routed, self._handover = self._handover, []
-            self._handover_scheduled = False
-        for item, targets in routed:
-            self._offer(item, targets)
-
-    def _offer(self, item: Item, targets: tuple[Subscription, ...]) -> None:
-        for sub in targets:
-            if sub.lagged or sub not in self._subs:
+    def _offer(self, item: Item) -> None:
+        """Queue ``item`` for every subscription that wants it (never blocks:
+        one whose buffer is full is marked lagged and its channel closed)."""
+        for sub in tuple(self._subs):
+            if sub.lagged or not sub.wants(item[0], item[1], item[4]):
                 continue
             try:
                 sub.send.send_nowait(item)
@@ -272,10 +208,12 @@ class EventHub:
         send, recv = trio.open_memory_channel(self.buffer)
         sub = Subscription(id=f"s{next(_ids)}", conn=conn, run_id=run_id, goal_id=goal_id, everything=everything,
                            deltas=deltas, detail=detail, send=send, recv=recv)
-        with self._lock:  # from here on, every live event reaches it through its channel
-            self._subs.add(sub)
-            inflight = [it for rid, call in self._calls.items() for it in call.snapshot(rid)
-                        if sub.wants(it[0], it[1], it[4])]
+        # No checkpoint between the snapshot and the registration: each live
+        # event reaches the new subscription once, in the snapshot or through
+        # its channel.
+        self._subs.add(sub)
+        inflight = [it for rid, call in self._calls.items() for it in call.snapshot(rid)
+                    if sub.wants(it[0], it[1], it[4])]
         conn.subscriptions[sub.id] = lambda: self._drop(sub)
         status, last = None, 0
         if run_id is not None:

@@ -6,10 +6,7 @@ Names follow Prometheus conventions (``agentd_runs_total{status="completed"}``);
 ``result("prometheus")`` renders the text exposition format (version 0.0.4).
 Everything is in memory and cheap to bump: a dict increment per event.
 
-Threads: ``rpc_request`` (and ``goal_health`` from the read-only handlers)
-run on the RPC thread, everything else on the main loop. Readers iterate a
-copy of ``counters`` (``dict(...)`` copies in one step under the GIL), never
-the live dict another thread may add a key to.
+Everything here runs on the daemon's trio loop.
 """
 
 from __future__ import annotations

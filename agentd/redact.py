@@ -100,8 +100,8 @@ def _spellings(secret: str) -> set[str]:
 
 
 class Redactor:
-    """Replaces the registered secrets in text. Thread-safe: the RPC thread
-    and the main loop share one; adding a secret swaps in a new pattern."""
+    """Replaces the registered secrets in text. Thread-safe (log lines may be
+    written from worker threads); adding a secret swaps in a new pattern."""
 
     def __init__(self) -> None:
         self._secrets: dict[str, str] = {}  # secret spelling -> label

@@ -10,7 +10,7 @@ replaced by a reload is closed when the last run holding it ends.
 
 Needs a restart (reported, not applied; the daemon keeps the old value):
 :data:`RESTART_KEYS` — the socket, the database, the artifacts directory and
-the settings the RPC server and the threads were built with.
+the settings the RPC server was built with.
 
 All or nothing: the file is parsed and validated (the log level too), the
 new provider built and (when ``provider.check_on_start``) checked before
@@ -42,7 +42,7 @@ _log = log.get("agentd")
 
 RESTART_KEYS = frozenset({
     "daemon.socket", "daemon.db", "daemon.artifacts_dir", "daemon.synchronous", "daemon.client_idle_timeout_s",
-    "daemon.partial_line_timeout_s", "daemon.max_connections", "daemon.runs_nice",
+    "daemon.partial_line_timeout_s", "daemon.max_connections",
 })
 PROVIDER_SECTIONS = ("provider.", "openai.", "openrouter.", "ollama.")
 CLOSE_TIMEOUT_S = 2.0

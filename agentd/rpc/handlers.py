@@ -173,12 +173,6 @@ def _check_window(seconds: int) -> None:
 
 GET_CACHE_MS = 1000
 
-# Served on the RPC thread itself (rpc/thread.py): they only read the store
-# (on that thread's own connection) and call helpers that are safe from any
-# thread. Every other handler is forwarded to the main loop.
-LOCAL = frozenset({"goal.get", "goal.list", "goal.next", "run.list", "run.get", "run.steps", "run.outputs",
-                   "run.watch", "run.unwatch", "memory.list", "tool.list"})
-
 
 class Handlers:
     def __init__(self, app: "App") -> None:

@@ -19,10 +19,7 @@
   in its own savepoint), never interleaved.
 - Reads use a second connection on the loop thread (``store.read``): WAL lets
   them run beside the writer, and small indexed reads cost less than a thread
-  hop. A read always sees every write whose ``await`` has returned. Another
-  thread that reads (the RPC thread) opens its own reader with
-  ``open_thread_reader()``: a SQLite connection is never used by two threads
-  at once.
+  hop. A read always sees every write whose ``await`` has returned.
 
 Failure: a write that fails rolls back entirely and raises; "disk full" and
 "read-only" become ``StoreUnavailable`` and flip ``store.writable`` to False
@@ -143,8 +140,7 @@ class Store:
         self.synchronous = synchronous
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not self.path.exists()
-        self._lock = threading.Lock()  # guards the writer against misuse from two threads
-        self._local = threading.local()  # .conn: a reader of the thread's own (open_thread_reader)
+        self._lock = threading.Lock()  # the writer: the worker thread's batches and write_sync never overlap
         self._queue: list[_Pending] = []  # writes waiting for the next batch (group commit)
         # Bumped after every commit: a cache of anything read from the store is
         # valid while the generation it was read at is current.
@@ -174,24 +170,6 @@ class Store:
     def _new_reader(self) -> sqlite3.Connection:
         return _connect(self.path, synchronous=self.synchronous, readonly=self.read_only)
 
-    def open_thread_reader(self) -> None:
-        """Give the calling thread its own read connection (until
-        ``close_thread_reader``); ``read`` on that thread uses it."""
-        if getattr(self._local, "conn", None) is None:
-            try:
-                self._local.conn = self._new_reader()
-            except sqlite3.Error as exc:
-                raise _classify(exc) from exc
-
-    def close_thread_reader(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
-
     def _open_read_only(self, why: str) -> None:
         """The file (or its filesystem) cannot be written: serve reads only.
         Every write raises StoreUnavailable; daemon.status says why."""
@@ -210,7 +188,7 @@ class Store:
     # -- reads: on the calling thread, second connection
     def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
-            return fn(getattr(self._local, "conn", None) or self._reader, *args, **kwargs)
+            return fn(self._reader, *args, **kwargs)
         except sqlite3.Error as exc:
             raise _classify(exc) from exc
 

@@ -152,7 +152,6 @@ def test_config_set_reads_toml_of_the_keys_type(xdg):
     ("provider.assume_tools", "True", "a boolean (true or false)"),
     ("tools.private_hosts_allowed", "[127.0.0.1:8799]", "a list of strings"),
     ("tools.private_hosts_allowed", '["a", 3]', "[1]: Expected `str`, got `int`"),
-    ("daemon.runs_nice", "25", "an integer >= 0 and <= 19"),
     ("daemon.max_concurrent_runs", "0", "an integer >= 1"),
     ("daemon.max_concurrent_runs", "2.5", "an integer >= 1"),
     ("smtp.port", "70000", "an integer >= 1 and <= 65535"),
