@@ -35,6 +35,7 @@ from .store import Store
 from .store import events as events_q
 from .store import goals as goals_q
 from .store import runs as runs_q
+from .store.redacting import RedactingConnection
 from .timeutil import iso
 
 T = TypeVar("T")
@@ -83,7 +84,7 @@ class App:
         events = [redactor.redact_value(e) for e in events]
 
         def tx(conn):
-            conn = redactor.connection(conn)  # every string the run records, without the secrets
+            conn = RedactingConnection(conn, redactor.redact)  # every string the run records, without the secrets
             result = fn(conn, *args) if fn is not None else None
             first = events_q.append(conn, now, run_id, events) if events else 0
             return result, first

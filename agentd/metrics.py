@@ -20,6 +20,9 @@ import trio
 
 from . import log
 from .protocol import methods as m
+from .store import goals as goals_q
+from .store import metrics as metrics_q
+from .store import runs as runs_q
 
 if TYPE_CHECKING:
     from .app import App
@@ -115,8 +118,6 @@ class Metrics:
 
     def run_finished(self, status: str, run_id: str) -> None:
         self.inc("agentd_runs_total", status=status)
-        from .store import runs as runs_q
-
         row = self.app.store.read(runs_q.run_row, run_id)
         if row["started_at"] and row["ended_at"]:
             self.histograms["agentd_run_duration_seconds"].observe((row["ended_at"] - row["started_at"]) / 1000)
@@ -170,39 +171,26 @@ class Metrics:
         from .timeutil import iso
 
         def q(conn):
-            # A success is a completed run that did something: runs that failed the
-            # loop's checks (prose only, missing outputs) are failed, and a completed
-            # run without any tool step is a false completion of an older version.
-            rows = conn.execute(
-                "SELECT status = 'completed' AND steps_executed > 0 AS ok FROM runs"
-                " WHERE goal_id = ? AND status IN ('completed', 'failed')"
-                " ORDER BY created_at DESC LIMIT ?", (goal_id, HEALTH_WINDOW)).fetchall()
-            last_ok = conn.execute("SELECT max(ended_at) FROM runs WHERE goal_id = ? AND status = 'completed'"
-                                   " AND steps_executed > 0", (goal_id,)).fetchone()[0]
-            scheds = conn.execute(
-                "SELECT s.cron_expr, s.timezone, s.created_at FROM schedules s JOIN goals g ON g.id = s.goal_id"
-                " WHERE s.goal_id = ? AND s.active = 1 AND g.status = 'active'", (goal_id,)).fetchall()
-            return rows, last_ok, scheds
+            return (runs_q.recent_outcomes(conn, goal_id, HEALTH_WINDOW), runs_q.last_success_at(conn, goal_id),
+                    goals_q.due_schedules_of(conn, goal_id))
 
-        rows, last_ok, scheds = self.app.store.read(q)
-        rate = (sum(1 for r in rows if r["ok"]) / len(rows)) if rows else None
+        outcomes, last_ok, scheds = self.app.store.read(q)
+        rate = (sum(outcomes) / len(outcomes)) if outcomes else None
         stale = False
         if scheds:
             owed = 0
-            for s in scheds:
-                since = max(last_ok or 0, s["created_at"])
+            for expr, zone, created_at in scheds:
+                since = max(last_ok or 0, created_at)
                 try:  # only whether there are STALE_PERIODS fires, not how many
-                    owed += len(cron.fires_between(s["cron_expr"], s["timezone"], since, now, STALE_PERIODS))
+                    owed += len(cron.fires_between(expr, zone, since, now, STALE_PERIODS))
                 except Exception:
                     continue
             stale = owed >= STALE_PERIODS
-        return m.GoalHealth(runs_considered=len(rows), success_rate=None if rate is None else round(rate, 3),
+        return m.GoalHealth(runs_considered=len(outcomes), success_rate=None if rate is None else round(rate, 3),
                             last_success_at=iso(last_ok), stale=stale)
 
     def _scheduled_active_goals(self) -> list[str]:
-        return [r[0] for r in self.app.store.read(lambda c: c.execute(
-            "SELECT DISTINCT g.id FROM goals g JOIN schedules s ON s.goal_id = g.id"
-            " WHERE g.status = 'active' AND s.active = 1").fetchall())]
+        return self.app.store.read(goals_q.scheduled_active_goals)
 
     def breakers(self) -> list[m.BreakerState]:
         board = self.app.breakers
@@ -210,8 +198,6 @@ class Metrics:
 
     # -- output
     def _gauges(self) -> dict[str, float]:
-        from .store import goals as goals_q
-
         out: dict[str, float] = {}
         runs, goals = self.app.store.read(lambda c: (goals_q.counts_by_status(c, "runs"),
                                                      goals_q.counts_by_status(c, "goals")))
@@ -236,11 +222,7 @@ class Metrics:
         if not deltas:
             return
 
-        def tx(conn):
-            conn.executemany("INSERT INTO metric_totals (name, value) VALUES (?, ?)"
-                             " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", list(deltas.items()))
-
-        await self.app.store.write(tx)
+        await self.app.store.write(metrics_q.add_totals, deltas)
         for k, d in deltas.items():
             self._flushed[k] = self._flushed.get(k, 0.0) + d
 
@@ -261,8 +243,7 @@ class Metrics:
                     _log.warning("could not persist metric totals at shutdown", error=str(exc))
 
     def totals(self) -> dict[str, float]:
-        stored = {r[0]: r[1] for r in self.app.store.read(
-            lambda c: c.execute("SELECT name, value FROM metric_totals").fetchall())}
+        stored = self.app.store.read(metrics_q.totals)
         for k, d in self._unflushed().items():
             stored[k] = stored.get(k, 0.0) + d
         return stored

@@ -35,7 +35,7 @@ is an account, ``ghp_…@`` a token).
 Where it is applied: at the entry of foreign text (the agent loop passes
 provider answers and tool observations through ``redact_value``; the executor
 its run outcome), on every row a run journals (``App.journal`` hands the
-transaction a ``RedactingConnection``), on the log formatter (a last line of
+transaction a ``store.redacting.RedactingConnection``), on the log formatter (a last line of
 defence), and on the RPC replies and notifications of views that can carry
 foreign text (runs, events, memories, daemon status). Failure: none —
 redaction is string replacement; a secret that is not registered is not
@@ -242,33 +242,3 @@ class Redactor:
                     changes[f.name] = new
             return dataclasses.replace(value, **changes) if changes else value
         return value
-
-    def connection(self, conn: Any) -> "RedactingConnection":
-        return RedactingConnection(conn, self)
-
-
-class RedactingConnection:
-    """A sqlite3 connection whose ``execute``/``executemany`` redact every
-    string parameter: what a run journals (steps, summaries, errors, outputs,
-    events, working memory) is stored without the secrets, whatever code
-    wrote it. Everything else is the connection's own."""
-
-    __slots__ = ("_conn", "_r")
-
-    def __init__(self, conn: Any, redactor: Redactor) -> None:
-        self._conn = conn
-        self._r = redactor
-
-    def _params(self, params: Any) -> Any:
-        if isinstance(params, dict):
-            return {k: self._r.redact(v) if isinstance(v, str) else v for k, v in params.items()}
-        return [self._r.redact(v) if isinstance(v, str) else v for v in params]
-
-    def execute(self, sql: str, params: Any = ()) -> Any:
-        return self._conn.execute(sql, self._params(params))
-
-    def executemany(self, sql: str, rows: Iterable[Any]) -> Any:
-        return self._conn.executemany(sql, (self._params(p) for p in rows))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)

@@ -117,7 +117,7 @@ class RunManager:
                     runs_q.finish_journaled(conn, now, rid, "failed", error=reason)
                     failed += 1
                 else:
-                    conn.execute("UPDATE runs SET status = 'pending' WHERE id = ?", (rid,))
+                    runs_q.set_pending(conn, rid)
                     events_q.append(conn, now, rid, [Note(message=f"the daemon stopped unexpectedly while this run "
                                                                   f"was running (recovery {n} of at most {limit}); "
                                                                   f"resuming from its last committed step")])
@@ -303,15 +303,16 @@ class RunManager:
         now = app.now()
 
         def tx(conn):
-            row = conn.execute("SELECT status, goal_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = runs_q.status_and_goal(conn, run_id)
             if row is None:
                 return "gone", None, 0, None
-            if row["status"] not in (("pending",) if only_pending else runs_q.ACTIVE):
-                return row["status"], None, 0, row["goal_id"]
+            status, gid = row
+            if status not in (("pending",) if only_pending else runs_q.ACTIVE):
+                return status, None, 0, gid
             _close_pending_steps(conn, app, run_id, CANCELLED_IN_FLIGHT.format(reason=reason))
             effects_q.mark_unknown(conn, now, run_id)
             ev, first = runs_q.finish_journaled(conn, now, run_id, "cancelled", error=reason, cancel_reason=reason)
-            return "done", ev, first, row["goal_id"]
+            return "done", ev, first, gid
 
         def publish(done) -> None:  # right after the commit, in commit (= seq) order
             _, ev, first, gid = done
@@ -372,7 +373,7 @@ class RunManager:
                 if rid in self.active:
                     continue  # would not stop: recovered (and counted) at the next start
                 effects_q.mark_unknown(conn, now, rid)
-                conn.execute("UPDATE runs SET status = 'pending' WHERE id = ? AND status = 'running'", (rid,))
+                runs_q.set_pending(conn, rid)
                 ev = Note(message=PARKED)
                 parked.append((rid, runs_q.run_row(conn, rid)["goal_id"], events_q.append(conn, now, rid, [ev]), ev))
             return parked
@@ -396,11 +397,8 @@ class RunManager:
 def _close_pending_steps(conn, app: "App", run_id: str, message: str) -> None:
     """Tool calls of ``run_id`` still ``pending`` -> ``unknown`` (side-effecting
     tool: it may have had its effect) or ``error`` (safe tool)."""
-    rows = conn.execute("SELECT step_no, tool_name FROM steps WHERE run_id = ? AND status = 'pending'",
-                        (run_id,)).fetchall()
     tools = app.tools
-    for r in rows:
-        name = r["tool_name"]
+    for step_no, name in runs_q.pending_tool_steps(conn, run_id):
         side = tools is not None and name in tools and tools.get(name).side_effect
-        runs_q.complete_step(conn, run_id, r["step_no"], status="unknown" if side else "error", observation=None,
+        runs_q.complete_step(conn, run_id, step_no, status="unknown" if side else "error", observation=None,
                              error=message, duration_ms=0.0)

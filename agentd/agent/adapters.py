@@ -26,7 +26,7 @@ class LedgerEffects:
                                            target=target, key=key, summary=summary, source=source)
             if not created and row["status"] == "intent":
                 effects_q.mark_one_unknown(conn, now, row["id"])
-                row = conn.execute("SELECT * FROM side_effects WHERE id = ?", (row["id"],)).fetchone()
+                row = effects_q.by_id(conn, row["id"])
             return row, created
 
         # The intent must outlive even a power loss: the send that follows
@@ -44,8 +44,7 @@ class LedgerEffects:
         await self.app.store.write(effects_q.finish, self.app.now(), effect_id, status=status,
                                    detail=self.app.redactor.redact(detail), attempts=attempts)  # may quote a server
         if self.app.metrics is not None:
-            row = self.app.store.read(lambda c: c.execute("SELECT kind FROM side_effects WHERE id = ?",
-                                                          (effect_id,)).fetchone())
+            row = self.app.store.read(effects_q.by_id, effect_id)
             if row is not None:
                 self.app.metrics.notification(row["kind"], status == "delivered")
 

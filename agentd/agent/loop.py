@@ -436,7 +436,7 @@ class RunLoop:
             runs_q.insert_step(conn, now, self.run_id, step_no=step_no, turn=st.turn, kind=kind, status="ok",
                                thought=None, observation=text, tokens_in=u.tokens_in, tokens_out=u.tokens_out)
             runs_q.add_usage(conn, self.run_id, u.tokens_in, u.tokens_out)
-            conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (text, self.run_id))
+            runs_q.set_summary(conn, self.run_id, text)
 
         await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
             ev.ModelResponded(turn=st.turn, tokens_in=u.tokens_in, tokens_out=u.tokens_out, tool_calls=0,

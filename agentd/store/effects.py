@@ -16,6 +16,10 @@ def by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM side_effects WHERE idempotency_key = ?", (key,)).fetchone()
 
 
+def by_id(conn: sqlite3.Connection, effect_id: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM side_effects WHERE id = ?", (effect_id,)).fetchone()
+
+
 def begin(conn: sqlite3.Connection, now: int, *, run_id: str, goal_id: str, kind: str, target: str,
           key: str, summary: str, source: str) -> tuple[sqlite3.Row, bool]:
     """Insert the intent for ``key`` unless it exists. Returns (row, created)."""

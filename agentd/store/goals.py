@@ -156,3 +156,18 @@ def active_schedules(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         " FROM schedules s JOIN goals g ON g.id = s.goal_id"
         " WHERE s.active = 1 AND g.status IN ('active', 'paused')"
     ).fetchall()
+
+
+def due_schedules_of(conn: sqlite3.Connection, goal_id: str) -> list[tuple[str, str, int]]:
+    """(cron, zone, created at) of the goal's active schedules; none when the
+    goal itself is not active."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(
+        "SELECT s.cron_expr, s.timezone, s.created_at FROM schedules s JOIN goals g ON g.id = s.goal_id"
+        " WHERE s.goal_id = ? AND s.active = 1 AND g.status = 'active'", (goal_id,))]
+
+
+def scheduled_active_goals(conn: sqlite3.Connection) -> list[str]:
+    """Ids of the active goals with at least one active schedule."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT g.id FROM goals g JOIN schedules s ON s.goal_id = g.id"
+        " WHERE g.status = 'active' AND s.active = 1")]

@@ -72,6 +72,22 @@ def set_working_memory(conn: sqlite3.Connection, run_id: str, memory: dict[str, 
     conn.execute("UPDATE runs SET working_memory = ? WHERE id = ?", (_enc.encode(memory).decode(), run_id))
 
 
+def set_summary(conn: sqlite3.Connection, run_id: str, summary: str) -> None:
+    conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (summary, run_id))
+
+
+def set_pending(conn: sqlite3.Connection, run_id: str) -> bool:
+    """running -> pending (a run put back to be resumed). False if it was not running."""
+    return conn.execute("UPDATE runs SET status = 'pending' WHERE id = ? AND status = 'running'",
+                        (run_id,)).rowcount == 1
+
+
+def status_and_goal(conn: sqlite3.Connection, run_id: str) -> tuple[str, str] | None:
+    """(status, goal id) of the run, or None if there is no such run."""
+    row = conn.execute("SELECT status, goal_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
 def add_usage(conn: sqlite3.Connection, run_id: str, tokens_in: int, tokens_out: int) -> None:
     conn.execute("UPDATE runs SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ? WHERE id = ?",
                  (tokens_in, tokens_out, run_id))
@@ -244,8 +260,33 @@ def steps_of(conn: sqlite3.Connection, run_id: str, after: int = 0, limit: int =
         "SELECT * FROM steps WHERE run_id = ? AND step_no > ? ORDER BY step_no LIMIT ?", (run_id, after, limit))]
 
 
+def pending_tool_steps(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, str | None]]:
+    """(step number, tool name) of the run's tool calls still in flight."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT step_no, tool_name FROM steps WHERE run_id = ? AND status = 'pending'", (run_id,))]
+
+
 def step_rows(conn: sqlite3.Connection, run_id: str) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY step_no", (run_id,)).fetchall()
+
+
+# ---------------------------------------------------------------- health
+
+
+def recent_outcomes(conn: sqlite3.Connection, goal_id: str, window: int) -> list[bool]:
+    """For the goal's last ``window`` finished runs (newest first): whether each
+    succeeded, i.e. completed after at least one tool step. A completed run
+    without any tool step is a false completion of an older version."""
+    return [bool(r[0]) for r in conn.execute(
+        "SELECT status = 'completed' AND steps_executed > 0 FROM runs"
+        " WHERE goal_id = ? AND status IN ('completed', 'failed')"
+        " ORDER BY created_at DESC LIMIT ?", (goal_id, window))]
+
+
+def last_success_at(conn: sqlite3.Connection, goal_id: str) -> int | None:
+    """When the goal's last successful run (as in ``recent_outcomes``) ended."""
+    return conn.execute("SELECT max(ended_at) FROM runs WHERE goal_id = ? AND status = 'completed'"
+                        " AND steps_executed > 0", (goal_id,)).fetchone()[0]
 
 
 # ---------------------------------------------------------------- outputs

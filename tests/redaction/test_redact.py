@@ -15,6 +15,7 @@ import msgspec
 from agentd import config as config_mod
 from agentd import log
 from agentd.redact import Redactor, url_secrets
+from agentd.store.redacting import RedactingConnection
 
 
 def _config(tmp_path, text: str):
@@ -121,7 +122,7 @@ def test_the_redacting_connection_hides_secrets_in_every_string_parameter():
     r.add("key", "sk-0123456789")
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE t (a TEXT, b INTEGER, c TEXT)")
-    rc = r.connection(conn)
+    rc = RedactingConnection(conn, r.redact)
     rc.execute("INSERT INTO t VALUES (?, ?, ?)", ("x sk-0123456789", 1, None))
     rc.execute("INSERT INTO t VALUES (:a, :b, :c)", {"a": "y", "b": 2, "c": '{"e": "sk-0123456789"}'})
     rc.executemany("INSERT INTO t VALUES (?, ?, ?)", [("sk-0123456789", 3, "ok")])
