@@ -1,14 +1,7 @@
 """The daemon's parts, wired together: store, events, run manager, scheduler,
-provider state, tools. Handlers and the agent loop reach everything through
-this object; nothing here is global.
-
-``journal(run_id, goal_id, fn, *args, events=[...])`` is how a run records
-anything: ``fn(conn, ...)`` and the events are committed in ONE transaction,
-then the events are published to watchers. A crash can lose the whole
-transaction, never half of it, and a watcher never sees an event that was not
-committed. The transaction's connection redacts every string it writes
-(``agentd.redact``): secrets echoed by a model server or a web page never
-reach the journal, whichever code recorded them.
+provider state, tools. Handlers reach everything through this object; a
+run's loop gets the few parts it needs (``agent.loop.LoopParts``). Nothing
+here is global. ``journal`` (agentd.journal) is how a run records anything.
 """
 
 from __future__ import annotations
@@ -19,7 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import trio
@@ -28,17 +21,15 @@ from . import __version__, log
 from .config import Config
 from .errors import ProviderUnavailable, StoreUnavailable
 from .events import EventHub
+from .journal import Journal
 from .protocol import methods as m
 from .protocol.events import Event
 from .redact import Redactor
 from .store import Store
-from .store import events as events_q
 from .store import goals as goals_q
 from .store import runs as runs_q
-from .store.redacting import RedactingConnection
 from .timeutil import iso
 
-T = TypeVar("T")
 _log = log.get("agentd")
 
 
@@ -54,6 +45,7 @@ class App:
         self.started_mono = time.monotonic()
         self.pid = os.getpid()
         self.events = EventHub(store)
+        self.journal = Journal(store, self.events, self.redactor, self.now)
         self.runs: Any = None  # RunManager, set by the daemon
         self.scheduler: Any = None  # Scheduler, set by the daemon
         self.provider: Any = None  # providers.base.Provider
@@ -77,27 +69,8 @@ class App:
         return self._clock()
 
     # ---------------------------------------------------------------- journal
-    async def journal(self, run_id: str, goal_id: str, fn: Callable[..., T] | None, *args: Any,
-                      events: list[Event] = ()) -> T | None:
-        now = self.now()
-        redactor = self.redactor
-        events = [redactor.redact_value(e) for e in events]
-
-        def tx(conn):
-            conn = RedactingConnection(conn, redactor.redact)  # every string the run records, without the secrets
-            result = fn(conn, *args) if fn is not None else None
-            first = events_q.append(conn, now, run_id, events) if events else 0
-            return result, first
-
-        def publish(done) -> None:  # right after the commit, in commit (= seq) order
-            if events:
-                self.events.publish(run_id, goal_id, done[1], now, events)
-
-        result, _ = await self.store.write(tx, after=publish)
-        return result
-
     async def emit(self, run_id: str, goal_id: str, *events: Event) -> None:
-        await self.journal(run_id, goal_id, None, events=list(events))
+        await self.journal.emit(run_id, goal_id, *events)
 
     async def finish_run(self, run_id: str, goal_id: str, status: str, *, error: str | None = None,
                          summary: str | None = None, budget_exhausted: bool = False) -> bool:
@@ -184,11 +157,6 @@ class App:
         from .tools.webhook import generate_secret
 
         return generate_secret()
-
-    def goal_artifacts(self, goal_id: str) -> Path:
-        path = self.config.artifacts_root / goal_id
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
 
     def remove_goal_artifacts(self, goal_id: str) -> None:
         path = self.config.artifacts_root / goal_id

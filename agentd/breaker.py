@@ -28,6 +28,7 @@ from . import log
 from .errors import ProviderRateLimited, ProviderUnavailable, ToolError, ToolRefused
 from .protocol import methods as m
 from .timeutil import now_ms, iso
+from .tools.base import copy_attributes
 
 _log = log.get("agentd.breaker")
 
@@ -133,8 +134,7 @@ class GuardedTool:
         self._tool = tool
         self._breaker = breaker
         self._timeout_for = timeout_for
-        for attr in ("name", "description", "Params", "timeout_s", "side_effect", "default"):
-            setattr(self, attr, getattr(tool, attr))
+        copy_attributes(self, tool)
 
     async def run(self, params: Any, ctx: Any) -> str:
         why = self._breaker.allow()
@@ -199,7 +199,7 @@ def guard_registry(registry: Any, board: Board, tools_config: Any) -> Any:
     """Wrap every tool of ``registry`` (in place) with its breaker."""
     for name in registry.names():
         tool = registry._tools[name]
-        if name == "finish":
+        if getattr(tool, "ends_run", False):  # nothing to guard: it only reports the summary
             continue
         registry._tools[name] = GuardedTool(tool, board.get(f"tool:{name}"),
                                             lambda n=name: registry.timeout_for(n, tools_config))

@@ -399,6 +399,7 @@ def _close_pending_steps(conn, app: "App", run_id: str, message: str) -> None:
     tool: it may have had its effect) or ``error`` (safe tool)."""
     tools = app.tools
     for step_no, name in runs_q.pending_tool_steps(conn, run_id):
-        side = tools is not None and name in tools and tools.get(name).side_effect
+        tool = tools.find(name) if tools is not None else None
+        side = tool is not None and tool.side_effect
         runs_q.complete_step(conn, run_id, step_no, status="unknown" if side else "error", observation=None,
                              error=message, duration_ms=0.0)

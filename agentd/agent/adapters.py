@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..store import effects as effects_q
@@ -9,16 +10,20 @@ from ..store import memories as memories_q
 from ..tools.base import EffectRecord, MemoryRecord
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..metrics import Metrics
+    from ..store import Store
 
 
 class LedgerEffects:
     """``SideEffects`` bound to one run. An intent that already existed is
     never handed back as fresh: it comes back ``unknown`` (a crash cut the
-    earlier attempt) or with its recorded outcome, so nothing is sent twice."""
+    earlier attempt) or with its recorded outcome, so nothing is sent twice.
+    ``redact`` hides secrets in an outcome's detail (it may quote a server)."""
 
-    def __init__(self, app: "App", run_id: str, goal_id: str) -> None:
-        self.app, self.run_id, self.goal_id = app, run_id, goal_id
+    def __init__(self, store: "Store", clock: Callable[[], int], redact: Callable[[str], str],
+                 metrics: "Metrics | None", run_id: str, goal_id: str) -> None:
+        self.store, self.clock, self.redact, self.metrics = store, clock, redact, metrics
+        self.run_id, self.goal_id = run_id, goal_id
 
     async def begin(self, *, kind: str, target: str, key: str, summary: str, source: str = "tool") -> EffectRecord:
         def tx(conn, now):
@@ -31,31 +36,31 @@ class LedgerEffects:
 
         # The intent must outlive even a power loss: the send that follows
         # cannot be taken back (see Store.write_sync).
-        row, created = await self.app.store.write(tx, self.app.now(), durable=True)
+        row, created = await self.store.write(tx, self.clock(), durable=True)
         return EffectRecord(id=row["id"], idempotency_key=row["idempotency_key"], status=row["status"],
                             attempts=row["attempts"] if not created else 0, detail=row["detail"])
 
     def lookup(self, key: str) -> Any:
         """The ledger row for ``key`` (status, detail, attempts, ...), or None."""
-        return self.app.store.read(effects_q.by_key, key)
+        return self.store.read(effects_q.by_key, key)
 
     async def finish(self, effect_id: str, *, status: Literal["delivered", "failed"], detail: str,
                      attempts: int) -> None:
-        await self.app.store.write(effects_q.finish, self.app.now(), effect_id, status=status,
-                                   detail=self.app.redactor.redact(detail), attempts=attempts)  # may quote a server
-        if self.app.metrics is not None:
-            row = self.app.store.read(effects_q.by_id, effect_id)
+        await self.store.write(effects_q.finish, self.clock(), effect_id, status=status,
+                               detail=self.redact(detail), attempts=attempts)
+        if self.metrics is not None:
+            row = self.store.read(effects_q.by_id, effect_id)
             if row is not None:
-                self.app.metrics.notification(row["kind"], status == "delivered")
+                self.metrics.notification(row["kind"], status == "delivered")
 
 
 class GoalMemories:
-    def __init__(self, app: "App", goal_id: str) -> None:
-        self.app, self.goal_id = app, goal_id
+    def __init__(self, store: "Store", clock: Callable[[], int], goal_id: str) -> None:
+        self.store, self.clock, self.goal_id = store, clock, goal_id
 
     async def remember(self, *, type: str, content: str, metadata: dict[str, Any] | None = None) -> str:
-        return await self.app.store.write(memories_q.insert, self.app.now(), self.goal_id, type, content, metadata)
+        return await self.store.write(memories_q.insert, self.clock(), self.goal_id, type, content, metadata)
 
     async def recall(self, *, query: str, limit: int = 5) -> list[MemoryRecord]:
-        found = self.app.store.read(memories_q.search, self.goal_id, query, limit)
+        found = self.store.read(memories_q.search, self.goal_id, query, limit)
         return [MemoryRecord(id=x.id, type=x.type, content=x.content, created_at=x.created_at) for x in found]

@@ -29,9 +29,9 @@ from ..protocol import events as ev
 from ..store import goals as goals_q
 from ..store import runs as runs_q
 from ..tools.delivery import EARLIER_UNKNOWN
-from ..tools.files import write_artifact
+from ..tools.files import goal_artifacts, write_artifact
 from .adapters import LedgerEffects
-from .loop import RepeatedMistake, RunLoop, RunOutcome
+from .loop import LoopParts, RepeatedMistake, RunLoop, RunOutcome
 
 if TYPE_CHECKING:
     from ..app import App
@@ -40,12 +40,18 @@ if TYPE_CHECKING:
 _log = log.get("agentd.agent")
 
 
+def loop_parts(app: "App", provider) -> LoopParts:
+    """The parts a run's loop works with, as the daemon holds them now."""
+    return LoopParts(store=app.store, journal=app.journal, provider=provider, tools=app.tools, clock=app.now,
+                     config=app.config, metrics=app.metrics, provider_ready=app.wait_for_provider)
+
+
 def make_executor(app: "App"):
     async def execute(active: "ActiveRun") -> None:
+        provider = active.provider or app.provider  # kept for the whole run, even across a reload
         try:
-            outcome = await RunLoop(app, active).run()
+            outcome = await RunLoop(loop_parts(app, provider), active).run()
         except ProviderError as exc:
-            provider = active.provider or app.provider
             outcome = RunOutcome("failed", error=f"provider {provider.name}/{provider.model}: {exc.message}")
         except RepeatedMistake as exc:
             outcome = RunOutcome("failed", error=exc.message)
@@ -74,7 +80,7 @@ async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -
     goal = app.store.read(goals_q.get_goal, goal_id, secrets=True)
     text = summary_markdown(goal, run_id, outcome, app.now())
     rel = f"runs/{run_id}/summary.md"
-    artifacts = app.goal_artifacts(goal_id)
+    artifacts = goal_artifacts(app.config.artifacts_root, goal_id)
     try:
         await trio.to_thread.run_sync(lambda: write_artifact(artifacts, rel, text))
         if not any(o.kind == "summary" for o in app.store.read(runs_q.outputs_of, run_id)):
@@ -91,7 +97,7 @@ async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: st
     from ..tools import email, webhook
     from ..tools.net import NetPolicy
 
-    effects = LedgerEffects(app, run.id, goal.id)
+    effects = LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, run.id, goal.id)
     on_retry = app.metrics.delivery_retry if app.metrics is not None else None
     if goal.webhook_url:
         payload = {"type": f"run.{outcome.status}", "run_id": run.id, "goal_id": goal.id, "goal_name": goal.name,

@@ -49,6 +49,7 @@ closed as ``unknown`` and the model is told so — it is never repeated.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,9 +60,11 @@ from .. import log
 from ..errors import AgentdError, ProviderError, ToolError
 from ..protocol import events as ev
 from ..protocol import methods as m
+from ..store import goals as goals_q
+from ..store import memories as memories_q
 from ..store import runs as runs_q
 from ..tools.base import GoalView, ToolContext, effect_key
-from ..tools.files import write_artifact
+from ..tools.files import goal_artifacts, write_artifact
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
 from .expected import missing_outputs, missing_reason, missing_sent
@@ -69,16 +72,19 @@ from .messages import Completion, Message, ToolCall
 from .textcalls import recover_calls
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..config import Config
+    from ..journal import Journal
+    from ..metrics import Metrics
+    from ..providers.base import Provider
     from ..runs import ActiveRun
+    from ..store import Store
+    from ..tools.registry import ToolRegistry
 
 _log = log.get("agentd.agent")
 
-FINISH = "finish"
 UNKNOWN_OUTCOME = ("OUTCOME UNKNOWN: the daemon stopped while this call was in flight. It was NOT repeated, "
                    "because it may already have had its effect. Do not repeat it unless the objective requires "
                    "it and you have checked that it did not happen.")
-LEDGER_TOOLS = frozenset({"send_webhook", "send_email"})  # key = tools.base.effect_key, intent first
 INTERRUPTED = "the daemon stopped while this call was in flight; it was run again after the restart"
 
 
@@ -111,37 +117,63 @@ class LoopState:
     successes: int = 0  # tool calls (other than finish) that succeeded: the "real work" of the run
     nudged: bool = False  # the one nudge for a prose answer before any work was used
     reminded: bool = False  # the one reminder of missing expected outputs was used
-    sent: set[str] = field(default_factory=set)  # LEDGER_TOOLS with a delivered (or unknown) call in this run
+    sent: set[str] = field(default_factory=set)  # ledger tools with a delivered (or unknown) call in this run
     length_cuts: int = 0  # answers cut by the output limit, in a row
     summary: str | None = None
     summary_kind: str | None = None  # answer | summary | finish: how the model ended the run
 
 
+async def _ready() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LoopParts:
+    """What one run's loop works with. A run keeps the parts it started with
+    (the configuration, tools and provider of that moment) even when a reload
+    replaces the daemon's. ``provider_ready`` waits (bounded) until the
+    provider was validated and raises its reason otherwise."""
+
+    store: "Store"
+    journal: "Journal"
+    provider: "Provider"
+    tools: "ToolRegistry"
+    clock: Callable[[], int]
+    config: "Config"
+    metrics: "Metrics | None" = None
+    provider_ready: Callable[[], Awaitable[None]] = _ready
+
+
 class RunLoop:
-    def __init__(self, app: "App", active: "ActiveRun") -> None:
-        self.app = app
+    def __init__(self, parts: LoopParts, active: "ActiveRun") -> None:
+        self.store, self.journal, self.now = parts.store, parts.journal, parts.clock
+        self.provider, self.tools, self.cfg, self.metrics = parts.provider, parts.tools, parts.config, parts.metrics
+        self.provider_ready = parts.provider_ready
+        self.redactor = parts.journal.redactor
         self.active = active
         self.run_id = active.run_id
         self.goal_id = active.goal_id
-        self.cfg = app.config
-        self.tools = app.tools
-        self.provider = active.provider or app.provider  # kept for the whole run, even across a reload
-        self.effects = LedgerEffects(app, self.run_id, self.goal_id)
-        self.memories = GoalMemories(app, self.goal_id)
-        self.artifacts = app.goal_artifacts(self.goal_id)
+        self.effects = LedgerEffects(self.store, self.now, self.redactor.redact, self.metrics, self.run_id,
+                                     self.goal_id)
+        self.memories = GoalMemories(self.store, self.now, self.goal_id)
+        self.artifacts = goal_artifacts(self.cfg.artifacts_root, self.goal_id)
+
+    async def _record_tx(self, fn: Callable[..., Any] | None, events: list[ev.Event]) -> None:
+        """Commit ``fn(conn, now)`` and ``events`` in one transaction (agentd.journal)."""
+        await self.journal.record(self.run_id, self.goal_id, fn, self.now(), events=events)
+
+    async def _emit(self, *events: ev.Event) -> None:
+        await self.journal.emit(self.run_id, self.goal_id, *events)
 
     # ---------------------------------------------------------------- setup
     def _load(self) -> LoopState:
-        from ..store import goals as goals_q
-        from ..store import memories as memories_q
-
-        app = self.app
-        goal = app.store.read(goals_q.get_goal, self.goal_id, secrets=True)
-        run = app.store.read(runs_q.get_run, self.run_id, detail=False)
+        store = self.store
+        goal = store.read(goals_q.get_goal, self.goal_id, secrets=True)
+        run = store.read(runs_q.get_run, self.run_id, detail=False)
         st = LoopState(goal=goal, run=run, secret=goal.webhook_secret, working=dict(run.working_memory))
         st.tokens = run.usage.tokens_in + run.usage.tokens_out
-        recalled = app.store.read(memories_q.search, self.goal_id, goal.objective, 5)
-        today = time.strftime("%Y-%m-%d (%A)", time.gmtime(app.now() / 1000))
+        recalled = store.read(memories_q.search, self.goal_id, goal.objective, 5)
+        today = time.strftime("%Y-%m-%d (%A)", time.gmtime(self.now() / 1000))
         st.messages = [Message(role="system", content=prompt.system_prompt(goal, today=today, memories=recalled)),
                        Message(role="user", content=prompt.first_user_message(goal, run))]
         self.specs = prompt.order_tools(self.tools.specs(goal.params.allowed_tools), goal)
@@ -151,7 +183,7 @@ class RunLoop:
 
     def _rebuild(self, st: LoopState) -> list[Call]:
         """Rebuild the conversation from the journal; return calls left pending."""
-        rows = self.app.store.read(runs_q.step_rows, self.run_id)
+        rows = self.store.read(runs_q.step_rows, self.run_id)
         pending: list[Call] = []
         by_turn: dict[int, list] = {}
         for r in rows:
@@ -177,12 +209,15 @@ class RunLoop:
                     pending.append(Call(s["step_no"], call, recovered=recovered))
                     continue
                 st.tool_steps += 1
+                tool = self.tools.find(s["tool_name"])
+                ends = tool is not None and tool.ends_run
                 # A call a crash cut (``unknown``) was made and may have had its effect: it is work.
-                st.successes += s["status"] in ("ok", "unknown") and s["tool_name"] != FINISH
-                if s["status"] in ("ok", "unknown") and s["tool_name"] in LEDGER_TOOLS:
+                made = s["status"] in ("ok", "unknown")
+                st.successes += made and not ends
+                if made and tool is not None and tool.ledger:
                     st.sent.add(s["tool_name"])
                 done.append((call, s["observation"], s["error"]))
-                if s["tool_name"] == FINISH and s["status"] == "ok":
+                if ends and s["status"] == "ok":
                     st.summary, st.summary_kind = s["observation"] or "", "finish"
             st.messages += self._result_messages(done, recovered)
         return pending
@@ -219,14 +254,13 @@ class RunLoop:
         st = self._load()
         pending = self._rebuild(st)
         resumed = st.next_step > 1 or st.run.recoveries > 0
-        await self.app.emit(self.run_id, self.goal_id,
-                            ev.RunStarted(goal_id=self.goal_id, trigger=st.run.trigger, step_budget=st.goal.params.step_budget,
-                                          resumed=resumed))
+        await self._emit(ev.RunStarted(goal_id=self.goal_id, trigger=st.run.trigger,
+                                       step_budget=st.goal.params.step_budget, resumed=resumed))
         if pending:
             await self._resume_pending(st, pending)
         if st.summary is not None:  # the model had finished; the crash came before the run was finalized
             return self._finished_before(st)
-        await self.app.wait_for_provider()
+        await self.provider_ready()
         limit = self._time_limit(st)
         deadline = trio.current_time() + limit if limit else float("inf")
         with trio.move_on_at(deadline) as timer:
@@ -298,8 +332,7 @@ class RunLoop:
             told.append(f"expected output(s) missing: {', '.join(missing)}")
         if unsent:
             told.append(f"expected delivery not made: {', '.join(unsent)}")
-        await self.app.emit(self.run_id, self.goal_id, ev.Note(
-            message=f"{'; '.join(told)}; the model was told to make them"))
+        await self._emit(ev.Note(message=f"{'; '.join(told)}; the model was told to make them"))
         return None
 
     async def _turns(self, st: LoopState) -> RunOutcome:
@@ -371,7 +404,7 @@ class RunLoop:
         def tx(conn, now):
             runs_q.add_usage(conn, run_id, u.tokens_in, u.tokens_out)
 
-        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
+        await self._record_tx(tx, [
             ev.ModelResponded(turn=st.turn, tokens_in=u.tokens_in, tokens_out=u.tokens_out, tool_calls=0,
                               text=ev.short(text or completion.message.content or ""),
                               duration_ms=round(self._last_model_ms, 1)),
@@ -379,33 +412,32 @@ class RunLoop:
 
     # ---------------------------------------------------------------- model
     async def _call_model(self, st: LoopState, specs):
-        app = self.app
         st.turn += 1
         # Watchers see the call while it is in flight (live events, not journaled): its start, its
         # retries, and its text -- streamed only when a watcher asked for deltas.
-        run_id, goal_id, hub = self.run_id, self.goal_id, app.events
-        on_delta = ((lambda text: hub.publish_live(run_id, goal_id, app.now(), ev.TextDelta(text=text)))
-                    if hub.wants_deltas(run_id, goal_id) else None)
-        hub.publish_live(run_id, goal_id, app.now(), ev.ModelCallStarted(
-            turn=st.turn, model=self.provider.model, streamed=on_delta is not None))
+        run_id, goal_id, journal, metrics = self.run_id, self.goal_id, self.journal, self.metrics
+        on_delta = ((lambda text: journal.live(run_id, goal_id, ev.TextDelta(text=text)))
+                    if journal.wants_deltas(run_id, goal_id) else None)
+        journal.live(run_id, goal_id, ev.ModelCallStarted(turn=st.turn, model=self.provider.model,
+                                                          streamed=on_delta is not None))
         turn = st.turn
 
         def on_retry(attempt: int, delay_s: float, reason: str) -> None:
-            hub.publish_live(run_id, goal_id, app.now(), ev.ModelRetry(
-                turn=turn, attempt=attempt, delay_s=round(delay_s, 3), reason=reason))
+            journal.live(run_id, goal_id, ev.ModelRetry(turn=turn, attempt=attempt, delay_s=round(delay_s, 3),
+                                                        reason=reason))
 
         t0 = time.perf_counter()
         try:
-            completion = app.redactor.redact_value(await self.provider.complete(
+            completion = self.redactor.redact_value(await self.provider.complete(
                 st.messages, specs, on_delta=on_delta, on_retry=on_retry))
         except ProviderError as exc:
-            if app.metrics is not None:
-                app.metrics.provider_error(exc.kind)
+            if metrics is not None:
+                metrics.provider_error(exc.kind)
             raise
         u = completion.usage
         st.tokens += u.tokens_in + u.tokens_out
-        if app.metrics is not None:
-            app.metrics.model_call(self.provider.model, u.tokens_in, u.tokens_out)
+        if metrics is not None:
+            metrics.model_call(self.provider.model, u.tokens_in, u.tokens_out)
         self._last_model_ms = (time.perf_counter() - t0) * 1000
         return completion
 
@@ -438,7 +470,7 @@ class RunLoop:
             runs_q.add_usage(conn, self.run_id, u.tokens_in, u.tokens_out)
             runs_q.set_summary(conn, self.run_id, text)
 
-        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
+        await self._record_tx(tx, [
             ev.ModelResponded(turn=st.turn, tokens_in=u.tokens_in, tokens_out=u.tokens_out, tool_calls=0,
                               text=ev.short(text), duration_ms=round(self._last_model_ms, 1))])
 
@@ -468,14 +500,14 @@ class RunLoop:
             events.append(ev.StepStarted(step_no=c.step_no, turn=turn))
             events.append(ev.ToolCalled(step_no=c.step_no, tool=c.call.name, input=ev.short(c.call.arguments),
                                         tool_call_id=c.call.id, recovered=recovered))
-        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=events)
+        await self._record_tx(tx, events)
         return await self._execute(st, planned)
 
     async def _execute(self, st: LoopState, planned: list[Call]) -> str | None:
         results: dict[int, tuple[str | None, str | None, float]] = {}
 
         async def one(c: Call) -> None:
-            results[c.step_no] = self.app.redactor.redact_value(await self._invoke(st, c))
+            results[c.step_no] = self.redactor.redact_value(await self._invoke(st, c))
             await self._record(st, c, *results[c.step_no])
 
         if len(planned) == 1:
@@ -494,7 +526,8 @@ class RunLoop:
             if err is not None:
                 self._mistake(st, f"{c.call.name}: {err[:120]}")
         for c in planned:
-            if c.call.name == FINISH and results[c.step_no][1] is None:
+            tool = self.tools.find(c.call.name)
+            if tool is not None and tool.ends_run and results[c.step_no][1] is None:
                 return results[c.step_no][0] or ""
         return None
 
@@ -518,7 +551,7 @@ class RunLoop:
                               run_id=self.run_id, tool_call_id=c.call.id or f"step{c.step_no}",
                               artifacts=self.artifacts, tools=self.cfg.tools, smtp=self.cfg.smtp,
                               effects=self.effects, memories=self.memories, step_no=c.step_no,
-                              on_retry=self.app.metrics.delivery_retry if self.app.metrics else None)
+                              on_retry=self.metrics.delivery_retry if self.metrics else None)
             timeout = self.tools.timeout_for(name, self.cfg.tools)
             with log.bind(step=c.step_no, tool=name):
                 # The tool's own deadline (its breaker guard) fires first and counts as a
@@ -534,7 +567,7 @@ class RunLoop:
 
     def _clip(self, c: Call, observation: str) -> str:
         limit = self.cfg.tools.observation_limit
-        observation = self.app.redactor.redact(observation)  # before the full text is saved as an artifact
+        observation = self.redactor.redact(observation)  # before the full text is saved as an artifact
         if observation is None or len(observation) <= limit:
             return observation
         rel = f"runs/{self.run_id}/step-{c.step_no}-{c.call.name}.txt"
@@ -546,10 +579,11 @@ class RunLoop:
         return observation[:limit] + f"\n\n[... cut at {limit} characters.{where}]"
 
     async def _record(self, st: LoopState, c: Call, observation: str | None, error: str | None, ms: float) -> None:
-        app = self.app
         name = c.call.name
-        working = self._update_working(st, c, error)
-        output = self._output_for(c, error)
+        tool = self.tools.find(name)
+        args = self._args(c) if error is None and tool is not None else None
+        working = self._update_working(st, tool, args)
+        output = tool.output(args) if args is not None else None
 
         def tx(conn, now):
             runs_q.complete_step(conn, self.run_id, c.step_no, status="ok" if error is None else "error",
@@ -564,13 +598,13 @@ class RunLoop:
                                                   duration_ms=round(ms, 1))]
         if working is not None:
             events.append(ev.MemoryUpdated(keys=sorted(working)))
-        await app.journal(self.run_id, self.goal_id, tx, app.now(), events=events)
+        await self._record_tx(tx, events)
         st.tool_steps += 1
-        st.successes += error is None and name != FINISH
-        if error is None and name in LEDGER_TOOLS:  # ok: sent (the send tools raise when not delivered)
+        st.successes += error is None and not (tool is not None and tool.ends_run)
+        if error is None and tool is not None and tool.ledger:  # ok: sent (the send tools raise when not delivered)
             st.sent.add(name)
-        if app.metrics is not None:
-            app.metrics.tool_call(name, error is None)
+        if self.metrics is not None:
+            self.metrics.tool_call(name, error is None)
 
     def _mistake(self, st: LoopState, signature: str) -> None:
         st.mistakes = {signature: st.mistakes.get(signature, 0) + 1}  # only consecutive repeats count
@@ -578,46 +612,30 @@ class RunLoop:
         if st.mistakes[signature] > limit:
             raise RepeatedMistake(f"the model made the same mistake {st.mistakes[signature]} times in a row: {signature}")
 
-    def _update_working(self, st: LoopState, c: Call, error: str | None) -> dict | None:
-        """The run's scratchpad: what it has done so far, persisted with the run."""
-        if error is not None:
-            return None
-        w = st.working
+    @staticmethod
+    def _args(c: Call) -> dict[str, Any] | None:
+        """The call's arguments as a JSON object, or None."""
         try:
             args = msgspec.json.decode(c.call.arguments or "{}")
         except msgspec.DecodeError:
             return None
-        if not isinstance(args, dict):
+        return args if isinstance(args, dict) else None
+
+    @staticmethod
+    def _update_working(st: LoopState, tool, args: dict[str, Any] | None) -> dict | None:
+        """The run's scratchpad: what it has done so far (the argument each tool
+        names in ``working_memory``), persisted with the run."""
+        if args is None or tool.working_memory is None:
             return None
-        key = {"web_search": ("searches", "query"), "fetch_page": ("pages", "url"), "read_feed": ("feeds", "url"),
-               "write_file": ("files_written", "path"), "send_webhook": ("webhooks_sent", "url"),
-               "send_email": ("emails_sent", "subject"), "remember": ("remembered", "content")}.get(c.call.name)
-        if key is None:
-            return None
-        bucket, arg = key
+        bucket, arg = tool.working_memory
         value = args.get(arg)
         if value is None:
             return None
-        items = w.setdefault(bucket, [])
+        items = st.working.setdefault(bucket, [])
         if value not in items:
             items.append(value if not isinstance(value, str) else value[:200])
             del items[:-50]
-        return dict(w)
-
-    def _output_for(self, c: Call, error: str | None) -> tuple[str, str] | None:
-        if error is not None:
-            return None
-        try:
-            args = msgspec.json.decode(c.call.arguments or "{}")
-        except msgspec.DecodeError:
-            return None
-        if c.call.name == "write_file" and isinstance(args, dict) and "path" in args:
-            return ("file", str(args["path"]))
-        if c.call.name == "send_webhook" and isinstance(args, dict):
-            return ("webhook", msgspec.json.encode({"url": args.get("url")}).decode())
-        if c.call.name == "send_email" and isinstance(args, dict):
-            return ("email", msgspec.json.encode({"to": args.get("to"), "subject": args.get("subject")}).decode())
-        return None
+        return dict(st.working)
 
     # ---------------------------------------------------------------- resume
     async def _resume_pending(self, st: LoopState, pending: list[Call]) -> None:
@@ -632,11 +650,11 @@ class RunLoop:
         ledger still guarantees at most one delivery."""
         rerun: list[Call] = []
         for c in pending:
-            tool = self.tools.get(c.call.name) if c.call.name in self.tools else None
+            tool = self.tools.find(c.call.name)
             if tool is None or not tool.side_effect:
                 rerun.append(c)
                 continue
-            if c.call.name not in LEDGER_TOOLS:
+            if not tool.ledger:
                 await self._record_unknown(st, c)
                 continue
             effect = self.effects.lookup(effect_key(self.run_id, c.step_no))
@@ -647,8 +665,8 @@ class RunLoop:
             else:
                 await self._record_unknown(st, c)
         if rerun:
-            await self.app.emit(self.run_id, self.goal_id, ev.Note(message=f"re-running {len(rerun)} interrupted "
-                                                                   f"tool call(s) that are safe to repeat"))
+            await self._emit(ev.Note(message=f"re-running {len(rerun)} interrupted tool call(s) that are safe "
+                                     f"to repeat"))
             await self._execute(st, rerun)
         # Tool messages must follow their assistant message: rebuild in order.
         st.messages = st.messages[:2]
@@ -666,17 +684,16 @@ class RunLoop:
             runs_q.complete_step(conn, self.run_id, c.step_no, status="ok" if ok else "error",
                                  observation=text if ok else None, error=None if ok else text, duration_ms=0.0)
 
-        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
-            ev.ToolReturned(step_no=c.step_no, tool=c.call.name, ok=ok, output=ev.short(text), duration_ms=0.0)])
+        await self._record_tx(tx, [ev.ToolReturned(step_no=c.step_no, tool=c.call.name, ok=ok,
+                                                   output=ev.short(text), duration_ms=0.0)])
 
     async def _record_unknown(self, st: LoopState, c: Call) -> None:
         def tx(conn, now):
             runs_q.complete_step(conn, self.run_id, c.step_no, status="unknown", observation=None,
                                  error=UNKNOWN_OUTCOME, duration_ms=0.0)
 
-        await self.app.journal(self.run_id, self.goal_id, tx, self.app.now(), events=[
-            ev.ToolReturned(step_no=c.step_no, tool=c.call.name, ok=False, output=ev.short(UNKNOWN_OUTCOME),
-                            duration_ms=0.0)])
+        await self._record_tx(tx, [ev.ToolReturned(step_no=c.step_no, tool=c.call.name, ok=False,
+                                                   output=ev.short(UNKNOWN_OUTCOME), duration_ms=0.0)])
 
 
 class RepeatedMistake(AgentdError):

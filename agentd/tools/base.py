@@ -113,3 +113,37 @@ class Tool(Protocol):
     default: ClassVar[bool]
 
     async def run(self, params: Any, ctx: ToolContext) -> str: ...
+
+
+class LoopHooks(Protocol):
+    """What the agent loop asks of a tool beyond running it. Optional: the
+    registry's ContainedTool supplies the defaults (``OPTIONAL_HOOKS``) for a
+    tool that does not define them; a wrapper copies them (``copy_attributes``)."""
+
+    # True: a successful call ends the run, its observation being the summary
+    ends_run: ClassVar[bool]
+    # True: its effect goes through ``ctx.effects`` under ``ctx.effect_key``, intent
+    # first, so after a crash the ledger (never a blind re-run) says what happened
+    ledger: ClassVar[bool]
+    # (bucket, argument): the run's working memory lists this argument of each successful call
+    working_memory: ClassVar[tuple[str, str] | None]
+
+    def output(self, args: dict[str, Any]) -> tuple[str, str] | None:
+        """The run output (kind, path or payload) a successful call with ``args`` records, or None."""
+        ...
+
+
+def _no_output(args: dict[str, Any]) -> None:
+    return None
+
+
+OPTIONAL_HOOKS: dict[str, Any] = {"ends_run": False, "ledger": False, "working_memory": None, "output": _no_output}
+
+
+def copy_attributes(wrapper: Any, tool: Any) -> None:
+    """Give ``wrapper`` (a tool wrapping ``tool``) the tool's attributes and
+    loop hooks, with the defaults of ``OPTIONAL_HOOKS`` for hooks it lacks."""
+    for attr in ("name", "description", "Params", "timeout_s", "side_effect", "default"):
+        setattr(wrapper, attr, getattr(tool, attr))
+    for attr, default in OPTIONAL_HOOKS.items():
+        setattr(wrapper, attr, getattr(tool, attr, default))

@@ -15,7 +15,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import trio
@@ -137,7 +137,13 @@ class SendEmail:
     Params: ClassVar[type[msgspec.Struct]] = SendEmailParams
     timeout_s: ClassVar[float] = 120.0
     side_effect: ClassVar[bool] = True
+    working_memory: ClassVar[tuple[str, str] | None] = ("emails_sent", "subject")
+    ledger: ClassVar[bool] = True
     default: ClassVar[bool] = True
+
+    @staticmethod
+    def output(args: dict[str, Any]) -> tuple[str, str] | None:
+        return ("email", msgspec.json.encode({"to": args.get("to"), "subject": args.get("subject")}).decode())
 
     async def run(self, params: SendEmailParams, ctx: ToolContext) -> str:
         allowed = {a.strip().lower() for a in ctx.goal.email_to}

@@ -28,6 +28,7 @@ class FetchPage:
     Params: ClassVar[type[msgspec.Struct]] = FetchPageParams
     timeout_s: ClassVar[float] = 45.0
     side_effect: ClassVar[bool] = False
+    working_memory: ClassVar[tuple[str, str] | None] = ("pages", "url")
     default: ClassVar[bool] = True
 
     async def run(self, params: FetchPageParams, ctx: ToolContext) -> str:

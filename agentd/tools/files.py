@@ -29,7 +29,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import trio
@@ -177,6 +177,13 @@ def _read_leaf(dfd: int, name: str, rel: str) -> bytes:
         return f.read()
 
 
+def goal_artifacts(root: Path, goal_id: str) -> Path:
+    """The goal's artifacts directory under ``root``, created (0700) if missing."""
+    path = root / goal_id
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
 def write_artifact(root: Path, rel: str, text: str, *, append: bool = False, quota: int | None = None) -> int:
     """Atomically write ``text`` (UTF-8) to ``rel`` under ``root``, creating
     parent directories. Returns the file's new size in bytes.
@@ -292,7 +299,12 @@ class WriteFile:
     Params: ClassVar[type[msgspec.Struct]] = WriteFileParams
     timeout_s: ClassVar[float] = 15.0
     side_effect: ClassVar[bool] = False
+    working_memory: ClassVar[tuple[str, str] | None] = ("files_written", "path")
     default: ClassVar[bool] = True
+
+    @staticmethod
+    def output(args: dict[str, Any]) -> tuple[str, str] | None:
+        return ("file", str(args["path"])) if "path" in args else None
 
     async def run(self, params: WriteFileParams, ctx: ToolContext) -> str:
         size = await trio.to_thread.run_sync(

@@ -1,4 +1,4 @@
-"""finish: the model's way to end the run with a summary (the loop knows the name)."""
+"""finish: the model's way to end the run with a summary (``ends_run``)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class Finish:
     Params: ClassVar[type[msgspec.Struct]] = FinishParams
     timeout_s: ClassVar[float] = 5.0
     side_effect: ClassVar[bool] = False
+    ends_run: ClassVar[bool] = True
     default: ClassVar[bool] = True
 
     async def run(self, params: FinishParams, ctx: ToolContext) -> str:

@@ -30,6 +30,7 @@ class Remember:
     Params: ClassVar[type[msgspec.Struct]] = RememberParams
     timeout_s: ClassVar[float] = 10.0
     side_effect: ClassVar[bool] = False
+    working_memory: ClassVar[tuple[str, str] | None] = ("remembered", "content")
     default: ClassVar[bool] = True
 
     async def run(self, params: RememberParams, ctx: ToolContext) -> str:

@@ -113,6 +113,7 @@ class ReadFeed:
     Params: ClassVar[type[msgspec.Struct]] = ReadFeedParams
     timeout_s: ClassVar[float] = 45.0
     side_effect: ClassVar[bool] = False
+    working_memory: ClassVar[tuple[str, str] | None] = ("feeds", "url")
     default: ClassVar[bool] = True
 
     async def run(self, params: ReadFeedParams, ctx: ToolContext) -> str:

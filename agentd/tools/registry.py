@@ -23,7 +23,7 @@ from ..agent.messages import ToolSpec
 from ..config import ToolsConfig
 from ..protocol.methods import ToolInfo
 from ..errors import ToolError
-from .base import Tool
+from .base import Tool, copy_attributes
 
 ALWAYS_ALLOWED = ("finish",)
 
@@ -65,8 +65,7 @@ class ContainedTool:
 
     def __init__(self, tool: Tool) -> None:
         self.tool = tool
-        for attr in ("name", "description", "Params", "timeout_s", "side_effect", "default"):
-            setattr(self, attr, getattr(tool, attr))
+        copy_attributes(self, tool)
 
     async def run(self, params: Any, ctx: Any) -> str:
         try:
@@ -124,6 +123,11 @@ class ToolRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools
+
+    def find(self, name: str | None) -> ContainedTool | None:
+        """The tool called ``name`` behind ContainedTool, or None if there is none."""
+        tool = self._tools.get(name) if name is not None else None
+        return ContainedTool(tool) if tool is not None else None
 
     def get(self, name: str) -> Tool:
         """The tool called ``name``, behind ContainedTool; ToolError if there is none."""

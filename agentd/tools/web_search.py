@@ -102,6 +102,7 @@ class WebSearch:
     Params: ClassVar[type[msgspec.Struct]] = WebSearchParams
     timeout_s: ClassVar[float] = 30.0
     side_effect: ClassVar[bool] = False
+    working_memory: ClassVar[tuple[str, str] | None] = ("searches", "query")
     default: ClassVar[bool] = True
 
     async def run(self, params: WebSearchParams, ctx: ToolContext) -> str:

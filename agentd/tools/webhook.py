@@ -161,7 +161,13 @@ class SendWebhook:
     Params: ClassVar[type[msgspec.Struct]] = SendWebhookParams
     timeout_s: ClassVar[float] = 120.0
     side_effect: ClassVar[bool] = True
+    working_memory: ClassVar[tuple[str, str] | None] = ("webhooks_sent", "url")
+    ledger: ClassVar[bool] = True
     default: ClassVar[bool] = True
+
+    @staticmethod
+    def output(args: dict[str, Any]) -> tuple[str, str] | None:
+        return ("webhook", msgspec.json.encode({"url": args.get("url")}).decode())
 
     async def run(self, params: SendWebhookParams, ctx: ToolContext) -> str:
         goal = ctx.goal

@@ -39,7 +39,7 @@ def test_steps_in_flight_are_closed_when_a_run_crashes(tmp_path):
                                tool_name="fetch_page", tool_input={"url": "https://example.org"})
             runs_q.insert_step(conn, app.now(), active.run_id, step_no=2, turn=1, status="pending",
                                tool_name="send_webhook", tool_input={"url": "https://example.org/h"})
-        await app.journal(active.run_id, active.goal_id, journal)
+        await app.journal.record(active.run_id, active.goal_id, journal)
         raise KeyError("a bug in our code")
 
     async def main():
