@@ -32,6 +32,30 @@ def missing_outputs(artifacts: Path, expect: Sequence[str]) -> list[str]:
     return missing
 
 
+def misplaced(artifacts: Path, missing: Sequence[str], *, limit: int = 2000) -> dict[str, str]:
+    """For each path of ``missing``, a file of the same name that was written
+    elsewhere under ``artifacts`` (``artifacts/report.md`` for ``report.md``:
+    models often repeat the folder's name in the path). Looks at ``limit``
+    entries at most; links are not followed; never raises."""
+    want = {Path(rel).name: rel for rel in missing}
+    found: dict[str, str] = {}
+    root = artifacts.resolve()
+    stack, seen = [root], 0
+    try:
+        while stack and seen < limit and len(found) < len(want):
+            for entry in sorted(stack.pop().iterdir()):
+                seen += 1
+                if entry.is_dir() and not entry.is_symlink():
+                    stack.append(entry)
+                elif entry.name in want and entry.is_file() and not entry.is_symlink():
+                    rel = entry.relative_to(root).as_posix()
+                    if rel != want[entry.name]:
+                        found.setdefault(want[entry.name], rel)
+    except OSError:
+        pass
+    return found
+
+
 def missing_sent(expect_sent: Sequence[str], sent: Set[str]) -> list[str]:
     """The kinds of ``expect_sent`` whose tool has no delivered call in
     ``sent`` (the tools with a successful call in this run, or one a crash

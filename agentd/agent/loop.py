@@ -24,9 +24,11 @@ made: a call of its tool in this run that succeeded, or that a crash left
 - An answer cut by the output limit (``finish_reason == "length"``) is never a
   final answer: the model is asked for a shorter reply; the same cut more than
   ``runs.max_repeated_mistakes`` times in a row fails the run with that reason.
-- Declared outputs or deliveries missing at the end: the model is told which
-  (once, in one message); still missing at the next end, the run fails naming
-  the missing files and deliveries.
+- Declared outputs or deliveries missing at the end: the model is told which,
+  with the call to make next (a skeleton with the known values filled in), up
+  to MAX_REMINDERS times; still missing after that, the run fails naming the
+  missing files and deliveries. While they are missing, every text-call result
+  ends with what is still to do instead of an invitation to finish.
 Other ends: the step or token budget is spent (one last call without tools asks
 for the summary; the run completes with ``budget_exhausted`` if its declared
 outputs exist and its declared deliveries were made); the time limit is
@@ -48,6 +50,8 @@ closed as ``unknown`` and the model is told so — it is never repeated.
 
 from __future__ import annotations
 
+import json
+
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -67,7 +71,7 @@ from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import goal_artifacts, write_artifact
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
-from .expected import missing_outputs, missing_reason, missing_sent
+from .expected import SEND_TOOLS, misplaced, missing_outputs, missing_reason, missing_sent
 from .messages import Completion, Message, ToolCall
 from .textcalls import recover_calls
 
@@ -82,6 +86,9 @@ if TYPE_CHECKING:
 
 _log = log.get("agentd.agent")
 
+# Reminders of missing declared outputs before a run that ends without them fails: small models
+# often answer the first by calling finish again, and each reminder costs one model call of the budget.
+MAX_REMINDERS = 2
 UNKNOWN_OUTCOME = ("OUTCOME UNKNOWN: the daemon stopped while this call was in flight. It was NOT repeated, "
                    "because it may already have had its effect. Do not repeat it unless the objective requires "
                    "it and you have checked that it did not happen.")
@@ -116,8 +123,9 @@ class LoopState:
     mistakes: dict[str, int] = field(default_factory=dict)
     successes: int = 0  # tool calls (other than finish) that succeeded: the "real work" of the run
     nudged: bool = False  # the one nudge for a prose answer before any work was used
-    reminded: bool = False  # the one reminder of missing expected outputs was used
+    reminders: int = 0  # reminders of missing expected outputs given (at most MAX_REMINDERS)
     sent: set[str] = field(default_factory=set)  # ledger tools with a delivered (or unknown) call in this run
+    delivered: dict[tuple[str, str], int] = field(default_factory=dict)  # (tool, canonical arguments) -> step
     length_cuts: int = 0  # answers cut by the output limit, in a row
     summary: str | None = None
     summary_kind: str | None = None  # answer | summary | finish: how the model ended the run
@@ -179,6 +187,7 @@ class RunLoop:
         self.specs = prompt.order_tools(self.tools.specs(goal.params.allowed_tools), goal)
         self.allowed = {s.name for s in self.specs}
         self.known = self.tools.names()  # names a text call may use (not allowed ones get an error back)
+        self.schemas = {s.name: s.parameters for s in self.specs}  # tools a described call may name
         return st
 
     def _rebuild(self, st: LoopState) -> list[Call]:
@@ -216,6 +225,7 @@ class RunLoop:
                 st.successes += made and not ends
                 if made and tool is not None and tool.ledger:
                     st.sent.add(s["tool_name"])
+                    st.delivered[_same_call(call)] = s["step_no"]
                 done.append((call, s["observation"], s["error"]))
                 if ends and s["status"] == "ok":
                     st.summary, st.summary_kind = s["observation"] or "", "finish"
@@ -234,14 +244,16 @@ class RunLoop:
         return Message(role="assistant", content=text)
 
     @classmethod
-    def _result_messages(cls, done: list[tuple[ToolCall, str | None, str | None]], recovered: bool) -> list[Message]:
+    def _result_messages(cls, done: list[tuple[ToolCall, str | None, str | None]], recovered: bool,
+                         todo: str | None = None) -> list[Message]:
         """The results of one turn's calls, in call order: tool messages for
-        native calls; one user message for calls written as text."""
+        native calls; one user message for calls written as text (closed by
+        ``todo`` when given: what the goal still needs)."""
         if not recovered:
             return [cls._tool_message(c.id, c.name, obs, err) for c, obs, err in done]
         if not done:
             return []
-        return [Message(role="user", content="\n\n".join(prompt.text_call_result(c.name, obs, err)
+        return [Message(role="user", content="\n\n".join(prompt.text_call_result(c.name, obs, err, todo)
                                                            for c, obs, err in done))]
 
     @staticmethod
@@ -317,16 +329,18 @@ class RunLoop:
 
     async def _ended(self, st: LoopState, summary: str) -> RunOutcome | None:
         """The model says it is done: the outcome, or None when it was told
-        (once) which declared outputs and deliveries are still missing and
-        should go on."""
+        (at most MAX_REMINDERS times) which declared outputs and deliveries are
+        still missing, and the call to make next, and should go on."""
         missing, unsent = self._missing(st)
         failed = self._missing_outcome(st, summary, (missing, unsent))
         if failed is None:
             return RunOutcome("completed", summary=summary)
-        if st.reminded:
+        if st.reminders >= MAX_REMINDERS:
             return failed
-        st.reminded = True
-        st.messages.append(Message(role="user", content=prompt.expected_missing(missing, unsent)))
+        st.reminders += 1
+        st.messages.append(Message(role="user", content=prompt.expected_missing(
+            missing, unsent, next_call=self._next_call(st, missing, unsent),
+            misplaced=misplaced(self.artifacts, missing))))
         told = []
         if missing:
             told.append(f"expected output(s) missing: {', '.join(missing)}")
@@ -334,6 +348,25 @@ class RunLoop:
             told.append(f"expected delivery not made: {', '.join(unsent)}")
         await self._emit(ev.Note(message=f"{'; '.join(told)}; the model was told to make them"))
         return None
+
+    def _next_call(self, st: LoopState, missing: list[str], unsent: list[str]) -> str | None:
+        """The skeleton of the call that makes the first missing output, with
+        what the goal already says filled in (the file's path, the recipients)."""
+        by_name = {s.name: s for s in self.specs}
+        if missing and "write_file" in by_name:
+            return prompt.call_skeleton(by_name["write_file"], {"path": missing[0]})
+        for kind in unsent:
+            spec = by_name.get(SEND_TOOLS[kind])
+            if spec is not None:
+                known = {"to": list(st.goal.params.email_to)} if kind == "email" and st.goal.params.email_to else {}
+                return prompt.call_skeleton(spec, known)
+        return None
+
+    def _todo(self, st: LoopState) -> str | None:
+        """The closing line of a tool result while declared outputs are missing."""
+        if not st.goal.params.expect and not st.goal.params.expect_sent:
+            return None
+        return prompt.still_to_do(*self._missing(st))
 
     async def _turns(self, st: LoopState) -> RunOutcome:
         budget = st.goal.params.step_budget
@@ -347,7 +380,7 @@ class RunLoop:
             msg = completion.message
             calls, recovered = list(msg.tool_calls), False
             if not calls and msg.content:
-                calls = recover_calls(msg.content, self.known)
+                calls = recover_calls(msg.content, self.known, self.schemas)
                 recovered = bool(calls)
             if calls:
                 st.length_cuts = 0
@@ -519,8 +552,11 @@ class RunLoop:
         # Results in call order, whatever order they finished in; mistakes are
         # counted here, outside the nursery, so that a repeated mistake fails the
         # run as itself rather than inside an exception group.
+        finished = any(results[c.step_no][1] is None and getattr(self.tools.find(c.call.name), "ends_run", False)
+                       for c in planned)
+        todo = None if finished else self._todo(st)  # a finish gets the reminder instead
         st.messages += self._result_messages([(c.call, results[c.step_no][0], results[c.step_no][1])
-                                              for c in planned], planned[0].recovered)
+                                              for c in planned], planned[0].recovered, todo)
         for c in planned:
             err = results[c.step_no][1]
             if err is not None:
@@ -543,6 +579,10 @@ class RunLoop:
                                     f"{', '.join(sorted(self.allowed))}")
                 raise ToolError(f"there is no tool named {name!r}; use one of: {', '.join(sorted(self.allowed))}")
             params = self.tools.decode_args(name, c.call.arguments)
+            before = st.delivered.get(_same_call(c.call))  # only ledger (send) tools are in it
+            if before is not None:
+                raise ToolError(f"this exact {name} call was already delivered in this run (step {before}); "
+                                "it is not sent twice")
             tool = self.tools.get(name)
             ctx = ToolContext(goal=GoalView(id=st.goal.id, objective=st.goal.objective,
                                             allowed_domains=list(st.goal.params.allowed_domains),
@@ -603,6 +643,7 @@ class RunLoop:
         st.successes += error is None and not (tool is not None and tool.ends_run)
         if error is None and tool is not None and tool.ledger:  # ok: sent (the send tools raise when not delivered)
             st.sent.add(name)
+            st.delivered[_same_call(c.call)] = c.step_no
         if self.metrics is not None:
             self.metrics.tool_call(name, error is None)
 
@@ -672,6 +713,7 @@ class RunLoop:
         st.messages = st.messages[:2]
         st.next_step, st.turn, st.tool_steps, st.successes = 1, 0, 0, 0
         st.sent.clear()
+        st.delivered.clear()
         self._rebuild(st)
 
     async def _record_known(self, st: LoopState, c: Call, effect) -> None:
@@ -698,6 +740,16 @@ class RunLoop:
 
 class RepeatedMistake(AgentdError):
     kind = "repeated_mistake"
+
+
+def _same_call(call: ToolCall) -> tuple[str, str]:
+    """A call's tool and arguments in one canonical form (key order and
+    spacing do not matter), to recognise a send the run already made."""
+    try:
+        args = json.dumps(json.loads(call.arguments or "{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        args = call.arguments
+    return call.name, args
 
 
 def _quote(text: str, limit: int = 120) -> str:

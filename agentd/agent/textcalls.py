@@ -39,6 +39,14 @@ depend on a result the model made up. A ``finish`` in a batch with other calls
 is dropped together with what follows it: finishing is decided after seeing
 the results, not alongside the calls that produce them.
 
+A described call: some models explain the call instead of making it — "call
+the `fetch_page` tool with these arguments:" and a JSON object of the
+arguments alone. When ``schemas`` is given and no call of the forms above is
+found, such an answer is a call when the first JSON object in it (bare or in a
+call fence) has only parameters of the tool named last before it (its exact
+name, as a word) and every required one: the schema is the evidence that the
+object is that tool's arguments, not data.
+
 Ids are ``text-<hash>-<n>``: deterministic for a given text and distinct
 across the turns of a run (the hash is of the text).
 """
@@ -48,7 +56,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +73,7 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
 _CALL_FENCES = frozenset({"", "json", "json5", "jsonc", "tool_call", "tool_calls", "tool_code", "function_call"})
 _ALLOWED_EXTRA = frozenset({"id", "type"})
 _OPEN = re.compile(r"[{\[]")
+_BRACE = re.compile(r"\{")
 _BATCH_GAP = re.compile(r"[\s,]*\Z")  # what may stand between two calls of one batch
 
 
@@ -76,14 +85,19 @@ class _Found:
     arguments: dict[str, Any]
 
 
-def recover_calls(text: str, tool_names: Collection[str]) -> list[ToolCall]:
+def recover_calls(text: str, tool_names: Collection[str],
+                  schemas: Mapping[str, Mapping[str, Any]] | None = None) -> list[ToolCall]:
     """The tool calls written in ``text`` (see the module docstring for the
-    forms and the rules), or [] when the text is not a tool call. Never raises
-    on any text: what does not parse is simply not a call."""
+    forms and the rules), or [] when the text is not a tool call. ``schemas``
+    (tool name -> JSON Schema of its parameters) enables described calls for
+    those tools. Never raises on any text: what does not parse is simply not
+    a call."""
     if not text or not tool_names:
         return []
     names = _Names(tool_names)
     found = sorted(_scan(text, names), key=lambda f: f.start)
+    if not found and schemas:
+        found = _described(text, schemas)
     if not found:
         return []
     batch = [found[0]]
@@ -177,6 +191,41 @@ def _bare(text: str, names: _Names, claimed: list[tuple[int, int]]) -> list[_Fou
             continue
         out += [_Found(start, end, n, a) for n, a in _calls_in(value, names, need_args=True)]
         pos = end
+
+
+def _described(text: str, schemas: Mapping[str, Mapping[str, Any]]) -> list[_Found]:
+    """A call explained in prose: the first JSON object of the text (outside
+    fences of another language) taken as the arguments of the tool named last
+    before it, when that tool's schema fits the object's keys."""
+    skip = [m.span() for m in _FENCE.finditer(text) if m.group(1).lower() not in _CALL_FENCES]
+    pos = 0
+    while True:
+        m = _BRACE.search(text, pos)
+        if m is None:
+            return []
+        start = m.start()
+        span = _claimed_span(start, skip)
+        if span is not None:
+            pos = span[1]
+            continue
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except ValueError:
+            pos = start + 1
+            continue
+        break
+    if not isinstance(value, dict) or not value:
+        return []
+    mentions = [(mm.start(), name) for name in schemas
+                for mm in re.finditer(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", text[:start])]
+    if not mentions:
+        return []
+    name = max(mentions)[1]
+    schema = schemas[name]
+    props = set(schema.get("properties", {}))
+    if not set(value) <= props or not set(schema.get("required", ())) <= set(value):
+        return []
+    return [_Found(start, end, name, value)]
 
 
 def _calls_in(value: Any, names: _Names, *, need_args: bool) -> list[tuple[str, dict[str, Any]]]:

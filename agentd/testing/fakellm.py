@@ -129,7 +129,7 @@ def text(content: str, **kw: Any) -> TextTurn:
 
 
 # How the call ``{"name": N, "arguments": A}`` is written in each text form.
-TEXT_FORMS = ("fenced_json", "bare", "tool_call", "list", "function_eq", "function_name")
+TEXT_FORMS = ("fenced_json", "bare", "tool_call", "list", "function_eq", "function_name", "described")
 
 
 def render_text_call(name: str, arguments: Any = None, form: str = "fenced_json") -> str:
@@ -143,6 +143,9 @@ def render_text_call(name: str, arguments: Any = None, form: str = "fenced_json"
         "list": f"[{obj}]",
         "function_eq": f"<function={name}>{args}</function>",
         "function_name": f'<tools>\n<function name="{name}">\n{args}\n</function>\n</tools>',
+        # the call explained instead of made: the tool's name in prose, its arguments alone in a fence
+        "described": (f"To do this, call the `{name}` function with the following arguments:\n```json\n{args}\n```\n"
+                      "This will do what the objective asks."),
     }
     if form not in forms:
         raise ValueError(f"unknown text form {form!r}; one of {', '.join(TEXT_FORMS)}")

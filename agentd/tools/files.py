@@ -44,8 +44,34 @@ READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 RelPath = Annotated[str, msgspec.Meta(
     min_length=1, max_length=MAX_PATH,
-    description="Path relative to the goal's artifacts directory, e.g. 'reports/2024-06-07.md'. No '..', no absolute paths.",
+    description="Path relative to the goal's own folder, e.g. 'report.md' or 'reports/2024-06-07.md'. No '..', no absolute paths.",
 )]
+
+
+class NoSuchFile(ToolError):
+    """read_file of a path that does not exist."""
+
+
+def list_files(root: Path, limit: int = 20) -> list[str]:
+    """Up to ``limit`` regular files under ``root`` (relative paths, top level
+    first, then by name; links not followed; agentd's own ``runs/`` folder
+    left out). Never raises."""
+    out: list[str] = []
+    level = [root]
+    try:
+        while level and len(out) < limit:
+            nxt = []
+            for d in level:
+                for entry in sorted(os.scandir(d), key=lambda e: e.name):
+                    if entry.is_dir(follow_symlinks=False):
+                        if not (d == root and entry.name == "runs"):
+                            nxt.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        out.append(Path(entry.path).relative_to(root).as_posix())
+            level = nxt
+    except OSError:
+        pass
+    return out[:limit]
 
 
 def split_path(rel: str) -> list[str]:
@@ -79,7 +105,7 @@ def _open_dir(fd: int, name: str, rel: str, create: bool) -> int:
         st = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
         if not create:
-            raise ToolError(f"{rel}: no such file or directory") from None
+            raise NoSuchFile(f"{rel}: no such file or directory") from None
         try:
             os.mkdir(name, 0o700, dir_fd=fd)
         except FileExistsError:
@@ -167,7 +193,7 @@ def _read_leaf(dfd: int, name: str, rel: str) -> bytes:
     try:
         fd = os.open(name, READ_FLAGS, dir_fd=dfd)
     except FileNotFoundError:
-        raise ToolError(f"{rel}: no such file") from None
+        raise NoSuchFile(f"{rel}: no such file") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ToolRefused(f"{rel} is a symbolic link; links are not followed") from exc
@@ -275,7 +301,7 @@ class WriteFileParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class ReadFile:
     name: ClassVar[str] = "read_file"
-    description: ClassVar[str] = "Read a text file from this goal's artifacts directory (files saved by earlier steps or runs)."
+    description: ClassVar[str] = "Read a text file from this goal's own folder (files saved by earlier steps or runs)."
     Params: ClassVar[type[msgspec.Struct]] = ReadFileParams
     timeout_s: ClassVar[float] = 15.0
     side_effect: ClassVar[bool] = False
@@ -283,7 +309,13 @@ class ReadFile:
 
     async def run(self, params: ReadFileParams, ctx: ToolContext) -> str:
         # Abandoned on cancel: a file-system call that hangs must not hold up the run's cancel or shutdown.
-        text = await trio.to_thread.run_sync(read_text, ctx.artifacts, params.path, abandon_on_cancel=True)
+        try:
+            text = await trio.to_thread.run_sync(read_text, ctx.artifacts, params.path, abandon_on_cancel=True)
+        except NoSuchFile as exc:  # say what is there: models invent folders ("files/notes.txt")
+            names = await trio.to_thread.run_sync(list_files, ctx.artifacts, abandon_on_cancel=True)
+            there = ("the files in this goal's folder are: " + ", ".join(names)) if names else \
+                "this goal's folder has no files yet"
+            raise NoSuchFile(f"{exc.message}; {there}") from None
         limit = ctx.tools.observation_limit
         size = max(1, min(params.max_chars or limit, limit))
         part = text[params.offset : params.offset + size]
@@ -295,7 +327,7 @@ class ReadFile:
 
 class WriteFile:
     name: ClassVar[str] = "write_file"
-    description: ClassVar[str] = "Write (or append to) a UTF-8 text file in this goal's artifacts directory; parent folders are created."
+    description: ClassVar[str] = "Write (or append to) a UTF-8 text file in this goal's own folder; parent folders are created."
     Params: ClassVar[type[msgspec.Struct]] = WriteFileParams
     timeout_s: ClassVar[float] = 15.0
     side_effect: ClassVar[bool] = False

@@ -107,7 +107,9 @@ class WebSearch:
 
     async def run(self, params: WebSearchParams, ctx: ToolContext) -> str:
         results = await search(params.query, params.limit, ctx)
-        return wrap_untrusted("web_search", format_results(params.query, results))
+        text = wrap_untrusted("web_search", format_results(params.query, results))
+        # Outside the untrusted block, from us: models otherwise write their answer from the snippets.
+        return text + ("\nThese are snippets only: to read a result, fetch its URL with fetch_page." if results else "")
 
 
 async def search(query: str, limit: int, ctx: ToolContext) -> list[SearchResult]:

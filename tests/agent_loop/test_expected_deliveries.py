@@ -43,7 +43,8 @@ def test_a_webhook_claimed_but_not_sent_gets_a_reminder_then_is_sent_once(make_d
     fake_llm.assert_complete()
     reminder = fake_llm.requests[1]["messages"][-1]
     assert reminder["role"] == "user"
-    assert "must send a webhook with `send_webhook`; none was sent yet" in reminder["content"], reminder
+    assert "No webhook has been sent yet (`send_webhook`)" in reminder["content"], reminder
+    assert '{"name": "send_webhook", "arguments": {"url": "<url>", "payload": {"<key>": "<value>"}}}' in reminder["content"]
     assert [s["tool_name"] for s in steps_of(d, run["id"])] == ["finish", "send_webhook", "finish"]
 
 
@@ -55,6 +56,7 @@ def test_a_webhook_never_delivered_fails_the_run_with_what_is_missing(make_daemo
             tool_call("send_webhook", {"url": hook.url, "payload": PAYLOAD}),
             tool_call("finish", {"summary": "Report sent."}),
             tool_call("finish", {"summary": "Report sent, really."}),
+            tool_call("finish", {"summary": "Report sent, I promise."}),
         ], "--webhook", hook.url, "--expect-sent", "webhook", "--expect", "report.md", objective=OBJECTIVE)
         assert len(tool_hooks(hook)) == 1  # tried once, answered 400: not retried, not delivered
     assert run["status"] == "failed", run
@@ -62,8 +64,8 @@ def test_a_webhook_never_delivered_fails_the_run_with_what_is_missing(make_daemo
                             "expected delivery not made: webhook"), run["error"]
     fake_llm.assert_complete()
     reminder = fake_llm.requests[2]["messages"][-1]["content"]
-    assert "`report.md`" in reminder and "must send a webhook with `send_webhook`" in reminder, reminder
-    assert [s["status"] for s in steps_of(d, run["id"])] == ["error", "ok", "ok"]
+    assert "`report.md`" in reminder and "No webhook has been sent yet" in reminder, reminder
+    assert [s["status"] for s in steps_of(d, run["id"])] == ["error", "ok", "ok", "ok"]
 
 
 def email_config(sink: SmtpSink) -> str:
@@ -81,7 +83,8 @@ def test_an_email_claimed_but_not_sent_gets_a_reminder_then_is_sent_once(make_da
         assert run["status"] == "completed", run
         assert [m.subject for m in sink.messages].count("Weather report") == 1
     reminder = fake_llm.requests[1]["messages"][-1]["content"]
-    assert "must send an email with `send_email`; none was sent yet" in reminder, reminder
+    assert "No email has been sent yet (`send_email`)" in reminder, reminder
+    assert '"arguments": {"to": ["me@example.com"], "subject": "<subject>", "body": "<body>"}' in reminder, reminder
     fake_llm.assert_complete()
     shown = d.ctl("goal", "show", goal["id"])
     assert "Must send" in shown.stdout and "email" in shown.stdout, shown.stdout
@@ -129,3 +132,23 @@ def test_an_expected_delivery_needs_its_tool_allowed(make_daemon):
     assert r.returncode == 1 and "send_email" in r.stderr, r.stderr
     cleared = ctl_json(d, "goal", "edit", goal["id"], "--no-expect-sent", "--no-expect")
     assert cleared["params"]["expect_sent"] == [] and cleared["params"]["expect"] == []
+
+
+def test_the_same_send_twice_in_one_run_is_refused_not_delivered_again(make_daemon, fake_llm):
+    """A model that repeats a send it already made (as small models do when
+    they describe what they did) gets an error back; the receiver sees one
+    POST. A send with other arguments still goes out."""
+    with WebhookReceiver() as hook:
+        d = make_daemon(config=hook_config(hook))
+        goal, run = run_goal(d, fake_llm, [
+            tool_call("send_webhook", {"url": hook.url, "payload": PAYLOAD}),
+            tool_call("send_webhook", {"payload": dict(PAYLOAD), "url": hook.url}),  # same call, other key order
+            tool_call("send_webhook", {"url": hook.url, "payload": {"report": "rain"}}),
+            tool_call("finish", {"summary": "Sent."}),
+        ], "--webhook", hook.url, objective=OBJECTIVE)
+        assert run["status"] == "completed", run
+        assert len(tool_hooks(hook)) == 1
+        assert [h.payload for h in hook.hooks].count({"report": "rain"}) == 1
+    steps = steps_of(d, run["id"])
+    assert [s["status"] for s in steps] == ["ok", "error", "ok", "ok"], steps
+    assert "already delivered in this run (step 1)" in steps[1]["error"], steps[1]

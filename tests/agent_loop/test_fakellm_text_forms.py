@@ -22,7 +22,8 @@ def test_text_calls_arrive_as_content_without_native_calls(form):
     with FakeLLM([text_call("write_file", {"path": "a.md", "content": "x"}, form=form)]) as fake:
         choice = _chat(fake)
     assert not choice["message"].get("tool_calls") and choice["finish_reason"] == "stop"
-    [call] = recover_calls(choice["message"]["content"], ["write_file"])
+    schema = {"properties": {"path": {}, "content": {}}, "required": ["path", "content"]}  # for "described"
+    [call] = recover_calls(choice["message"]["content"], ["write_file"], {"write_file": schema})
     assert (call.name, call.arguments) == ("write_file", '{"path":"a.md","content":"x"}')
 
 

@@ -92,13 +92,19 @@ def test_expected_output_missing_gets_a_reminder_then_fails(make_daemon, fake_ll
         tool_call("write_file", {"path": "notes.md", "content": "- red"}),
         tool_call("finish", {"summary": "Wrote report.md."}),  # a claim the world does not back
         tool_call("finish", {"summary": "Wrote report.md, really."}),
+        tool_call("finish", {"summary": "Wrote report.md, I promise."}),
     ], "--tools", "write_file", "--expect", "report.md", "--expect", "data/sum.txt")
     assert goal["params"]["expect"] == ["report.md", "data/sum.txt"]
     assert run["status"] == "failed", run
     assert run["error"] == "expected outputs report.md, data/sum.txt were not written (missing or empty)"
     fake_llm.assert_complete()
-    reminder = fake_llm.requests[2]["messages"][-1]
-    assert reminder["role"] == "user" and "`report.md`, `data/sum.txt`" in reminder["content"]
+    for n in (2, 3):  # two reminders, each naming both files and the call to make next
+        reminder = fake_llm.requests[n]["messages"][-1]
+        assert reminder["role"] == "user", reminder
+        assert "`report.md` has not been written" in reminder["content"], reminder
+        assert "`data/sum.txt` has not been written" in reminder["content"], reminder
+        assert '{"name": "write_file", "arguments": {"path": "report.md", "content": "<content>"}}' in reminder["content"]
+        assert "finish" not in reminder["content"], reminder
     shown = d.ctl("goal", "show", goal["id"])
     assert "report.md, data/sum.txt" in shown.stdout, shown.stdout
     health = ctl_json(d, "goal", "show", goal["id"])["health"]
@@ -163,3 +169,26 @@ def test_a_repeated_mistake_among_concurrent_calls_fails_as_that_mistake(make_da
     assert run["error"].startswith("the model made the same mistake 2 times in a row: launch_rockets: "), run["error"]
     assert "ExceptionGroup" not in run["error"] and "internal error" not in run["error"]
     assert [s["status"] for s in steps_of(d, run["id"])] == ["error", "error"]
+
+
+def test_text_results_say_what_is_still_to_do_and_a_misplaced_file_is_named(make_daemon, fake_llm):
+    """While a declared output is missing, a text call's result ends with what
+    is still to do (not an invitation to finish); the reminder names a file of
+    the same name written in the wrong folder, and the fixed call completes."""
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        text_call("write_file", {"path": "artifacts/report.md", "content": "# Report\n"}),
+        text_call("finish", {"summary": "Wrote report.md."}),
+        text_call("write_file", {"path": "report.md", "content": "# Report\n"}),
+        text_call("finish", {"summary": "Wrote report.md."}),
+    ], "--tools", "write_file", "--expect", "report.md")
+    assert run["status"] == "completed", run
+    fake_llm.assert_complete()
+    after_write = fake_llm.requests[1]["messages"][-1]["content"]
+    assert after_write.startswith("Result of write_file:"), after_write
+    assert after_write.endswith("Still to do for this objective: write `report.md` with `write_file`. "
+                                "Reply with the next tool call."), after_write
+    reminder = fake_llm.requests[2]["messages"][-1]["content"]
+    assert "you wrote `artifacts/report.md`" in reminder and "must be written as `report.md`" in reminder, reminder
+    done = fake_llm.requests[3]["messages"][-1]["content"]
+    assert "Still to do" not in done and "call `finish`" in done, done  # nothing missing: the usual line

@@ -250,3 +250,70 @@ def test_text_without_a_tool_name_is_never_a_call(parts):
 def test_never_raises(text):
     for c in recover_calls(text, TOOLS):
         assert c.name in TOOLS and isinstance(json.loads(c.arguments), dict)
+
+
+# -------------------------------------------------------------- described calls
+SCHEMAS = {
+    "fetch_page": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+    "write_file": {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"},
+                                                   "append": {"type": "boolean"}}, "required": ["path", "content"]},
+    "send_webhook": {"type": "object", "properties": {"url": {"type": "string"}, "payload": {"type": "object"}},
+                     "required": ["url", "payload"]},
+    "finish": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
+}
+
+# Verbatim from Qwen2.5-Coder-1.5B (agentd's prompt, llama.cpp), after a web_search result.
+REAL_DESCRIBED = '''To read the Trio article, you should call the `fetch_page` function with the following arguments:
+```json
+{
+  "url": "http://127.0.0.1:33567/articles/trio"
+}
+```
+This will fetch the HTML content of the Trio article and return it as markdown.'''
+
+
+def described(text: str) -> list[tuple[str, dict]]:
+    return [(c.name, json.loads(c.arguments)) for c in recover_calls(text, TOOLS, SCHEMAS)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    (REAL_DESCRIBED, [("fetch_page", {"url": "http://127.0.0.1:33567/articles/trio"})]),
+    ('Next I will use write_file with {"path": "a.md", "content": "x"}.', [("write_file", {"path": "a.md", "content": "x"})]),
+    # the tool named last before the object is the one called
+    ('After web_search, call fetch_page:\n```\n{"url": "http://x.example/"}\n```', [("fetch_page", {"url": "http://x.example/"})]),
+    # optional parameters are fine
+    ('Call write_file: {"path": "a.md", "content": "x", "append": true}', [("write_file", {"path": "a.md", "content": "x", "append": True})]),
+    # only the first object: what follows may rest on an invented result
+    ('Call fetch_page {"url": "http://a.example/"} then fetch_page {"url": "http://b.example/"}',
+     [("fetch_page", {"url": "http://a.example/"})]),
+    # a proper call form wins over the described reading
+    ('Call fetch_page:\n{"name": "write_file", "arguments": {"path": "a", "content": "b"}}', [("write_file", {"path": "a", "content": "b"})]),
+])
+def test_described_call_is_recovered_with_schemas(text, expected):
+    assert described(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    # keys that are not (all) the named tool's parameters: data
+    'I used write_file to save the report. Each entry looks like this: {"name": "Mars", "moons": 2}',
+    'I used fetch_page; the API answered {"url": "http://x.example/", "status": 200}',
+    # a required parameter missing
+    'Call send_webhook with {"url": "http://hook.example/"}',
+    # the tool is named only after the object
+    '{"url": "http://x.example/"} is what fetch_page would need.',
+    # no tool named at all, or only a tool without a schema here
+    'The result: {"url": "http://x.example/"}',
+    'Use web_search with {"url": "http://x.example/"}',
+    # a name inside a longer word is not a mention
+    'Call my_fetch_page_helper with {"url": "http://x.example/"}',
+    # a code sample in another language
+    'Call fetch_page like this:\n```python\nfetch_page({"url": "http://x.example/"})\n```',
+    # an empty object
+    'Call fetch_page with {}',
+])
+def test_described_looking_text_that_is_not_a_call(text):
+    assert described(text) == []
+
+
+def test_described_calls_need_schemas():
+    assert recover_calls(REAL_DESCRIBED, TOOLS) == []

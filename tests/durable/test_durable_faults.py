@@ -273,4 +273,4 @@ def test_durable_expected_webhook_in_flight_counts_as_sent_and_is_not_asked_agai
     assert run["status"] == "completed", run
     assert web.webhook_ids.count(webhook_message_id(f"{rid}:step-1")) == 1
     asked = [m["content"] for r in plan_llm.chat_requests for m in r["messages"] if m.get("role") == "user"]
-    assert not any("none was sent yet" in (c or "") for c in asked)
+    assert not any("has been sent yet" in (c or "") for c in asked)

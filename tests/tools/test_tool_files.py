@@ -114,6 +114,23 @@ def test_read_missing_and_binary(make_ctx):
         read(ctx, "bin")
 
 
+def test_read_missing_names_the_files_that_are_there(make_ctx):
+    """Models invent folders ("files/numbers.txt"): the error lists what exists,
+    top level first, without agentd's own runs/ folder."""
+    ctx = make_ctx()
+    with pytest.raises(ToolError, match="this goal's folder has no files yet"):
+        read(ctx, "files/numbers.txt")
+    write(ctx, "numbers.txt", "1\n2\n")
+    write(ctx, "notes/a.md", "a")
+    write(ctx, "runs/r1/summary.md", "done")
+    with pytest.raises(ToolError) as err:
+        read(ctx, "files/numbers.txt")
+    assert str(err.value.message) == ("files/numbers.txt: no such file or directory; the files in this goal's "
+                                      "folder are: numbers.txt, notes/a.md"), err.value.message
+    with pytest.raises(ToolError, match="number.txt: no such file; the files .* numbers.txt"):
+        read(ctx, "number.txt")
+
+
 def test_runtime_helpers(tmp_path):
     root = tmp_path / "art"
     assert write_artifact(root, "runs/r1/summary.md", "done") == 4

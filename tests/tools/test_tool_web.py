@@ -113,6 +113,9 @@ def test_web_search_duckduckgo(serve, make_ctx):
     assert method == "POST" and urllib.parse.parse_qs(body.decode()) == {"q": ["ai news"]}
     assert "1. Example News\n   URL: https://example.com/news?a=1&b=2" in out
     assert "2. Direct link" in out and "Ad result" not in out
+    # after the untrusted block, from agentd: read the page, not only the snippet
+    assert out.endswith("</untrusted_content>\nThese are snippets only: to read a result, fetch its URL with "
+                        "fetch_page."), out
 
 
 def test_web_search_searxng(serve, make_ctx):
