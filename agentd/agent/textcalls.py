@@ -45,7 +45,10 @@ arguments alone. When ``schemas`` is given and no call of the forms above is
 found, such an answer is a call when the first JSON object in it (bare or in a
 call fence) has only parameters of the tool named last before it (its exact
 name, as a word) and every required one: the schema is the evidence that the
-object is that tool's arguments, not data.
+object is that tool's arguments, not data. The arguments may also come as a
+list, one per line (``- `url`: `http://...```), right after the tool's name;
+the same schema check applies, and each value must read as its parameter's
+type.
 
 Ids are ``text-<hash>-<n>``: deterministic for a given text and distinct
 across the turns of a run (the hash is of the text).
@@ -74,6 +77,9 @@ _CALL_FENCES = frozenset({"", "json", "json5", "jsonc", "tool_call", "tool_calls
 _ALLOWED_EXTRA = frozenset({"id", "type"})
 _OPEN = re.compile(r"[{\[]")
 _BRACE = re.compile(r"\{")
+# One parameter per line: "- `url`: `http://...`", "* **limit**: 10", "- path = notes.md".
+_ARG_LINE = re.compile(r"^[ \t]*[-*][ \t]+[`*]*([A-Za-z_][A-Za-z0-9_]*)[`*]*[ \t]*[:=][ \t]*(\S.*?)[ \t]*$", re.M)
+_ARG_LIST = re.compile(r"(?:" + _ARG_LINE.pattern + r"\n?)+", re.M)
 _BATCH_GAP = re.compile(r"[\s,]*\Z")  # what may stand between two calls of one batch
 
 
@@ -97,7 +103,7 @@ def recover_calls(text: str, tool_names: Collection[str],
     names = _Names(tool_names)
     found = sorted(_scan(text, names), key=lambda f: f.start)
     if not found and schemas:
-        found = _described(text, schemas)
+        found = _described(text, schemas) or _described_list(text, schemas)
     if not found:
         return []
     batch = [found[0]]
@@ -216,16 +222,63 @@ def _described(text: str, schemas: Mapping[str, Mapping[str, Any]]) -> list[_Fou
         break
     if not isinstance(value, dict) or not value:
         return []
-    mentions = [(mm.start(), name) for name in schemas
-                for mm in re.finditer(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", text[:start])]
-    if not mentions:
-        return []
-    name = max(mentions)[1]
-    schema = schemas[name]
-    props = set(schema.get("properties", {}))
-    if not set(value) <= props or not set(schema.get("required", ())) <= set(value):
+    name = _named_before(text, start, schemas)
+    if name is None or not _fits(value, schemas[name]):
         return []
     return [_Found(start, end, name, value)]
+
+
+def _named_before(text: str, pos: int, schemas: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The tool of ``schemas`` whose exact name (as a word) comes last before ``pos``."""
+    mentions = [(m.start(), name) for name in schemas
+                for m in re.finditer(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", text[:pos])]
+    return max(mentions)[1] if mentions else None
+
+
+def _fits(args: dict[str, Any], schema: Mapping[str, Any]) -> bool:
+    """Only parameters of the schema, and every required one."""
+    return bool(args) and set(args) <= set(schema.get("properties", {})) \
+        and set(schema.get("required", ())) <= set(args)
+
+
+def _described_list(text: str, schemas: Mapping[str, Mapping[str, Any]]) -> list[_Found]:
+    """A call explained as a list of its arguments after the tool's name:
+    ``- `url`: `http://...```, one parameter per line. Values are text,
+    read as the parameter's schema type (a number, a boolean, a JSON list or
+    object)."""
+    m = _ARG_LIST.search(text)
+    if m is None:
+        return []
+    name = _named_before(text, m.start(), schemas)
+    if name is None:
+        return []
+    props = schemas[name].get("properties", {})
+    args: dict[str, Any] = {}
+    for line in _ARG_LINE.finditer(m.group(0)):
+        key, raw = line.group(1), line.group(2).strip().strip("`").strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+            raw = raw[1:-1]
+        value = _typed(raw, props.get(key, {}))
+        if key in args or value is _NOT:
+            return []
+        args[key] = value
+    return [_Found(m.start(), m.end(), name, args)] if _fits(args, schemas[name]) else []
+
+
+_NOT = object()
+
+
+def _typed(raw: str, prop: Mapping[str, Any]) -> Any:
+    """``raw`` as the JSON type ``prop`` asks for, or _NOT when it is not one."""
+    kind = prop.get("type")
+    if kind in ("integer", "number", "boolean", "array", "object"):
+        value = _decode_whole(raw.lower() if kind == "boolean" else raw)
+        ok = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "boolean": lambda v: isinstance(v, bool), "array": lambda v: isinstance(v, list),
+              "object": lambda v: isinstance(v, dict)}[kind]
+        return value if ok(value) else _NOT
+    return raw
 
 
 def _calls_in(value: Any, names: _Names, *, need_args: bool) -> list[tuple[str, dict[str, Any]]]:

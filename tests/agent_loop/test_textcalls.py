@@ -238,11 +238,15 @@ prose_bits = st.one_of(
 )
 
 
+SCHEMAS_FOR_PROPERTIES = {n: {"properties": {"path": {}, "url": {}, "content": {}}} for n in TOOLS}
+
+
 @settings(max_examples=400, deadline=None)
 @given(parts=st.lists(prose_bits, max_size=12))
 def test_text_without_a_tool_name_is_never_a_call(parts):
     text = "".join(parts)
     assert recover_calls(text, TOOLS) == []
+    assert recover_calls(text, TOOLS, SCHEMAS_FOR_PROPERTIES) == []  # described calls need a tool's name too
 
 
 @settings(max_examples=200, deadline=None)
@@ -255,6 +259,8 @@ def test_never_raises(text):
 # -------------------------------------------------------------- described calls
 SCHEMAS = {
     "fetch_page": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+    "read_feed": {"type": "object", "properties": {"url": {"type": "string"}, "limit": {"type": "integer"}},
+                  "required": ["url"]},
     "write_file": {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"},
                                                    "append": {"type": "boolean"}}, "required": ["path", "content"]},
     "send_webhook": {"type": "object", "properties": {"url": {"type": "string"}, "payload": {"type": "object"}},
@@ -272,8 +278,17 @@ REAL_DESCRIBED = '''To read the Trio article, you should call the `fetch_page` f
 This will fetch the HTML content of the Trio article and return it as markdown.'''
 
 
+# Verbatim from the same model, as its first answer (and again after being asked to act).
+REAL_DESCRIBED_LIST = '''To begin this objective, you need to call the `read_feed` function with the following arguments:
+- `url`: `http://127.0.0.1:39261/space.atom`
+- `limit`: `10`
+
+This will read the first 10 entries from the Atom feed and return a list of dictionaries, each containing \
+information about a single entry.'''
+
+
 def described(text: str) -> list[tuple[str, dict]]:
-    return [(c.name, json.loads(c.arguments)) for c in recover_calls(text, TOOLS, SCHEMAS)]
+    return [(c.name, json.loads(c.arguments)) for c in recover_calls(text, TOOLS + ("read_feed",), SCHEMAS)]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -288,6 +303,12 @@ def described(text: str) -> list[tuple[str, dict]]:
      [("fetch_page", {"url": "http://a.example/"})]),
     # a proper call form wins over the described reading
     ('Call fetch_page:\n{"name": "write_file", "arguments": {"path": "a", "content": "b"}}', [("write_file", {"path": "a", "content": "b"})]),
+    # the arguments as a list, one per line, read as their schema types
+    (REAL_DESCRIBED_LIST, [("read_feed", {"url": "http://127.0.0.1:39261/space.atom", "limit": 10})]),
+    ('Use write_file:\n* **path**: "notes.md"\n* **content**: Hello there\n* **append** = True',
+     [("write_file", {"path": "notes.md", "content": "Hello there", "append": True})]),
+    ('Call send_webhook with\n- url: http://h.example/hook\n- payload: {"count": 4}',
+     [("send_webhook", {"url": "http://h.example/hook", "payload": {"count": 4}})]),
 ])
 def test_described_call_is_recovered_with_schemas(text, expected):
     assert described(text) == expected
@@ -310,6 +331,12 @@ def test_described_call_is_recovered_with_schemas(text, expected):
     'Call fetch_page like this:\n```python\nfetch_page({"url": "http://x.example/"})\n```',
     # an empty object
     'Call fetch_page with {}',
+    # lists: a summary's bullets; a value not of the parameter's type; a key twice; a required one missing
+    'I read the feed with read_feed.\n- Entries: 5\n- Newest: Rust 2.0',
+    'Call read_feed:\n- url: http://x.example/feed\n- limit: ten',
+    'Call fetch_page:\n- url: http://a.example/\n- url: http://b.example/',
+    'Call send_webhook:\n- url: http://h.example/hook\n- payload: count is 4',
+    'Call write_file:\n- path: notes.md',
 ])
 def test_described_looking_text_that_is_not_a_call(text):
     assert described(text) == []
