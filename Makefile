@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench eval clean system-tools
+.PHONY: run test install bench eval clean system-tools docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ system-tools:
 
 test: $(STAMP) system-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Regenerate the reference docs, agentd.toml(5) and the package's copies of man/ and
+# systemd/ from the code (tests/ship checks that they are current).
+docs: $(STAMP)
+	$(BIN)/python -m scripts.docgen
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

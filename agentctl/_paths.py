@@ -1,8 +1,8 @@
 """Where the client finds the daemon, without importing pathlib or platformdirs.
 
-These mirror ``agentd.paths`` for the common cases (XDG variables, ``~``) so
+These mirror ``agentd.shared.paths`` for the common cases (XDG variables, ``~``) so
 that a command does not pay ~15 ms of imports to compute one path; anything
-unusual falls back to ``agentd.paths`` itself. tests/cli/test_paths.py checks
+unusual falls back to ``agentd.shared.paths`` itself. tests/cli/test_paths.py checks
 that both agree.
 
 Socket precedence (as for the daemon): ``--socket`` > ``AGENTD_SOCKET`` >
@@ -33,7 +33,7 @@ def config_file() -> str:
     try:
         return os.path.join(_xdg("XDG_CONFIG_HOME", "~/.config"), APP, "config.toml")
     except LookupError:
-        from agentd.paths import default_config_file
+        from agentd.shared.paths import default_config_file
 
         return str(default_config_file())
 
@@ -53,7 +53,7 @@ def _default_socket() -> str:
     try:
         return os.path.join(_xdg("XDG_STATE_HOME", "~/.local/state"), APP, "run", "agentd.sock")
     except LookupError:
-        from agentd.paths import runtime_dir
+        from agentd.shared.paths import runtime_dir
 
         return str(runtime_dir() / "agentd.sock")
 

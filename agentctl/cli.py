@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from agentd import loglevels
+from agentd.protocol import loglevels
 
 from .context import (
     EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, Context, Failure, UsageError,

@@ -1,7 +1,7 @@
 """A config value from the command line (``agentctl config set KEY VALUE``):
 read as TOML of the key's type, checked against the schema.
 
-The schema is ``agentd.config.Config`` (msgspec structs; the types, the
+The schema is ``agentd.shared.config.Config`` (msgspec structs; the types, the
 allowed values and the ranges are in their annotations). VALUE is what would
 follow ``key =`` in the file: ``true``, ``8``, ``2.5``, ``["a", "b"]``,
 ``{ fetch_page = 45 }``, ``"text"``. For convenience a string needs no quotes,
@@ -57,9 +57,9 @@ def _in_order(t: mi.Type, hint: object) -> mi.Type:
 
 
 def find(section: str, name: str) -> Key:
-    """The key ``section.name`` of ``agentd.config.Config``. Raises BadValue
+    """The key ``section.name`` of ``agentd.shared.config.Config``. Raises BadValue
     naming the sections, or the section's keys, when there is no such key."""
-    from agentd.config import Config
+    from agentd.shared.config import Config
 
     info = mi.type_info(Config)
     sections = {f.name: f.type for f in info.fields if isinstance(f.type, mi.StructType)}
@@ -196,7 +196,7 @@ def parse(key: Key, text: str) -> object:
     type, the items of a list or table, the allowed values, the range), or
     None for "empty" where the default is empty. Raises BadValue naming the
     key's type, with an example, when it does not fit."""
-    from agentd.config import Config
+    from agentd.shared.config import Config
 
     t = key.type
     nullable = isinstance(t, mi.UnionType) and any(isinstance(x, mi.NoneType) for x in t.types)
@@ -206,7 +206,7 @@ def parse(key: Key, text: str) -> object:
         raise BadValue(f"{key.full} cannot be empty; `agentctl config unset {key.full}` restores its default"
                        + (f" ({key.default!r})" if key.default is not None else ""))
     if key.full == "daemon.log_level":
-        from agentd import loglevels
+        from agentd.protocol import loglevels
 
         text = loglevels.canonical(text) or text
     value = _value(text, t)

@@ -2,7 +2,7 @@
 manager runs. Used by ``agentctl server install|uninstall|start|stop|status``.
 
 The unit templates ship inside the package (``agentd/data/systemd/``, copied
-from the repository's ``systemd/`` by ``python -m agentd.docgen --write``), so
+from the repository's ``systemd/`` by ``python -m scripts.docgen``), so
 ``server install`` works from a wheel, a venv, pipx or a system install.
 
 ``AGENTCTL_SYSTEMCTL`` names the systemctl binary to run (default

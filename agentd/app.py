@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import trio
 
 from . import __version__, log
-from .config import Config
-from .errors import ProviderUnavailable, StoreUnavailable
+from .shared.config import Config
+from .protocol.errors import ProviderUnavailable, StoreUnavailable
 from .events import EventHub
 from .journal import Journal
 from .protocol import methods as m
@@ -103,7 +103,7 @@ class App:
             self.scheduler.wake()
 
     def describe_cron(self, expr: str) -> str:
-        from .scheduling.describe import describe
+        from .shared.describe import describe
 
         try:
             return describe(expr)
@@ -112,7 +112,7 @@ class App:
 
     def next_fire_iso(self, s: m.Schedule) -> str | None:
         """The schedule's next fire time; cached per (cron, zone) until it passes."""
-        from .scheduling.cron import next_fires
+        from .shared.cron import next_fires
 
         now = self.now()
         key = (s.cron, s.timezone)
@@ -131,7 +131,7 @@ class App:
         return iso(times[0])
 
     def next_fires(self, goal: m.Goal, count: int) -> list[m.FireTime]:
-        from .scheduling.cron import next_fires
+        from .shared.cron import next_fires
 
         out: list[m.FireTime] = []
         now = self.now()
@@ -212,7 +212,7 @@ class App:
     def load_config(self) -> Config:
         """The configuration as it is now (file and environment). The daemon
         replaces this with one that also applies its command-line flags."""
-        from . import config as config_mod
+        from .shared import config as config_mod
 
         return config_mod.load(Path(self.config.config_file))
 

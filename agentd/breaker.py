@@ -25,7 +25,7 @@ from typing import Any
 import trio
 
 from . import log
-from .errors import ProviderRateLimited, ProviderUnavailable, ToolError, ToolRefused
+from .protocol.errors import ProviderRateLimited, ProviderUnavailable, ToolError, ToolRefused
 from .protocol import methods as m
 from .timeutil import now_ms, iso
 from .tools.base import copy_attributes

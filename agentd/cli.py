@@ -17,7 +17,8 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from . import __version__, loglevels
+from . import __version__
+from .protocol import loglevels
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_SOCKET = 0, 1, 2, 3, 4
 
@@ -47,9 +48,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from . import config as config_mod
+    from .shared import config as config_mod
     from . import log
-    from .errors import AgentdError, ConfigError, ProviderIncompatible
+    from .protocol.errors import AgentdError, ConfigError, ProviderIncompatible
 
     overrides = {
         "daemon": {"socket": str(args.socket.absolute()) if args.socket else None,

@@ -26,7 +26,7 @@ import trio
 
 from . import log
 from .app import App
-from .config import Config
+from .shared.config import Config
 from .rpc import listener
 from .rpc.dispatch import Dispatcher
 from .rpc.handlers import Handlers

@@ -32,11 +32,11 @@ from typing import Any
 
 import msgspec
 
-from . import loglevels
+from .protocol import loglevels
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
-# The names are agentd.loglevels' (one vocabulary for the flag, the config and reload).
+# The names are agentd.protocol.loglevels' (one vocabulary for the flag, the config and reload).
 LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
 _PRIORITY = {TRACE: 7, logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -181,12 +181,12 @@ def setup(level: str = "info", *, stream=None, journal: bool | None = None, fmt:
 
 
 def set_level(level: str) -> str:
-    """Set agentd's level to ``level`` (a name of agentd.loglevels, any case,
+    """Set agentd's level to ``level`` (a name of agentd.protocol.loglevels, any case,
     ``warn`` for ``warning``) and return its canonical name. Raises
     ValidationFailed naming the levels when ``level`` is none of them."""
     name = loglevels.canonical(level)
     if name is None:
-        from .errors import ValidationFailed
+        from .protocol.errors import ValidationFailed
 
         raise ValidationFailed(f"unknown log level {level!r}; use {loglevels.HELP}",
                                field="log_level", value=level)

@@ -167,7 +167,7 @@ class Metrics:
         return health
 
     def _compute_health(self, goal_id: str, now: int) -> m.GoalHealth:
-        from .scheduling import cron
+        from .shared import cron
         from .timeutil import iso
 
         def q(conn):

@@ -31,8 +31,8 @@ import msgspec
 import trio
 
 from . import log
-from .config import SECRET_KEYS, Config
-from .errors import ConfigError
+from .shared.config import SECRET_KEYS, Config
+from .protocol.errors import ConfigError
 from .protocol import methods as m
 
 if TYPE_CHECKING:

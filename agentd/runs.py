@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import log
-from .errors import AgentdError, InvalidState, NotFound
+from .protocol.errors import AgentdError, InvalidState, NotFound
 from .protocol.events import Note
 from .store import effects as effects_q
 from .store import events as events_q

@@ -55,8 +55,9 @@ import trio
 
 from . import log
 from .protocol import methods as m
-from .scheduling import cron, policy
-from .errors import AgentdError, StoreError
+from .scheduling import policy
+from .shared import cron
+from .protocol.errors import AgentdError, StoreError
 from .store import goals as goals_q
 from .store import runs as runs_q
 from .store import ticks as ticks_q

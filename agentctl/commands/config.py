@@ -1,7 +1,7 @@
 """``agentctl config …``: show, set, unset, path.
 
 These read the config file themselves (they work without a daemon). The keys
-and their types are those of ``agentd.config.Config``; ``set`` reads the value
+and their types are those of ``agentd.shared.config.Config``; ``set`` reads the value
 as TOML of the key's type and checks it against the schema before it writes
 (``agentctl.configvalue``), then writes the file atomically, 0600.
 """
@@ -43,7 +43,7 @@ def _read(path: str) -> dict:
 def cmd_path(ctx: Context) -> None:
     path = config_path(ctx)
     if ctx.json:
-        from agentd import paths
+        from agentd.shared import paths
 
         return ctx.emit_json({"config": path, "exists": os.path.exists(path), "socket": ctx.socket_path,
                               "env_file": str(paths.env_file()), "data_dir": str(paths.data_dir()),
@@ -55,7 +55,7 @@ def cmd_path(ctx: Context) -> None:
 
 
 def _sources(file_data: dict, cfg_dict: dict) -> dict[str, str]:
-    from agentd.config import ENV_VARS
+    from agentd.shared.config import ENV_VARS
 
     by_key = {f"{s}.{k}": var for var, (s, k) in ENV_VARS.items()}
     out = {}
@@ -80,8 +80,8 @@ def effective(path: str, secrets: bool) -> dict:
     import msgspec
     from pathlib import Path
 
-    from agentd import config as cfgmod
-    from agentd.errors import ConfigError
+    from agentd.shared import config as cfgmod
+    from agentd.protocol.errors import ConfigError
 
     file_data = _read(path)
     try:
@@ -167,7 +167,7 @@ def cmd_set(ctx: Context) -> None:
     tomlfile.write_private(path, tomlfile.dumps(data))
     if ctx.json:
         return ctx.emit_json({"file": path, "key": full, "value": value})
-    from agentd.config import SECRET_KEYS
+    from agentd.shared.config import SECRET_KEYS
 
     if value is None:
         ctx.info(f"Removed {full} from {path} (it is empty by default).")
@@ -182,7 +182,7 @@ def _validate(data: dict, path: str) -> None:
     UsageError saying what is wrong."""
     import msgspec
 
-    from agentd.config import from_data
+    from agentd.shared.config import from_data
 
     try:
         from_data(data)
@@ -195,7 +195,7 @@ def _validate_file(data: dict, path: str) -> None:
     when another of its values is wrong (the new one was checked already)."""
     import msgspec
 
-    from agentd.config import from_data
+    from agentd.shared.config import from_data
 
     try:
         from_data(data)

@@ -1,5 +1,5 @@
 """``agentctl man [PAGE]``: show a man page from the copies in the installed
-package (``agentd/data/man``, which ``python -m agentd.docgen`` keeps equal to
+package (``agentd/data/man``, which ``python -m scripts.docgen`` keeps equal to
 ``man/``).
 
 A wheel also installs the pages under PREFIX/share/man, where ``man`` finds

@@ -36,7 +36,7 @@ def probe(socket_path: str, timeout: float = 2.0) -> dict | None:
 
 
 def _log_file() -> str:
-    from agentd.paths import state_dir
+    from agentd.shared.paths import state_dir
 
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)

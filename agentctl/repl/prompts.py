@@ -56,8 +56,8 @@ def schedule_error(expr: str, tz: str) -> str | None:
     expr = expr.strip()
     if not expr:
         return None
-    from agentd.errors import AgentdError
-    from agentd.scheduling.cron import validate
+    from agentd.protocol.errors import AgentdError
+    from agentd.shared.cron import validate
 
     try:
         validate(expr, tz)
@@ -71,9 +71,9 @@ def schedule_preview(expr: str, tz: str, count: int = 3) -> str:
     expr = expr.strip()
     if not expr:
         return "no schedule: the goal runs only when started (`goal run`)"
-    from agentd.errors import AgentdError
-    from agentd.scheduling.cron import next_fires, zone
-    from agentd.scheduling.describe import describe
+    from agentd.protocol.errors import AgentdError
+    from agentd.shared.cron import next_fires, zone
+    from agentd.shared.describe import describe
 
     try:
         text = describe(expr)
@@ -91,8 +91,8 @@ def timezone_error(tz: str) -> str | None:
     tz = tz.strip()
     if not tz:
         return None
-    from agentd.errors import AgentdError
-    from agentd.scheduling.cron import zone
+    from agentd.protocol.errors import AgentdError
+    from agentd.shared.cron import zone
 
     try:
         zone(tz)

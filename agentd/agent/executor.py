@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from .. import log
-from ..errors import AgentdError, ProviderError, StoreError, ToolError
+from ..protocol.errors import AgentdError, ProviderError, StoreError, ToolError
 from ..protocol import events as ev
 from ..store import goals as goals_q
 from ..store import runs as runs_q

@@ -61,7 +61,7 @@ import msgspec
 import trio
 
 from .. import log
-from ..errors import AgentdError, ProviderError, ToolError
+from ..protocol.errors import AgentdError, ProviderError, ToolError
 from ..protocol import events as ev
 from ..protocol import methods as m
 from ..store import goals as goals_q
@@ -76,7 +76,7 @@ from .messages import Completion, Message, ToolCall
 from .textcalls import recover_calls
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..shared.config import Config
     from ..journal import Journal
     from ..metrics import Metrics
     from ..providers.base import Provider

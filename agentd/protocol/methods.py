@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from msgspec import UNSET, Struct, UnsetType
 
-from ..loglevels import LogLevel
+from .loglevels import LogLevel
 
 GoalStatus = Literal["active", "paused", "archived"]
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderUnavailable
+from ..protocol.errors import ProviderUnavailable
 
 _PIECE = 64 * 1024
 DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024

@@ -2,7 +2,7 @@
 OpenAI-compatible server), ollama.py.
 
 Errors: every SDK or transport error is translated inside the provider module
-into the ``ProviderError`` subclasses of ``agentd.errors`` (``raise ... from``):
+into the ``ProviderError`` subclasses of ``agentd.protocol.errors`` (``raise ... from``):
 ProviderUnavailable (connection refused, timeouts and 5xx left after retries;
 an answer over ``provider.max_answer_bytes`` decoded; a SOCKS proxy without
 SOCKS support),

@@ -8,8 +8,8 @@ modules (and the ollama SDK) are imported here, lazily, so importing agentd stay
 
 from __future__ import annotations
 
-from ..config import ProviderConfig, ResolvedProvider
-from ..errors import ConfigError
+from ..shared.config import ProviderConfig, ResolvedProvider
+from ..protocol.errors import ConfigError
 from ..retry import OnRetry, RetryPolicy
 from .base import Provider
 

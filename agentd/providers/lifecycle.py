@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import log
-from ..errors import ConfigError, ProviderError, ProviderIncompatible, ProviderUnavailable
+from ..protocol.errors import ConfigError, ProviderError, ProviderIncompatible, ProviderUnavailable
 from ..protocol import methods as m
 from ..retry import RetryPolicy
 from ..timeutil import iso
@@ -25,7 +25,7 @@ from .base import CheckResult
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..config import Config
+    from ..shared.config import Config
 
 _log = log.get("agentd.provider")
 PING_EVERY_S = 5.0

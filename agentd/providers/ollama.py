@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 
 from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
-from ..errors import (
+from ..protocol.errors import (
     ProviderError, ProviderIncompatible, ProviderRateLimited, ProviderRejected, ProviderUnavailable,
 )
 from ..retry import OnRetry, RetryPolicy

@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import __version__
 from ..agent.messages import Completion, Message, ToolSpec
-from ..errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from ..protocol.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from ..retry import OnRetry, RetryPolicy, retry_after_from_headers
 from . import _wire
 from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,

@@ -37,7 +37,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..agent.messages import Completion, Message, ToolSpec
-from ..errors import ProviderError, ProviderIncompatible, ProviderRejected
+from ..protocol.errors import ProviderError, ProviderIncompatible, ProviderRejected
 from ._wire import MalformedResponse
 from .base import CheckResult, CheckState
 

@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 
 from .. import log
-from ..errors import AgentdError
+from ..protocol.errors import AgentdError
 from ..protocol import envelope as e
 from ..protocol.methods import METHODS, Goal, GoalListResult
 

@@ -14,7 +14,7 @@ import msgspec
 
 from .. import log
 from ..agent.expected import SEND_TOOLS
-from ..errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
+from ..protocol.errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
 from ..protocol import methods as m
 from ..store import goals as goals_q
 from ..store import memories as memories_q
@@ -41,7 +41,7 @@ def delivery_warnings(webhook_url: str | None, email_to: list[str], config) -> l
     whose literal host (an IP address or a localhost name; names are not
     resolved here) is private and not in ``tools.private_hosts_allowed``, or
     email recipients while SMTP is not configured. Each says how to fix it."""
-    from ..errors import ToolError
+    from ..protocol.errors import ToolError
     from ..tools.email import check_configured
     from ..tools.net import private_refusal
 
@@ -82,7 +82,7 @@ MAX_NAME = 200
 
 
 def _check_schedules(schedules: list[m.ScheduleSpec]) -> None:
-    from ..scheduling.cron import validate
+    from ..shared.cron import validate
 
     if len(schedules) > MAX_SCHEDULES:
         raise ValidationFailed(f"a goal can have at most {MAX_SCHEDULES} schedules, not {len(schedules)}",

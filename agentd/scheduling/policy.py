@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from . import cron
+from ..shared import cron
 
 Decision = Literal["fired", "skipped", "missed", "coalesced", "caught_up", "queued"]
 CatchupPolicy = Literal["none", "latest", "all"]

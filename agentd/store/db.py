@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import log
-from ..errors import ConfigError, StoreError, StoreUnavailable
+from ..protocol.errors import ConfigError, StoreError, StoreUnavailable
 from .schema import LATEST, MIGRATIONS
 
 T = TypeVar("T")

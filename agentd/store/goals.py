@@ -84,7 +84,7 @@ def _goal(row: sqlite3.Row, schedules: list[m.Schedule], *, secrets: bool = Fals
 def get_goal(conn: sqlite3.Connection, goal_id: str, *, secrets: bool = False) -> m.Goal:
     row = conn.execute("SELECT * FROM goals WHERE id = ?", (goal_id,)).fetchone()
     if row is None:
-        from ..errors import NotFound
+        from ..protocol.errors import NotFound
 
         raise NotFound(f"no goal with id {goal_id}", noun="goal", id=goal_id)
     return _goal(row, schedules_of(conn, goal_id), secrets=secrets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 
-from ..errors import AmbiguousId, NotFound, ValidationFailed
+from ..protocol.errors import AmbiguousId, NotFound, ValidationFailed
 
 ID_CHARS = set("0123456789abcdef")
 ID_LEN = 12

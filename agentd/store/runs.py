@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import NotFound
+from ..protocol.errors import NotFound
 from ..protocol import methods as m
 from ..protocol.events import RunFinished
 from ..timeutil import iso

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 
-from ..config import SmtpConfig, ToolsConfig
+from ..shared.config import SmtpConfig, ToolsConfig
 
 
 class EffectRecord(msgspec.Struct, frozen=True):

@@ -26,8 +26,8 @@ from typing import Literal
 import msgspec
 
 from .. import log
-from ..config import ToolsConfig
-from ..errors import ToolError, ToolRefused
+from ..shared.config import ToolsConfig
+from ..protocol.errors import ToolError, ToolRefused
 from ..retry import RetryPolicy, retry
 from .base import EffectRecord, SideEffects
 

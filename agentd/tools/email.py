@@ -20,8 +20,8 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 import trio
 
-from ..config import SmtpConfig, ToolsConfig
-from ..errors import ToolError, ToolRefused
+from ..shared.config import SmtpConfig, ToolsConfig
+from ..protocol.errors import ToolError, ToolRefused
 from .base import SideEffects, ToolContext
 from .delivery import Delivery, DeliveryFailed, OnDeliveryRetry, deliver_effect
 

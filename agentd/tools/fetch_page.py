@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 import msgspec
 import trio
 
-from ..errors import ToolError
+from ..protocol.errors import ToolError
 from .base import ToolContext
 from .html import collapse_ws, html_to_markdown, wrap_untrusted
 from .net import fetch

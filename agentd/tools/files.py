@@ -34,7 +34,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 import trio
 
-from ..errors import ToolError, ToolRefused
+from ..protocol.errors import ToolError, ToolRefused
 from .base import ToolContext
 
 MAX_PATH = 512

@@ -36,8 +36,8 @@ import msgspec
 import sniffio
 import trio
 
-from ..config import ToolsConfig
-from ..errors import ToolError, ToolRefused
+from ..shared.config import ToolsConfig
+from ..protocol.errors import ToolError, ToolRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar
 import msgspec
 import trio
 
-from ..errors import ToolError, ToolRefused
+from ..protocol.errors import ToolError, ToolRefused
 from .base import ToolContext
 from .html import html_to_text, wrap_untrusted
 from .net import fetch

@@ -20,9 +20,9 @@ import msgspec
 
 from .. import log
 from ..agent.messages import ToolSpec
-from ..config import ToolsConfig
+from ..shared.config import ToolsConfig
 from ..protocol.methods import ToolInfo
-from ..errors import ToolError
+from ..protocol.errors import ToolError
 from .base import Tool, copy_attributes
 
 ALWAYS_ALLOWED = ("finish",)

@@ -14,7 +14,7 @@ import msgspec
 import trio
 from selectolax.lexbor import LexborHTMLParser
 
-from ..errors import ToolError
+from ..protocol.errors import ToolError
 from .base import ToolContext
 from .html import html_to_text, wrap_untrusted
 from .net import NetPolicy, fetch

@@ -26,7 +26,7 @@ import httpx
 import msgspec
 import trio
 
-from ..errors import ToolError, ToolRefused
+from ..protocol.errors import ToolError, ToolRefused
 from ..retry import retry_after_from_headers
 from .base import SideEffects, ToolContext
 from .delivery import Delivery, DeliveryFailed, OnDeliveryRetry, deliver_effect

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd.agent.loop import LoopParts, RunLoop
 from agentd.events import EventHub
 from agentd.journal import Journal

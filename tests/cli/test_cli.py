@@ -322,7 +322,7 @@ def test_a_command_imports_nothing_heavy(fake):
         "rc = main(['goal', 'list', '--json'])\n"
         "out = sys.stdout.getvalue(); sys.stdout = sys.__stdout__\n"
         "assert rc == 0 and out.startswith('{'), (rc, out)\n"
-        f"heavy = [m for m in {HEAVY!r} + ['msgspec', 'agentd.config', 'platformdirs'] if m in sys.modules]\n"
+        f"heavy = [m for m in {HEAVY!r} + ['msgspec', 'agentd.shared.config', 'platformdirs'] if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "main(['goal', 'show', 'g_a'])\n"
         "main(['server', 'status'])\n"

@@ -1,5 +1,5 @@
 """init, config set/show/unset/path (no daemon needed), the TOML writer, and
-the client's fast path lookup agreeing with agentd.paths."""
+the client's fast path lookup agreeing with agentd.shared.paths."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def test_config_set_reads_toml_of_the_keys_type(xdg):
     # the daemon reads what config set wrote
     from pathlib import Path
 
-    from agentd import config as cfgmod
+    from agentd.shared import config as cfgmod
 
     cfg = cfgmod.load(Path(path), environ={})
     assert cfg.tools.private_hosts_allowed == ["127.0.0.1:8799"] and cfg.provider.assume_tools is True
@@ -180,7 +180,7 @@ def test_every_keys_example_is_a_good_value():
     import shlex
 
     from agentctl import configvalue
-    from agentd.docgen import config_keys
+    from scripts.docgen import config_keys
 
     for section, key, full, _ in config_keys():
         k = configvalue.find(section, key)
@@ -234,7 +234,7 @@ def test_toml_writer_round_trips():
     {"AGENTD_SOCKET": "/tmp/x.sock", "AGENTD_CONFIG": "/tmp/c.toml"},
 ])
 def test_fast_paths_agree_with_agentd_paths(monkeypatch, env):
-    from agentd import paths
+    from agentd.shared import paths
 
     for var in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "AGENTD_SOCKET", "AGENTD_CONFIG"):
         monkeypatch.delenv(var, raising=False)

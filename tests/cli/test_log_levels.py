@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from agentd import loglevels
+from agentd.protocol import loglevels
 from daemon_harness import base_env, write_config
 
 LEVELS = ["trace", "debug", "info", "warning", "error"]
@@ -23,7 +23,7 @@ def test_every_place_lists_the_same_levels():
 
     from agentctl.commands.completion import command_tree
     from agentd.cli import parser
-    from agentd.config import DaemonConfig
+    from agentd.shared.config import DaemonConfig
     from agentd.protocol.methods import DaemonStatus
 
     assert list(loglevels.LEVELS) == LEVELS

@@ -17,7 +17,7 @@ from agentd.store import goals as goals_q
 from agentd.store import runs as runs_q
 from agentd.store.db import Store, migrate, schema_version
 from agentd.store.schema import LATEST, MIGRATIONS
-from agentd.errors import ConfigError, StoreError
+from agentd.protocol.errors import ConfigError, StoreError
 
 pytestmark = pytest.mark.timeout(30)
 

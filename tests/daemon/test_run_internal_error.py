@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.protocol import methods as m
 from agentd.runs import RunManager

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agentd.agent.messages import Message, ToolCall
-from agentd.errors import ProviderIncompatible, ProviderRejected, ProviderUnavailable
+from agentd.protocol.errors import ProviderIncompatible, ProviderRejected, ProviderUnavailable
 from agentd.providers.ollama import OllamaProvider
 from agentd.testing.fakellm import FakeLLM, drop, fault, malformed, stall, text, tool_call, tool_calls
 from provider_helpers import HISTORY, TOOLS, fast_policy, seeded

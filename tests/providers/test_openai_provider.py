@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentd.agent.messages import Message, ToolCall
-from agentd.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from agentd.protocol.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from agentd.providers.openai import OpenAIProvider
 from agentd.testing.fakellm import FakeLLM, drop, fault, malformed, stall, text, tool_call, tool_calls
 from provider_helpers import HISTORY, TOOLS, fast_policy, seeded

@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from agentd.agent.messages import Message, ToolCall
-from agentd.errors import ProviderRejected, ProviderUnavailable
+from agentd.protocol.errors import ProviderRejected, ProviderUnavailable
 from agentd.providers import _wire
 from agentd.providers.factory import make_provider
 from agentd.providers.ollama import OllamaProvider
@@ -126,7 +126,7 @@ def test_one_keep_alive_connection_serves_a_run_and_the_pool_holds_concurrent_ru
 
 
 def test_factory_sizes_the_pool_from_the_concurrency(tmp_path):
-    from agentd import config
+    from agentd.shared import config
 
     cfg = config.load(tmp_path / "none.toml", environ={"LLM_PROVIDER": "openai", "OPENAI_MODEL": "gpt-4o"})
     assert make_provider(cfg.resolved_provider(), cfg.provider, concurrency=200).pool_size == 200

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentd import config
-from agentd.errors import ConfigError
+from agentd.shared import config
+from agentd.protocol.errors import ConfigError
 from agentd.providers.factory import make_provider, retry_policy
 from agentd.providers.ollama import OllamaProvider
 from agentd.providers.openai import OpenAIProvider

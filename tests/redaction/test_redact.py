@@ -12,7 +12,7 @@ import sqlite3
 
 import msgspec
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd import log
 from agentd.redact import Redactor, url_secrets
 from agentd.store.redacting import RedactingConnection

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from agentd.breaker import Board, Breaker, GuardedProvider, GuardedTool
-from agentd.errors import ProviderRejected, ProviderUnavailable, ToolError, ToolRefused
+from agentd.protocol.errors import ProviderRejected, ProviderUnavailable, ToolError, ToolRefused
 
 
 class P(msgspec.Struct):

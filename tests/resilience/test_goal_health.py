@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.metrics import Metrics
 from agentd.protocol import methods as m

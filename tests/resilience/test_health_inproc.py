@@ -7,7 +7,7 @@ import time
 import trio
 import trio.testing
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.daemon import _lag_monitor
 from agentd.scheduler import Scheduler

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from agentd.errors import NotFound
+from agentd.protocol.errors import NotFound
 from agentd.store import Store
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.protocol import methods as m
 from agentd.runs import RunManager
@@ -35,7 +35,7 @@ class InlineStore(Store):
         await trio.lowlevel.checkpoint()
         if self.fail_next:
             self.fail_next -= 1
-            from agentd.errors import StoreUnavailable
+            from agentd.protocol.errors import StoreUnavailable
 
             self.writable = False
             raise StoreUnavailable("the database cannot be written: database or disk is full")

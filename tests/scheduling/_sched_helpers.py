@@ -7,7 +7,7 @@ import functools
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from agentd.scheduling import cron
+from agentd.shared import cron
 
 UTC = timezone.utc
 MINUTE = 60_000

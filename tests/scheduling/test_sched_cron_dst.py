@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _sched_helpers import HOUR, ZONES, brute_force, days_of, local, local_iso, matches, ms, transitions
-from agentd.scheduling import cron
+from agentd.shared import cron
 
 DET = settings(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 

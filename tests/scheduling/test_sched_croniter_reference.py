@@ -5,7 +5,7 @@ croniter stays the reference. These rows are the expectations of croniter's
 test suite (croniter 7.0.0, ``croniter/tests/test_croniter.py`` and
 ``test_croniter_dst_repetition.py``): each test's input (expression, zone,
 start instant) and the instants it expects, transcribed where they agree with
-our documented rules (agentd/scheduling/cron.py, ``man agentd``). Only what
+our documented rules (agentd/shared/cron.py, ``man agentd``). Only what
 croniter's tests assert is here: ``{n: instant}`` means "the n-th fire after
 the start", so gaps in n are fires croniter's test did not check.
 
@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agentd.errors import ValidationFailed
-from agentd.scheduling import cron
+from agentd.protocol.errors import ValidationFailed
+from agentd.shared import cron
 
 
 def _ms(iso: str) -> int:

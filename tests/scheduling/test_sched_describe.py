@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentd.errors import ValidationFailed
-from agentd.scheduling.describe import describe
+from agentd.protocol.errors import ValidationFailed
+from agentd.shared.describe import describe
 
 CASES = [
     ("0 16 * * 5", "at 16:00 on Friday"),

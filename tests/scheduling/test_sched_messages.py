@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from agentd.errors import ValidationFailed
-from agentd.scheduling import cron
+from agentd.protocol.errors import ValidationFailed
+from agentd.shared import cron
 
 ALL_DAYS = (0, 1, 2, 3, 4, 5, 6)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from agentd.scheduling import cron
+from agentd.shared import cron
 
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham", "UTC"]
 SHAPES = ["{m} {h} * * *", "*/{s} * * * *", "{m} * * * *", "{m} {h} * * 1-5", "{m} {h} {d} * *",

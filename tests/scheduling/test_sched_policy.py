@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _sched_helpers import HOUR, ms
-from agentd.scheduling import cron
+from agentd.shared import cron
 from agentd.scheduling.policy import ActiveRun, TickDecision, decide_overlap, on_time, plan_catchup
 
 DAY = 24 * HOUR

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentd.errors import ValidationFailed
-from agentd.scheduling import cron
+from agentd.protocol.errors import ValidationFailed
+from agentd.shared import cron
 
 GOOD = ["* * * * *", "*/15 * * * *", "0 9 * * 1-5", "30 8 * * MON-FRI", "0 0 1 jan *", "0 0 * * 7",
         "5/10 * * * *", "0 0 29 2 *", "0 12 1,15 */2 sun,sat", "@hourly", "@DAILY", "@weekly", "@monthly",

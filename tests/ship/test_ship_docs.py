@@ -12,13 +12,13 @@ import sys
 
 import pytest
 
-from agentd import docgen
+from scripts import docgen
 from ship_helpers import ROOT
 
 
 def test_generated_files_are_current():
     stale = [str(p.relative_to(ROOT)) for p in docgen.stale()]
-    assert not stale, f"run `python -m agentd.docgen`: {stale}"
+    assert not stale, f"run `python -m scripts.docgen`: {stale}"
 
 
 def test_rpc_reference_covers_every_method_and_event():

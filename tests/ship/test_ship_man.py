@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from agentctl.commands.completion import command_tree, iter_commands
-from agentd.config import ENV_VARS
-from agentd.docgen import config_keys
+from agentd.shared.config import ENV_VARS
+from scripts.docgen import config_keys
 from agentd.protocol.methods import METHODS
 from ship_helpers import ROOT
 

@@ -200,6 +200,6 @@ def test_shipped_units_say_what_the_issue_asks():
     for line in ("ListenStream=%t/agentd/agentd.sock", "SocketMode=0600", "DirectoryMode=0700"):
         assert line in sock
     stop = float(service.split("TimeoutStopSec=")[1].split()[0])
-    from agentd.config import DaemonConfig
+    from agentd.shared.config import DaemonConfig
 
     assert stop > DaemonConfig().shutdown_grace_s

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agentd.config import SmtpConfig, ToolsConfig
+from agentd.shared.config import SmtpConfig, ToolsConfig
 from agentd.testing.loopback import LoopbackServer, serve_in_thread, stop
 from agentd.tools.base import EffectRecord, GoalView, MemoryRecord, ToolContext
 

@@ -12,8 +12,8 @@ from email import message_from_bytes
 
 import pytest
 
-from agentd.config import SmtpConfig, ToolsConfig
-from agentd.errors import ToolError, ToolRefused
+from agentd.shared.config import SmtpConfig, ToolsConfig
+from agentd.protocol.errors import ToolError, ToolRefused
 from agentd.tools.email import SendEmail, SendEmailParams
 from agentd.tools.finish import Finish, FinishParams
 from agentd.tools.memory_tools import Recall, RecallParams, Remember, RememberParams

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from agentd.config import ToolsConfig
-from agentd.errors import ToolError, ToolRefused
+from agentd.shared.config import ToolsConfig
+from agentd.protocol.errors import ToolError, ToolRefused
 from agentd.tools.files import ReadFile, ReadFileParams, WriteFile, WriteFileParams, artifacts_path, write_artifact
 from tool_helpers import run
 

@@ -15,8 +15,8 @@ import zlib
 import pytest
 import trio
 
-from agentd.config import ToolsConfig
-from agentd.errors import ToolError, ToolRefused
+from agentd.shared.config import ToolsConfig
+from agentd.protocol.errors import ToolError, ToolRefused
 from agentd.tools import fetch_page as fetch_page_mod
 from agentd.tools.fetch_page import FetchPage, FetchPageParams
 from agentd.tools.files import ReadFile, ReadFileParams, WriteFile, WriteFileParams

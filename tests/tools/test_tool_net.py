@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from agentd.config import ToolsConfig
-from agentd.errors import ToolError, ToolRefused
+from agentd.shared.config import ToolsConfig
+from agentd.protocol.errors import ToolError, ToolRefused
 from agentd.tools.net import NetPolicy, address_refusal, check_url, fetch, host_allowed
 
 from tool_helpers import run

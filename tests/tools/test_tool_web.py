@@ -9,8 +9,8 @@ import urllib.parse
 
 import pytest
 
-from agentd.config import ToolsConfig
-from agentd.errors import ToolError, ToolRefused
+from agentd.shared.config import ToolsConfig
+from agentd.protocol.errors import ToolError, ToolRefused
 from agentd.tools.fetch_page import FetchPage, FetchPageParams
 from agentd.tools.html import html_to_markdown, wrap_untrusted
 from agentd.tools.read_feed import ReadFeed, ReadFeedParams, parse_feed

@@ -57,7 +57,7 @@ from datetime import date, datetime, timedelta, timezone
 from itertools import islice, takewhile
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from ..errors import ValidationFailed
+from ..protocol.errors import ValidationFailed
 
 MACROS = {
     "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",

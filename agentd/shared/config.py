@@ -17,8 +17,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from . import __version__, loglevels, paths
-from .errors import ConfigError
+from .. import __version__
+from ..protocol import loglevels
+from ..protocol.errors import ConfigError
+from . import paths
 
 ProviderName = Literal["openai", "openrouter", "ollama"]
 
