@@ -1,7 +1,7 @@
 """Where the client finds the daemon, without importing pathlib or platformdirs.
 
 These mirror ``agentd.shared.paths`` for the common cases (XDG variables, ``~``) so
-that a command does not pay ~15 ms of imports to compute one path; anything
+that a command does not import them (a large part of its run) to compute one path; anything
 unusual falls back to ``agentd.shared.paths`` itself. tests/cli/test_paths.py checks
 that both agree.
 

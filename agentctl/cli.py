@@ -1,4 +1,5 @@
-"""agentctl's command line: the argparse tree and the dispatch.
+"""agentctl's command line: parse (the tree is ``agentctl.parser``), dispatch,
+map errors to exit statuses.
 
 Each command names its handler as ``"noun:verb"``; the module
 ``agentctl.commands.<noun>`` is imported only when that command runs, so a
@@ -23,452 +24,18 @@ above; for an ambiguous id prefix the candidates are listed.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-
-from agentd.protocol import loglevels
 
 from .context import (
     EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, Context, Failure, UsageError,
 )
-
-EPILOG = """\
-exit status:
-  0    ok
-  1    the operation failed (the daemon answered with an error)
-  2    usage error
-  3    agentd is not reachable (not running, or no access to its socket)
-  4    agentd is not ready or is degraded (server status)
-  130  interrupted
-
-environment:
-  AGENTD_SOCKET  the daemon's socket (like --socket)
-  AGENTD_CONFIG  the config file (like --config)
-  NO_COLOR       no colour in tables
-
-Ids may be abbreviated to any unique prefix; a goal may also be named by its
-name (goal create --name).
-Run `agentctl COMMAND --help` for a command's options."""
-
-RUN_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
-GOAL_STATUSES = ("active", "paused", "archived")
-MEMORY_TYPES = ("note", "fact", "artifact")
-GOAL_REF_HELP = "the goal: its id, a unique prefix of it, or its name"
-
-
-def _speed_up_argparse() -> None:
-    """argparse asks gettext for each of its strings on every parser it
-    builds, and gettext searches the locale directories each time (~0.1 ms a
-    call, ~100 calls). The answer cannot change within a process: remember it."""
-    tr = argparse._
-    if not hasattr(tr, "cache_info"):
-        import functools
-
-        argparse._ = functools.lru_cache(maxsize=None)(tr)
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """The help formatter, minus its ``import shutil`` (~2 ms) for the width."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        if width is None:
-            columns = os.environ.get("COLUMNS", "")
-            if columns.isdigit() and int(columns) > 0:
-                width = int(columns)
-            else:
-                try:
-                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns
-                except (AttributeError, ValueError, OSError):
-                    width = 80
-            width = max(width - 2, 20)
-        super().__init__(prog, indent_increment, max_help_position, width)
+from .parser import build_parser
 
 
 def _version() -> str:
     from agentd import __version__
 
     return f"agentctl {__version__}"
-
-
-def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
-    """Options accepted before or after the command (``--json goal list`` and
-    ``goal list --json``): the sub-parsers must not reset what the top set."""
-    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", default=d(False),
-                   help="print the result as JSON (the RPC result, unchanged)")
-    p.add_argument("-q", "--quiet", action="store_true", default=d(False),
-                   help="no messages on stderr; print only ids where a command creates something")
-    p.add_argument("--socket", metavar="PATH", default=d(None),
-                   help="the daemon's socket (default: $AGENTD_SOCKET, config, $XDG_RUNTIME_DIR/agentd/agentd.sock)")
-
-
-class _Null:
-    """Stands in for the parser of a command that is not being run: building
-    every parser costs ~20 ms (argparse looks up translations on each one), so
-    only the chosen command gets its arguments; the others get a bare parser,
-    which is all the help listing needs."""
-
-    def add_argument(self, *a, **k) -> None:
-        return None
-
-    def add_argument_group(self, *a, **k) -> _Null:
-        return self
-
-    def set_defaults(self, **k) -> None:
-        return None
-
-    def add_parser(self, *a, **k) -> _Null:
-        return self
-
-
-class _Builder:
-    """Adds commands to sub-parser groups, each with the common options.
-
-    ``wanted`` is the (noun, verb) the command line names, when it could be
-    told; every other command is built bare."""
-
-    def __init__(self, wanted: tuple[str | None, str | None]) -> None:
-        self.noun, self.verb = wanted
-
-    def group(self, parent, name: str, help: str):
-        if self.noun is not None and name != self.noun:
-            parent.add_parser(name, help=help, add_help=False)
-            return _Null()
-        p = parent.add_parser(name, help=help, description=help,
-                              formatter_class=_Formatter)
-        _common(p)
-        sub = p.add_subparsers(dest=f"{name}_verb", metavar="COMMAND", title="commands")
-        sub.required = True
-        return sub
-
-    def leaf(self, parent, name: str, handler: str, help: str, description: str):
-        """A top-level command without verbs (``init``, ``completion``, ``shell``)."""
-        if self.noun is not None and name != self.noun:
-            parent.add_parser(name, help=help, add_help=False)
-            return _Null()
-        p = parent.add_parser(name, help=help, description=description, formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler=handler)
-        return p
-
-    def cmd(self, sub, name: str, handler: str, help: str, description: str | None = None,
-            aliases: tuple[str, ...] = ()):
-        if isinstance(sub, _Null):
-            return sub
-        if self.verb is not None and self.verb != name and self.verb not in aliases:
-            sub.add_parser(name, help=help, aliases=list(aliases), add_help=False)
-            return _Null()
-        p = sub.add_parser(name, help=help, description=description or help, aliases=list(aliases),
-                           formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler=handler)
-        return p
-
-
-_TOP_OPTIONS_WITH_VALUE = ("--socket", "--config", "--timeout")
-
-
-def wanted_command(argv: list[str], nouns: dict[str, tuple[str, ...]]) -> tuple[str | None, str | None]:
-    """The (noun, verb) named by ``argv``, or None for what cannot be told
-    (then everything is built, which is always correct)."""
-    words = []
-    skip = False
-    for tok in argv:
-        if skip:
-            skip = False
-            continue
-        if tok == "--":
-            break
-        if tok.startswith("-"):
-            if tok in ("-h", "--help") and not words:
-                return None, None
-            skip = tok in _TOP_OPTIONS_WITH_VALUE and not words
-            continue
-        words.append(tok)
-        if len(words) == 2:
-            break
-    if not words or words[0] not in nouns:
-        return None, None
-    noun = words[0]
-    verbs = nouns[noun]
-    verb = words[1] if len(words) > 1 and words[1] in verbs else None
-    return noun, verb
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
-
-
-def _list_options(p: argparse.ArgumentParser, limit: int) -> None:
-    p.add_argument("--limit", type=_positive_int, default=limit, help=f"at most N rows (default {limit})")
-    p.add_argument("--format", choices=("table", "json", "md"), default="table",
-                   help="table (default), json (same as --json) or md (a markdown table)")
-
-
-def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
-    g = p.add_argument_group("goal")
-    if edit:
-        g.add_argument("--objective", help="a new objective")
-    g.add_argument("--name", help="a short name, shown in lists and accepted wherever the goal's id is")
-    g.add_argument("--schedule", metavar="CRON", action="append",
-                   help="a cron expression (repeatable)" + ("; replaces all schedules" if edit else ""))
-    g.add_argument("--timezone", metavar="TZ",
-                   help="IANA timezone of the schedules (default: this machine's)")
-    g.add_argument("--webhook", metavar="URL", help="POST a signed notification here when a run ends")
-    if edit:
-        g.add_argument("--no-schedule", action="store_true", help="remove every schedule")
-        g.add_argument("--no-webhook", action="store_true", help="remove the webhook")
-    b = p.add_argument_group("run parameters")
-    b.add_argument("--step-budget", type=_positive_int, metavar="N", help="at most N steps per run (default 20)")
-    b.add_argument("--tools", metavar="A,B", help="the tools a run may use (comma-separated; 'default' for all default tools)")
-    b.add_argument("--allow-domain", metavar="DOMAIN", action="append", dest="allow_domains",
-                   help="a domain the web tools may reach (repeatable; default: any public host)")
-    b.add_argument("--constraint", metavar="TEXT", action="append", dest="constraints",
-                   help="a rule the agent must follow (repeatable)")
-    b.add_argument("--email", metavar="ADDRESS", action="append", dest="emails",
-                   help="email the summary to this address (repeatable)")
-    b.add_argument("--token-budget", type=_positive_int, metavar="N", help="at most N tokens per run")
-    b.add_argument("--time-limit", type=_non_negative_float, metavar="SECONDS", help="at most this long per run")
-    b.add_argument("--max-concurrent", type=_positive_int, metavar="N", help="at most N runs of this goal at once")
-    b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
-                   help="a file (relative to the goal's artifacts) each run must write; a run that ends "
-                        "without it, or with it empty, fails (repeatable" + ("; replaces the list)" if edit else ")"))
-    b.add_argument("--expect-sent", choices=("webhook", "email"), action="append", dest="expect_sent",
-                   help="a delivery each run must make: webhook (send_webhook) or email (send_email); a run that "
-                        "ends without one delivered fails (repeatable" + ("; replaces the list)" if edit else ")"))
-    if edit:
-        b.add_argument("--no-token-budget", action="store_true", help="remove the token budget")
-        b.add_argument("--no-time-limit", action="store_true", help="remove the time limit")
-        b.add_argument("--no-constraints", action="store_true", help="remove every constraint")
-        b.add_argument("--no-allow-domains", action="store_true", help="allow any public host again")
-        b.add_argument("--no-email", action="store_true", help="remove every email recipient")
-        b.add_argument("--no-expect", action="store_true", help="remove every expected file")
-        b.add_argument("--no-expect-sent", action="store_true", help="remove every expected delivery")
-    s = p.add_argument_group("scheduling policy")
-    s.add_argument("--catchup", choices=("none", "latest", "all"),
-                   help="ticks missed while agentd was down: none, the latest (default) or all in the window")
-    s.add_argument("--catchup-window", type=_positive_int, metavar="SECONDS",
-                   help="how far back catch-up looks (default 86400)")
-    s.add_argument("--overlap", choices=("skip", "queue", "cancel"),
-                   help="a tick while a run is active: skip it (default), queue one, or cancel the running one")
-    if not edit:
-        s.add_argument("--paused", action="store_true", help="create the goal paused")
-
-
-# noun -> its verbs and aliases (for wanted_command; a test checks it against the tree).
-COMMANDS: dict[str, tuple[str, ...]] = {
-    "init": (),
-    "goal": ("create", "list", "ls", "show", "edit", "delete", "rm", "pause", "resume", "run", "next"),
-    "run": ("list", "ls", "show", "logs", "watch", "cancel", "delete", "rm"),
-    "memory": ("list", "ls", "add", "delete", "rm"),
-    "tool": ("list", "ls"),
-    "provider": ("check",),
-    "server": ("start", "stop", "status", "reload", "metrics", "install", "uninstall"),
-    "config": ("show", "set", "unset", "path"),
-    "completion": (),
-    "man": (),
-    "shell": (),
-}
-
-
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``argv``, only the command it names is built in full."""
-    _speed_up_argparse()
-    top = argparse.ArgumentParser(
-        prog="agentctl",
-        description="Control agentd, the daemon that runs background LLM agents.",
-        epilog=EPILOG,
-        formatter_class=_Formatter,
-    )
-    _common(top, top=True)
-    top.add_argument("--config", metavar="FILE", default=None,
-                     help="the config file (default: $AGENTD_CONFIG or ~/.config/agentd/config.toml)")
-    top.add_argument("--timeout", type=_non_negative_float, metavar="SECONDS", default=60.0,
-                     help="how long to wait for the daemon's answer (default 60)")
-    top.add_argument("--version", action="store_true", help="print the version and exit")
-    nouns = top.add_subparsers(dest="noun", metavar="COMMAND", title="commands")
-    b = _Builder(wanted_command(argv, COMMANDS) if argv is not None else (None, None))
-
-    # ---- init
-    p = b.leaf(nouns, "init", "init:init", "write a config file",
-               "Write config.toml (mode 0600) in the config directory.")
-    p.add_argument("--provider", choices=("openai", "openrouter", "ollama"), help="the LLM provider")
-    p.add_argument("--model", help="the model name (e.g. gpt-4o-mini, llama3.1)")
-    p.add_argument("--api-key", metavar="KEY", help="the provider's API key ('-' reads it from stdin)")
-    p.add_argument("--base-url", metavar="URL", help="the provider's base URL (OpenAI-compatible servers, Ollama)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
-
-    # ---- goal
-    g = b.group(nouns, "goal", "create and manage goals")
-    p = b.cmd(g, "create", "goal:create", "create a goal")
-    p.add_argument("objective", nargs="?",
-                   help="what the agent should achieve (left out on a terminal: asked for, with the other settings)")
-    _goal_options(p, edit=False)
-    p = b.cmd(g, "list", "goal:list", "list goals", aliases=("ls",))
-    p.add_argument("--status", choices=GOAL_STATUSES)
-    _list_options(p, 100)
-    p = b.cmd(g, "show", "goal:show", "show a goal with its schedules, last run and health")
-    p.add_argument("id", help=GOAL_REF_HELP)
-    p.add_argument("--secrets", action="store_true", help="include the webhook signing secret")
-    p = b.cmd(g, "edit", "goal:edit", "change a goal (options left out stay as they are)")
-    p.add_argument("id", help=GOAL_REF_HELP)
-    _goal_options(p, edit=True)
-    p = b.cmd(g, "delete", "goal:delete", "delete a goal with all its runs", aliases=("rm",))
-    p.add_argument("id", help=GOAL_REF_HELP)
-    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
-    for verb, text in (("pause", "pause a goal's schedules"), ("resume", "resume a paused goal"),
-                       ("run", "start a run now")):
-        p = b.cmd(g, verb, f"goal:{verb}", text)
-        p.add_argument("id", help=GOAL_REF_HELP)
-        if verb == "run":
-            p.add_argument("-w", "--watch", action="store_true",
-                           help="watch the run until it ends (as `run watch`)")
-    p = b.cmd(g, "next", "goal:next", "show the next fire times of a goal's schedules")
-    p.add_argument("id", help=GOAL_REF_HELP)
-    p.add_argument("-n", "--count", type=_positive_int, default=5, help="how many (default 5)")
-
-    # ---- run
-    r = b.group(nouns, "run", "inspect and control runs")
-    p = b.cmd(r, "list", "run:list", "list runs", aliases=("ls",))
-    p.add_argument("--goal", metavar="GOAL", help="only this goal's runs (its id, a unique prefix, or its name)")
-    p.add_argument("--status", choices=RUN_STATUSES)
-    _list_options(p, 50)
-    p = b.cmd(r, "show", "run:show", "show a run with its outputs, side effects and error")
-    p.add_argument("id")
-    p.add_argument("--format", choices=("text", "json", "md"), default="text",
-                   help="text (default), json, or md (a markdown report)")
-    p = b.cmd(r, "logs", "run:logs", "show a run's steps")
-    p.add_argument("id")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new steps until the run ends")
-    p.add_argument("--full", action="store_true", help="do not shorten inputs and observations")
-    p.add_argument("--daemon-log", action="store_true",
-                   help="print the daemon's own log lines about the run (journal or the server log file)")
-    p = b.cmd(r, "watch", "run:watch", "watch a run live until it ends", description=(
-        "Watch a run live until it ends: status, elapsed time, the model's answer as it streams (its last "
-        "rows, a running token count, the call's own elapsed time, retries and their reasons), the current "
-        "step, each finished step, tokens and budget, then the summary or the failure reason. Without a "
-        "terminal: plain lines; with --json: the events as NDJSON. Reconnects if agentd restarts. "
-        "Exit 0 if the run completed, 1 if it failed or was cancelled, "
-        "130 if Ctrl-C stopped the watching (the run itself goes on)."))
-    p.add_argument("id")
-    p.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
-                   help="ask for the model's text as it streams (default: on a terminal only; without one it is "
-                        "written as it comes, with --json as text_delta events)")
-    p = b.cmd(r, "cancel", "run:cancel", "cancel a pending or running run")
-    p.add_argument("id")
-    p.add_argument("--reason", default=None, help="recorded with the run")
-    p = b.cmd(r, "delete", "run:delete", "delete a finished run", aliases=("rm",))
-    p.add_argument("id")
-
-    # ---- memory
-    m = b.group(nouns, "memory", "a goal's long-term memories")
-    p = b.cmd(m, "list", "memory:list", "list a goal's memories", aliases=("ls",))
-    p.add_argument("goal", help=GOAL_REF_HELP)
-    p.add_argument("--type", choices=MEMORY_TYPES)
-    p.add_argument("--query", help="only memories matching this text")
-    _list_options(p, 100)
-    p = b.cmd(m, "add", "memory:add", "add a memory to a goal")
-    p.add_argument("goal", help=GOAL_REF_HELP)
-    p.add_argument("content", help="the text to remember ('-' reads stdin)")
-    p.add_argument("--type", choices=MEMORY_TYPES, default="note")
-    p = b.cmd(m, "delete", "memory:delete", "delete a memory", aliases=("rm",))
-    p.add_argument("id")
-
-    # ---- tool, provider
-    t = b.group(nouns, "tool", "the tools agents can use")
-    p = b.cmd(t, "list", "tool:list", "list the tools", aliases=("ls",))
-    p.add_argument("--format", choices=("table", "json", "md"), default="table")
-    pv = b.group(nouns, "provider", "the LLM provider")
-    b.cmd(pv, "check", "provider:check", "check now that the configured model can call tools")
-
-    # ---- server
-    s = b.group(nouns, "server", "start, stop and inspect the daemon")
-    p = b.cmd(s, "start", "server:start", "start agentd (through systemctl --user when installed, else in the background)")
-    p.add_argument("--wait", type=_non_negative_float, default=15.0, metavar="SECONDS",
-                   help="how long to wait for it to answer (default 15)")
-    p.add_argument("--db", metavar="FILE", help="the database file (passed to agentd)")
-    p = b.cmd(s, "stop", "server:stop", "stop agentd (exit 0 if it was not running)")
-    p.add_argument("--deadline", type=_non_negative_float, default=10.0, metavar="SECONDS",
-                   help="how long runs get to finish before they are cancelled (default 10)")
-    b.cmd(s, "status", "server:status", "show agentd's status (exit 3: not running, 4: not ready or degraded)")
-    p = b.cmd(s, "reload", "server:reload", "make agentd re-read its config file")
-    p.add_argument("--log-level", type=loglevels.argparse_type, choices=loglevels.LEVELS,
-                   help=f"set this level instead of the config file's: {loglevels.HELP}")
-    p = b.cmd(s, "metrics", "server:metrics", "print agentd's metrics (Prometheus text or JSON)")
-    p.add_argument("--format", choices=("prometheus", "json"), default="prometheus",
-                   help="prometheus (default: the text exposition format) or json")
-    p = b.cmd(s, "install", "server:install", "install the systemd user unit (and socket) for this installation",
-              description="Write agentd.service (and agentd.socket with --socket-activation) into "
-                          "$XDG_CONFIG_HOME/systemd/user/ with this installation's ExecStart, then run "
-                          "`systemctl --user daemon-reload` and enable them (when a user manager runs).")
-    p.add_argument("--socket-activation", action="store_true",
-                   help="also install agentd.socket: systemd listens and starts agentd on the first connection")
-    p.add_argument("--unit-dir", metavar="DIR", help="write the units here instead (systemctl is not run)")
-    p.add_argument("--now", action="store_true", help="also start it now")
-    p = b.cmd(s, "uninstall", "server:uninstall", "disable and remove the systemd user units (data is kept)")
-    p.add_argument("--unit-dir", metavar="DIR", help="remove the units from here instead (systemctl is not run)")
-
-    # ---- config
-    c = b.group(nouns, "config", "show and change the config file")
-    p = b.cmd(c, "show", "config:show", "show the effective configuration and where each value comes from")
-    p.add_argument("--secrets", action="store_true", help="show API keys and passwords")
-    p = b.cmd(c, "set", "config:set", "set a value in the config file",
-              description="Set SECTION.KEY to VALUE in the config file (written atomically, 0600). VALUE is "
-                          "TOML of the key's type, as it would follow `key =` in the file: `true`, `8`, `2.5`, "
-                          "`'[\"127.0.0.1:8799\"]'`, `'{ fetch_page = 45 }'`; a string needs no quotes, a "
-                          "list may be comma-separated (`a,b`). A value of the wrong type, outside its range or "
-                          "not among the allowed ones is refused (exit 2) with the type the key takes. `none` "
-                          "empties a key whose default is empty; VALUE '-' reads it from stdin.")
-    p.add_argument("key", metavar="SECTION.KEY")
-    p.add_argument("value")
-    p = b.cmd(c, "unset", "config:unset", "remove a value from the config file (back to its default)")
-    p.add_argument("key", metavar="SECTION.KEY")
-    b.cmd(c, "path", "config:path", "print the config file's path")
-
-    # ---- completion
-    p = b.leaf(nouns, "completion", "completion:completion", "print a shell completion script", (
-        "Print a completion script for bash, zsh or fish. It completes commands, options, choices, "
-        "timezones, and goal ids and names and run ids from the running daemon. Install it with "
-        "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`, "
-        "`agentctl completion zsh > ~/.zfunc/_agentctl` (with `fpath=(~/.zfunc $fpath)` before "
-        "`compinit` in ~/.zshrc) or "
-        "`agentctl completion fish > ~/.config/fish/completions/agentctl.fish`, then open a new shell."))
-    p.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), help="the shell")
-    p.add_argument("--candidates", choices=("goal", "run", "timezone"), metavar="KIND",
-                   help="print the values the scripts complete for KIND (goal: ids and names, run: ids, "
-                        "timezone: IANA names), one a line with a tab and a description; the scripts call this")
-
-    # ---- man
-    p = b.leaf(nouns, "man", "man:man", "show a manual page of this installation", (
-        "Show agentctl(1), agentd(8) or agentd.toml(5) with man(1), from the copies this installation "
-        "carries: it works wherever agentctl runs, also where `man agentctl` finds no page (an "
-        "editable install, a MANPATH without this installation's share/man)."))
-    p.add_argument("page", nargs="?", choices=("agentctl", "agentd", "agentd.toml"), default="agentctl",
-                   help="the page (default agentctl)")
-    p.add_argument("--path", action="store_true", help="print the page's file instead of showing it")
-
-    # ---- shell (the REPL; also `agentctl` alone on a terminal)
-    b.leaf(nouns, "shell", "shell:shell", "the interactive shell (REPL)",
-           "Every command without the `agentctl` prefix, with completion, history and live run events.")
-    return top
 
 
 def _dispatch(handler: str, ctx: Context) -> int:
@@ -499,15 +66,18 @@ def _report(ctx: Context, message: str) -> None:
     ctx.stderr.write(f"agentctl: {message}\n")
 
 
-def _no_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """``agentctl`` alone: the REPL on a terminal; off a terminal, usage."""
-    if sys.stdin.isatty() and sys.stdout.isatty():
-        from .repl import main as repl_main
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
-        return repl_main(Context(args))
-    parser.print_usage(sys.stderr)
-    sys.stderr.write("agentctl: error: a command is required (see agentctl --help)\n")
-    return EXIT_USAGE
+
+def _shell(ctx: Context) -> int:
+    """The REPL (``agentctl shell``, or ``agentctl`` alone on a terminal),
+    which runs each command typed into it with :func:`run`."""
+    if not _on_terminal():
+        raise UsageError("the shell needs a terminal (stdin and stdout); run commands directly instead")
+    from .repl import main
+
+    return main(ctx, run)
 
 
 def run(argv: list[str] | None = None, *, repl: bool = False) -> int:
@@ -521,13 +91,15 @@ def run(argv: list[str] | None = None, *, repl: bool = False) -> int:
         print(_version())
         return 0
     handler = getattr(args, "handler", None)
-    if handler is None:
-        return _no_command(parser, args)
+    if args.noun is None and not _on_terminal():
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("agentctl: error: a command is required (see agentctl --help)\n")
+        return EXIT_USAGE
     ctx = Context(args, repl=repl)
     from .client import ClientError, DaemonNotReachable, RpcError
 
     try:
-        return _dispatch(handler, ctx)
+        return _shell(ctx) if handler is None else _dispatch(handler, ctx)
     except DaemonNotReachable as exc:
         _report(ctx, str(exc))
         return EXIT_UNREACHABLE

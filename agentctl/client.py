@@ -9,7 +9,7 @@ Two ways to call:
 
 - ``client.call("goal.list", {"limit": 10})`` returns the result as plain
   Python data decoded by the stdlib ``json`` module. This is what commands use:
-  msgspec costs ~40 ms to import, more than the rest of a command together.
+  importing msgspec costs more than the rest of a command together.
 - ``client.call("goal.get", GoalGet(id="ab"), Goal)`` encodes the params
   struct and decodes the result into ``Goal`` with msgspec (prebuilt, cached
   decoders); for the REPL and for tests.
@@ -34,16 +34,14 @@ from __future__ import annotations
 import errno
 import json
 import time
+from collections.abc import Iterator
+from typing import Any
 
-# The C module under ``socket``: socket.py itself costs ~3 ms (it imports
-# selectors and converts every constant to an enum), a tenth of a command.
+# The C module under ``socket``: socket.py itself imports selectors and
+# converts every constant to an enum, a noticeable part of a command's run.
 import _socket as socket
 from collections import deque
 
-TYPE_CHECKING = False  # without importing typing (a few ms)
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from typing import Any
 
 # Same as agentd.protocol.envelope.MAX_LINE (checked by a test); importing
 # that module would import msgspec.

@@ -7,13 +7,11 @@ to exit codes by ``agentctl.cli.run``.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
-    from typing import Any
-
     from .client import Client
     from .render import Out
 

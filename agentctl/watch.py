@@ -23,13 +23,11 @@ with backoff), after which :class:`~agentctl.client.DaemonNotReachable` or
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from .client import Client, ClientError, ConnectionLost, DaemonNotReachable, DaemonTimeout
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from typing import Any, TextIO
 
 FINISHED = ("completed", "failed", "cancelled")
 BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 2.0, 3.0, 3.0, 5.0, 5.0, 5.0, 5.0)

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from typing import Any, TextIO
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, TextIO
 
 FINISHED = ("completed", "failed", "cancelled")
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

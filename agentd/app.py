@@ -53,7 +53,7 @@ class App:
         self.provider_ready = trio.Event()
         self.provider_pinged = 0.0  # monotonic time of the last reachability check (providers.lifecycle)
         self.retired_providers: list[Any] = []  # replaced by a reload, still held by runs
-        self._reload_lock = trio.Lock()
+        self.reload_lock = trio.Lock()  # daemon.reload: one at a time (agentd.reload)
         self.metrics: Any = None
         self.breakers: Any = None  # breaker.Board
         self.tools: Any = None  # tools.registry.ToolRegistry
@@ -177,11 +177,6 @@ class App:
         return self.tools.infos(self.config.tools) if self.tools is not None else []
 
     # ---------------------------------------------------------------- provider
-    async def check_provider(self) -> m.ProviderStatus:
-        from .providers.lifecycle import check_now
-
-        return await check_now(self)
-
     async def wait_for_provider(self) -> None:
         """Wait (bounded) until the provider validated; raise its reason otherwise."""
         if self.provider_ready.is_set():
@@ -201,58 +196,12 @@ class App:
         self.stop_reason = reason
         self.stop_requested.set()
 
-    async def reload(self, *, log_level: str | None) -> m.ReloadResult:
-        """``daemon.reload`` (agentd/reload.py): re-read the configuration
-        with ``self.load_config`` and apply it, or change only the log level."""
-        from .reload import reload
-
-        async with self._reload_lock:  # one at a time: each diffs against what the last one applied
-            return await reload(self, self.load_config, log_level=log_level)
-
     def load_config(self) -> Config:
         """The configuration as it is now (file and environment). The daemon
         replaces this with one that also applies its command-line flags."""
         from .shared import config as config_mod
 
         return config_mod.load(Path(self.config.config_file))
-
-    async def replace_provider(self, new: Any, result: Any) -> int:
-        """Serve new runs with ``new`` (its check ``result``, None when not
-        checked). The replaced provider is closed now if no run holds it, else
-        when the last run holding it ends (``release_provider``). Returns how
-        many runs still hold it."""
-        from .providers.lifecycle import _record
-        from .reload import close_provider
-
-        old, self.provider = self.provider, new
-        if result is None:
-            self.provider_status = m.ProviderStatus(provider=new.name, model=new.model, ok=True,
-                                                    message="not checked (provider.check_on_start = false)")
-            self.provider_ready.set()
-        else:
-            _record(self, result)
-        _log.info("provider replaced", provider=new.name, model=new.model,
-                  provider_state=self.provider_status.state if self.provider_status else "unchecked")
-        if old is None or old is new:
-            return 0
-        held = sum(1 for a in self.runs.active.values() if a.provider is old) if self.runs is not None else 0
-        if held:
-            self.retired_providers.append(old)
-        else:
-            await close_provider(old)
-        return held
-
-    async def release_provider(self, provider: Any) -> None:
-        """A run holding ``provider`` ended: close it if a reload replaced it
-        and no other run holds it."""
-        if provider is None or provider is self.provider or provider not in self.retired_providers:
-            return
-        if self.runs is not None and any(a.provider is provider for a in self.runs.active.values()):
-            return
-        from .reload import close_provider
-
-        self.retired_providers.remove(provider)
-        await close_provider(provider)
 
     def status(self) -> m.DaemonStatus:
         cfg = self.config

@@ -24,16 +24,15 @@ status says why and the re-check with backoff goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import trio
 
 from . import log
 from .shared.config import SECRET_KEYS, Config
 from .protocol.errors import ConfigError
 from .protocol import methods as m
+from .providers import lifecycle
 
 if TYPE_CHECKING:
     from .app import App
@@ -45,7 +44,6 @@ RESTART_KEYS = frozenset({
     "daemon.partial_line_timeout_s", "daemon.max_connections",
 })
 PROVIDER_SECTIONS = ("provider.", "openai.", "openrouter.", "ollama.")
-CLOSE_TIMEOUT_S = 2.0
 
 
 def flatten(cfg: Config) -> dict[str, Any]:
@@ -78,10 +76,16 @@ def _keep_restart_keys(old: Config, new: Config) -> Config:
     return applied
 
 
-async def reload(app: "App", load: Callable[[], Config], *, log_level: str | None) -> m.ReloadResult:
-    """Re-read the configuration with ``load`` and apply it (see the module
-    docstring). ``log_level`` given: only the log level changes, the file is
-    not read."""
+async def reload(app: "App", *, log_level: str | None) -> m.ReloadResult:
+    """Re-read the configuration with ``app.load_config`` and apply it (see the
+    module docstring). ``log_level`` given: only the log level changes, the
+    file is not read. One reload at a time: each diffs against what the last
+    one applied."""
+    async with app.reload_lock:
+        return await _reload(app, log_level)
+
+
+async def _reload(app: "App", log_level: str | None) -> m.ReloadResult:
     if log_level is not None:
         before = log.get_level()
         log.set_level(log_level)  # ValidationFailed names the levels
@@ -90,7 +94,7 @@ async def reload(app: "App", load: Callable[[], Config], *, log_level: str | Non
         _log.info("reloaded", log_level=log.get_level())
         return m.ReloadResult(config=app.config.config_file, changed=changes, log_level=log.get_level())
     try:
-        fresh = load()
+        fresh = app.load_config()
     except ConfigError as exc:
         raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
     old = app.config
@@ -112,7 +116,7 @@ async def reload(app: "App", load: Callable[[], Config], *, log_level: str | Non
     held = 0
     if provider is not None:
         new, result = provider
-        held = await app.replace_provider(new, result)
+        held = await lifecycle.replace(app, new, result)
     applied_now = [c for c in changes if not c.restart]
     later = [c for c in changes if c.restart]
     _log.info("reloaded", changed=[c.key for c in applied_now], restart_needed=[c.key for c in later],
@@ -126,10 +130,8 @@ async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
     """The provider ``cfg`` describes, built and (unless check_on_start is
     off) checked. Raises ConfigError when it cannot be built or the model
     cannot call tools; nothing is left open then."""
-    from .providers.lifecycle import build
-
     try:
-        provider = build(app, cfg, cfg.resolved_provider())
+        provider = lifecycle.build(app, cfg, cfg.resolved_provider())
     except ConfigError as exc:
         raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
     if not cfg.provider.check_on_start:
@@ -137,10 +139,10 @@ async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
     try:
         result = await provider.check()
     except BaseException:
-        await close_provider(provider)
+        await lifecycle.close(provider)
         raise
     if result.state == "incompatible":
-        await close_provider(provider)
+        await lifecycle.close(provider)
         raise ConfigError(f"nothing was reloaded: {result.provider}/{result.model}: {result.message}",
                           key="provider.model")
     return provider, result
@@ -154,14 +156,3 @@ def _rebuild_tools(app: "App", cfg: Config) -> None:
 
     app.tools = guard_registry(default_registry(), app.breakers, cfg.tools) if app.breakers is not None \
         else default_registry()
-
-
-async def close_provider(provider: Any) -> None:
-    """Close a provider no run uses any more; bounded, never raises."""
-    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
-        try:
-            await provider.aclose()
-        except Exception as exc:  # closing is tidying up: log it, go on
-            _log.warning("could not close a replaced provider", error=str(exc))
-            return
-    _log.info("replaced provider closed", provider=provider.name, model=provider.model)

@@ -45,6 +45,7 @@ import trio
 from . import log
 from .protocol.errors import AgentdError, InvalidState, NotFound
 from .protocol.events import Note
+from .providers import lifecycle
 from .store import effects as effects_q
 from .store import events as events_q
 from .store import runs as runs_q
@@ -241,7 +242,7 @@ class RunManager:
                 self._per_goal.pop(goal_id, None)
             active.done.set()
             with trio.CancelScope(shield=True):
-                await self.app.release_provider(active.provider)
+                await lifecycle.release(self.app, active.provider)
             self.request_fill()
 
     def request_fill(self) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import msgspec
 import msgspec.inspect as mi
 
-from agentctl.cli import EPILOG
+from agentctl.parser import EPILOG
 from agentctl.commands.completion import command_tree, iter_commands
 from agentd.protocol import errors, events, methods
 from agentd.shared import config

@@ -1,5 +1,5 @@
 """``agentctl completion bash|zsh|fish``: a completion script generated from
-the argparse tree (``agentctl.cli.build_parser``), so it cannot fall behind
+the argparse tree (``agentctl.parser.build_parser``), so it cannot fall behind
 the commands. The three scripts carry the same tables (sub-commands, options,
 the kind of each option's and positional's value) and walk the command line
 the same way, so they complete the same things. Values that change (goal ids
@@ -77,7 +77,7 @@ def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...], help_text: str
 
 
 def command_tree() -> Command:
-    from ..cli import build_parser
+    from ..parser import build_parser
 
     return _walk(build_parser(), (), "")
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from .. import tomlfile
 from ..context import Context, Failure, UsageError
 from ..render import Column, table
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 
 def config_path(ctx: Context) -> str:

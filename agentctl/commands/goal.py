@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+from typing import Any
 
 from ..context import Context, UsageError, drop_none
 from ..render import Column, markdown_table, one_line, shorten, table
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
-    from typing import Any
 
 
 def local_timezone() -> str:

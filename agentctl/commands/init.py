@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
+from agentd.shared.config import API_KEY_VARS
+
 from .. import tomlfile
 from ..context import Context, Failure, UsageError
 from .config import _validate, config_path
-
-KEY_ENV = {"openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
 
 
 def init_data(provider: str, model: str | None, api_key: str | None, base_url: str | None) -> dict:
@@ -50,7 +50,7 @@ def cmd_init(ctx: Context) -> int | None:
     if ctx.json:
         return ctx.emit_json({"file": path, "provider": a.provider, "model": a.model})
     ctx.info(f"Wrote {path} (mode 0600).")
-    env = KEY_ENV.get(a.provider)
+    env = API_KEY_VARS.get(a.provider)
     if env and not api_key and not os.environ.get(env):
         ctx.warn(f"no API key: set {env} or run `agentctl config set {a.provider}.api_key -`.")
     if not a.model:

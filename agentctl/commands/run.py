@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..context import Context, drop_none
 from ..render import (
@@ -10,9 +11,6 @@ from ..render import (
     truncate,
 )
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 # Only against a daemon without run.watch: how often ``logs -f`` polls.
 FOLLOW_INTERVAL_S = 0.5

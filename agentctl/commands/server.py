@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any
 
 from ..client import Client, ClientError, ConnectionLost, DaemonNotReachable
 from ..context import EXIT_NOT_READY, Context, Failure
 from ..render import key_values, span
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 POLL_S = 0.1
 LOG_TAIL_LINES = 20

@@ -12,12 +12,14 @@ interactive forms).
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ..context import Context
+from collections.abc import Callable
+
+from ..context import Context
 
 
-def main(ctx: Context) -> int:
+def main(ctx: Context, run: Callable[..., int]) -> int:
+    """The REPL until the person leaves it; ``run`` runs each command typed
+    (``agentctl.cli.run``). Returns the exit status of the last command."""
     from .shell import Shell
 
-    return Shell(ctx).run()
+    return Shell(ctx, run).run()

@@ -240,7 +240,7 @@ MODELS = {"openai": "gpt-4o-mini", "openrouter": "openai/gpt-4o-mini", "ollama":
 
 def init_form() -> dict:
     """Ask for provider, model, key (and Ollama's URL); returns the answers."""
-    from ..commands.init import KEY_ENV
+    from agentd.shared.config import API_KEY_VARS
 
     providers = list(MODELS)
     provider = _ask("Provider (openai, openrouter, ollama) [openai]:",
@@ -253,7 +253,7 @@ def init_form() -> dict:
     if provider == "ollama":
         answers["base_url"] = _ask("Ollama URL [http://127.0.0.1:11434]:").strip() or None
     else:
-        env = KEY_ENV[provider]
+        env = API_KEY_VARS[provider]
         hint = f" (empty: use ${env})" if os.environ.get(env) else " (empty: set it later)"
         answers["api_key"] = _ask(f"API key{hint}:", is_password=True).strip() or None
     return answers

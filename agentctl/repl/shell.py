@@ -4,7 +4,7 @@ history, a toolbar with the daemon's state, and run events as they happen.
 Threads, and what each owns:
 
 - the main thread prompts (prompt_toolkit) and runs each command in-process
-  with ``agentctl.cli.run`` (so Ctrl-C reaches the command as
+  with the ``run`` it is given, ``agentctl.cli.run`` (so Ctrl-C reaches the command as
   KeyboardInterrupt: it stops a ``watch``, never the run);
 - a status thread asks ``daemon.status`` every :data:`STATUS_EVERY_S` seconds
   on its own connection for the toolbar, and notices the daemon going away and
@@ -24,6 +24,7 @@ import os
 import shlex
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -78,8 +79,9 @@ class DaemonState:
 
 
 class Shell:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, run: Callable[..., int]) -> None:
         self.ctx = ctx
+        self.run_command = run  # agentctl.cli.run, which starts the shell: passed in, not imported
         self.socket = ctx.socket_path
         self.state = DaemonState()
         self.stop = threading.Event()
@@ -258,10 +260,8 @@ class Shell:
             print(f"agentctl: `{head}` is not a shell command: {NOT_IN_REPL[head]}", file=sys.stderr)
             self.last_code = 2
             return True
-        from ..cli import run
-
         try:
-            code = run(self.prefix + words, repl=True)
+            code = self.run_command(self.prefix + words, repl=True)
         except SystemExit as exc:  # argparse: --help or a usage error (already printed)
             code = exc.code if isinstance(exc.code, int) else 2
         except KeyboardInterrupt:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _log = log.get("agentd.provider")
 PING_EVERY_S = 5.0
 PING_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 2.0
 
 
 def make(app: "App") -> None:
@@ -147,3 +148,49 @@ async def revalidate(app: "App", *, task_status=trio.TASK_STATUS_IGNORED) -> Non
             await check_now(app)
         except Exception as exc:  # keep trying; the status says why
             _log.warning("provider re-check failed", error=str(exc))
+
+
+async def replace(app: "App", new: Any, result: CheckResult | None) -> int:
+    """Serve new runs with ``new`` (its check ``result``, None when not
+    checked). The replaced provider is closed now if no run holds it, else
+    when the last run holding it ends (``release``). Returns how many runs
+    still hold it."""
+    old, app.provider = app.provider, new
+    if result is None:
+        app.provider_status = m.ProviderStatus(provider=new.name, model=new.model, ok=True,
+                                               message="not checked (provider.check_on_start = false)")
+        app.provider_ready.set()
+    else:
+        _record(app, result)
+    _log.info("provider replaced", provider=new.name, model=new.model,
+              provider_state=app.provider_status.state if app.provider_status else "unchecked")
+    if old is None or old is new:
+        return 0
+    held = sum(1 for a in app.runs.active.values() if a.provider is old) if app.runs is not None else 0
+    if held:
+        app.retired_providers.append(old)
+    else:
+        await close(old)
+    return held
+
+
+async def release(app: "App", provider: Any) -> None:
+    """A run holding ``provider`` ended: close it if a reload replaced it
+    and no other run holds it."""
+    if provider is None or provider is app.provider or provider not in app.retired_providers:
+        return
+    if app.runs is not None and any(a.provider is provider for a in app.runs.active.values()):
+        return
+    app.retired_providers.remove(provider)
+    await close(provider)
+
+
+async def close(provider: Any) -> None:
+    """Close a provider no run uses any more; bounded, never raises."""
+    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
+        try:
+            await provider.aclose()
+        except Exception as exc:  # closing is tidying up: log it, go on
+            _log.warning("could not close a replaced provider", error=str(exc))
+            return
+    _log.info("replaced provider closed", provider=provider.name, model=provider.model)

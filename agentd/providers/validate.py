@@ -34,16 +34,45 @@ Per provider:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from ..agent.messages import Completion, Message, ToolSpec
 from ..protocol.errors import ProviderError, ProviderIncompatible, ProviderRejected
 from ._wire import MalformedResponse
 from .base import CheckResult, CheckState
 
-if TYPE_CHECKING:
-    from .ollama import OllamaProvider
-    from .openai import OpenAIProvider
+
+class _Probed(Protocol):
+    """What every check reads of its provider. The checks name what they use rather than
+    the provider classes: those call the checks, and a module never imports its caller."""
+
+    model: str
+    base_url: str
+
+    async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion: ...
+
+
+class OpenAIChecked(_Probed, Protocol):
+    """``OpenAIProvider`` as its checks see it."""
+
+    name: str
+    api_key: str | None
+    custom_base_url: bool
+    assume_tools: bool
+
+    @property
+    def needs_key(self) -> bool: ...
+    def no_key_error(self) -> ProviderError: ...
+    async def list_models(self) -> dict[str, list[str]]: ...
+
+
+class OllamaChecked(_Probed, Protocol):
+    """``OllamaProvider`` as its check sees it."""
+
+    async def server_version(self) -> str: ...
+    async def pulled_models(self) -> list[str]: ...
+    async def capabilities(self) -> list[str] | None: ...
 
 # Families known to accept the `tools` parameter (kept current by hand; a dated
 # snapshot "<family>-YYYY-MM-DD" matches its family). Not here on purpose:
@@ -92,7 +121,7 @@ def _state_for(exc: ProviderError) -> CheckState:
     return "incompatible" if isinstance(exc, (ProviderRejected, ProviderIncompatible)) else "degraded"
 
 
-async def check_openai(p: OpenAIProvider) -> CheckResult:
+async def check_openai(p: OpenAIChecked) -> CheckResult:
     """openai and openrouter (and OpenAI-compatible servers)."""
     if not p.api_key and p.needs_key:
         return _result("incompatible", p.no_key_error().message, p.name, p.model)
@@ -114,7 +143,7 @@ async def check_openai(p: OpenAIProvider) -> CheckResult:
         p.name, p.model)
 
 
-async def check_compatible(p: OpenAIProvider) -> CheckResult:
+async def check_compatible(p: OpenAIChecked) -> CheckResult:
     """An OpenAI-compatible server at a custom base URL (llama.cpp, vLLM, LM Studio, LocalAI, ...).
 
     Asks the server: its model list (is the model there?), then, unless the
@@ -185,7 +214,7 @@ def _openrouter_id(model: str) -> str:
     return model
 
 
-async def check_openrouter(p: OpenAIProvider) -> CheckResult:
+async def check_openrouter(p: OpenAIChecked) -> CheckResult:
     try:
         models = await p.list_models()
     except ProviderError as exc:
@@ -207,7 +236,7 @@ def _ollama_names(model: str) -> set[str]:
     return {model, model if ":" in model else f"{model}:latest"}
 
 
-async def check_ollama(p: OllamaProvider) -> CheckResult:
+async def check_ollama(p: OllamaChecked) -> CheckResult:
     name, model = "ollama", p.model
     try:
         version = await p.server_version()

@@ -415,7 +415,9 @@ class Handlers:
         return m.ToolListResult(tools=self.app.tool_infos())
 
     async def provider_check(self, p: m.ProviderCheck, conn) -> m.ProviderStatus:
-        return await self.app.check_provider()
+        from ..providers.lifecycle import check_now
+
+        return await check_now(self.app)
 
     # -- daemon
     async def daemon_status(self, p: m.Empty, conn) -> m.DaemonStatus:
@@ -429,7 +431,9 @@ class Handlers:
         return m.Ok()
 
     async def daemon_reload(self, p: m.DaemonReload, conn) -> m.ReloadResult:
-        return await self.app.reload(log_level=p.log_level)
+        from ..reload import reload
+
+        return await reload(self.app, log_level=p.log_level)
 
     async def daemon_metrics(self, p: m.DaemonMetrics, conn) -> m.MetricsResult:
         return self.app.metrics_result(p.format)

@@ -198,6 +198,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 }
 
 SECRET_KEYS = {"api_key", "password"}
+# The variable that holds each provider's API key (``agentctl init`` names it).
+API_KEY_VARS = {section: var for var, (section, key) in ENV_VARS.items() if key == "api_key"}
 
 
 def read_file(path: Path) -> dict:

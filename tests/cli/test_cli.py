@@ -13,7 +13,7 @@ import pytest
 from cli_support import run_ctl
 from fakeserver import NOW, Fail, goal, run
 
-from agentctl import cli
+from agentctl import cli, parser
 from agentctl.__main__ import main
 from agentd.protocol import methods as m
 
@@ -250,26 +250,26 @@ def test_socket_flag_and_env(fake, capsys, monkeypatch, short_dir):
 
 
 def test_wanted_command_only_builds_the_named_command():
-    assert cli.wanted_command(["--socket", "goal", "run", "list"], cli.COMMANDS) == ("run", "list")
-    assert cli.wanted_command(["--json", "goal", "ls"], cli.COMMANDS) == ("goal", "ls")
-    assert cli.wanted_command(["-h"], cli.COMMANDS) == (None, None)
-    assert cli.wanted_command(["bogus"], cli.COMMANDS) == (None, None)
-    assert cli.wanted_command(["goal", "--json"], cli.COMMANDS) == ("goal", None)
+    assert parser.wanted_command(["--socket", "goal", "run", "list"], parser.COMMANDS) == ("run", "list")
+    assert parser.wanted_command(["--json", "goal", "ls"], parser.COMMANDS) == ("goal", "ls")
+    assert parser.wanted_command(["-h"], parser.COMMANDS) == (None, None)
+    assert parser.wanted_command(["bogus"], parser.COMMANDS) == (None, None)
+    assert parser.wanted_command(["goal", "--json"], parser.COMMANDS) == ("goal", None)
 
 
 def test_commands_table_matches_the_parser():
-    full = cli.build_parser()
+    full = parser.build_parser()
     nouns = next(a for a in full._actions if a.dest == "noun").choices
-    assert set(nouns) == set(cli.COMMANDS)
-    for noun, parser in nouns.items():
-        verbs = [a for a in parser._actions if a.dest == f"{noun}_verb"]
-        assert set(verbs[0].choices if verbs else ()) == set(cli.COMMANDS[noun])
+    assert set(nouns) == set(parser.COMMANDS)
+    for noun, sub in nouns.items():
+        verbs = [a for a in sub._actions if a.dest == f"{noun}_verb"]
+        assert set(verbs[0].choices if verbs else ()) == set(parser.COMMANDS[noun])
 
 
 @pytest.mark.parametrize("argv", [c for c in COMMANDS] + [["init", "--provider", "ollama"], ["config", "path"]])
 def test_lazy_and_full_parsers_agree(argv):
-    lazy = vars(cli.build_parser(argv).parse_args(argv))
-    full = vars(cli.build_parser().parse_args(argv))
+    lazy = vars(parser.build_parser(argv).parse_args(argv))
+    full = vars(parser.build_parser().parse_args(argv))
     assert lazy == full
 
 
@@ -301,7 +301,7 @@ def test_version_and_help(xdg):
     assert r.returncode == 0
     for text in ("exit status:", "3    agentd is not reachable", "4    agentd is not ready"):
         assert text in r.stdout
-    for noun in cli.COMMANDS:
+    for noun in parser.COMMANDS:
         assert noun in r.stdout
 
 
