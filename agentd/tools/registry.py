@@ -161,7 +161,8 @@ class ToolRegistry:
         try:
             return self._decoders[name].decode(text)
         except msgspec.ValidationError as exc:
-            raise ToolError(f"invalid arguments for {name}: {exc}", tool=name, field=_field_path(str(exc))) from None
+            raise ToolError(f"invalid arguments for {name}: {exc}; {_param_list(self._schemas[name])}",
+                            tool=name, field=_field_path(str(exc))) from None
         except msgspec.DecodeError as exc:
             raise ToolError(f"the arguments for {name} are not valid JSON ({exc}); send one JSON object", tool=name) from None
 
@@ -174,6 +175,16 @@ class ToolRegistry:
     def timeout_for(self, name: str, config: ToolsConfig) -> float:
         tool = self.get(name)
         return float(config.timeouts.get(name, tool.timeout_s))
+
+
+def _param_list(schema: dict[str, Any]) -> str:
+    """The parameters a tool takes, for an error the model must fix: small
+    models rename them ("data" for "payload") and fix the call once told."""
+    props = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    if not props:
+        return "it takes no parameters"
+    return "its parameters are " + ", ".join(f"{p} (required)" if p in required else p for p in props)
 
 
 def _field_path(message: str) -> str:
