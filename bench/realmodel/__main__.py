@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import datetime as _dt
 import json
+import signal
 import statistics
 import sys
 import threading
@@ -258,6 +259,9 @@ def save(a: argparse.Namespace, stamp: str, model: Any, server: ModelServer | No
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # kill/pkill: unwind like Ctrl-C, so the daemons, fixtures and the model server it started are stopped
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = Path(a.out) if a.out else cache_dir() / "runs" / stamp
     out.mkdir(parents=True, exist_ok=True)
