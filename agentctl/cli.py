@@ -85,7 +85,7 @@ def run(argv: list[str] | None = None, *, repl: bool = False) -> int:
     REPL runs it (its hints then name commands as the REPL takes them)."""
     if argv is None:
         argv = sys.argv[1:]
-    parser = build_parser(argv)
+    parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error
     if args.version:
         print(_version())

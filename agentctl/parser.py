@@ -1,11 +1,9 @@
 """agentctl's argparse tree: every command, its options and its handler
 (``"noun:verb"``, the function ``cmd_verb`` of ``agentctl.commands.noun``).
 
-``build_parser(argv)`` builds in full only the command ``argv`` names (the
-others get a bare parser, enough for the help listing): a command pays for
-its own arguments only. ``agentctl.cli`` parses with it and dispatches;
-``agentctl.commands.completion`` walks it for the completion scripts, the
-REPL's completion and docs/cli-reference.md.
+``agentctl.cli`` parses with it and dispatches; ``agentctl.commands.completion``
+walks it for the completion scripts, the REPL's completion and
+docs/cli-reference.md.
 """
 
 from __future__ import annotations
@@ -71,97 +69,24 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
                    help="the daemon's socket (default: $AGENTD_SOCKET, config, $XDG_RUNTIME_DIR/agentd/agentd.sock)")
 
 
-class _Null:
-    """Stands in for the parser of a command that is not being run: building
-    every parser would cost more than the rest of a command (argparse looks up
-    translations for each argument), so only the chosen command gets its arguments; the others get a bare parser,
-    which is all the help listing needs."""
-
-    def add_argument(self, *a, **k) -> None:
-        return None
-
-    def add_argument_group(self, *a, **k) -> _Null:
-        return self
-
-    def set_defaults(self, **k) -> None:
-        return None
-
-    def add_parser(self, *a, **k) -> _Null:
-        return self
+def _group(parent, name: str, help: str):
+    """A noun with verbs (``goal``, ``run``, ...): its sub-parser group."""
+    p = parent.add_parser(name, help=help, description=help, formatter_class=_Formatter)
+    _common(p)
+    sub = p.add_subparsers(dest=f"{name}_verb", metavar="COMMAND", title="commands")
+    sub.required = True
+    return sub
 
 
-class _Builder:
-    """Adds commands to sub-parser groups, each with the common options.
-
-    ``wanted`` is the (noun, verb) the command line names, when it could be
-    told; every other command is built bare."""
-
-    def __init__(self, wanted: tuple[str | None, str | None]) -> None:
-        self.noun, self.verb = wanted
-
-    def group(self, parent, name: str, help: str):
-        if self.noun is not None and name != self.noun:
-            parent.add_parser(name, help=help, add_help=False)
-            return _Null()
-        p = parent.add_parser(name, help=help, description=help,
-                              formatter_class=_Formatter)
-        _common(p)
-        sub = p.add_subparsers(dest=f"{name}_verb", metavar="COMMAND", title="commands")
-        sub.required = True
-        return sub
-
-    def leaf(self, parent, name: str, handler: str | None, help: str, description: str):
-        """A top-level command without verbs (``init``, ``completion``, ``shell``)."""
-        if self.noun is not None and name != self.noun:
-            parent.add_parser(name, help=help, add_help=False)
-            return _Null()
-        p = parent.add_parser(name, help=help, description=description, formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler=handler)
-        return p
-
-    def cmd(self, sub, name: str, handler: str, help: str, description: str | None = None,
-            aliases: tuple[str, ...] = ()):
-        if isinstance(sub, _Null):
-            return sub
-        if self.verb is not None and self.verb != name and self.verb not in aliases:
-            sub.add_parser(name, help=help, aliases=list(aliases), add_help=False)
-            return _Null()
-        p = sub.add_parser(name, help=help, description=description or help, aliases=list(aliases),
-                           formatter_class=_Formatter)
-        _common(p)
-        p.set_defaults(handler=handler)
-        return p
-
-
-_TOP_OPTIONS_WITH_VALUE = ("--socket", "--config", "--timeout")
-
-
-def wanted_command(argv: list[str], nouns: dict[str, tuple[str, ...]]) -> tuple[str | None, str | None]:
-    """The (noun, verb) named by ``argv``, or None for what cannot be told
-    (then everything is built, which is always correct)."""
-    words = []
-    skip = False
-    for tok in argv:
-        if skip:
-            skip = False
-            continue
-        if tok == "--":
-            break
-        if tok.startswith("-"):
-            if tok in ("-h", "--help") and not words:
-                return None, None
-            skip = tok in _TOP_OPTIONS_WITH_VALUE and not words
-            continue
-        words.append(tok)
-        if len(words) == 2:
-            break
-    if not words or words[0] not in nouns:
-        return None, None
-    noun = words[0]
-    verbs = nouns[noun]
-    verb = words[1] if len(words) > 1 and words[1] in verbs else None
-    return noun, verb
+def _cmd(parent, name: str, handler: str | None, help: str, description: str | None = None,
+         aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """A command (a verb of a group, or a top-level command without verbs such
+    as ``init``), with the common options and its handler."""
+    p = parent.add_parser(name, help=help, description=description or help, aliases=list(aliases),
+                          formatter_class=_Formatter)
+    _common(p)
+    p.set_defaults(handler=handler)
+    return p
 
 
 def _positive_int(text: str) -> int:
@@ -240,24 +165,8 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
         s.add_argument("--paused", action="store_true", help="create the goal paused")
 
 
-# noun -> its verbs and aliases (for wanted_command; a test checks it against the tree).
-COMMANDS: dict[str, tuple[str, ...]] = {
-    "init": (),
-    "goal": ("create", "list", "ls", "show", "edit", "delete", "rm", "pause", "resume", "run", "next"),
-    "run": ("list", "ls", "show", "logs", "watch", "cancel", "delete", "rm"),
-    "memory": ("list", "ls", "add", "delete", "rm"),
-    "tool": ("list", "ls"),
-    "provider": ("check",),
-    "server": ("start", "stop", "status", "reload", "metrics", "install", "uninstall"),
-    "config": ("show", "set", "unset", "path"),
-    "completion": (),
-    "man": (),
-    "shell": (),
-}
-
-
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``argv``, only the command it names is built in full."""
+def build_parser() -> argparse.ArgumentParser:
+    """The whole tree."""
     top = argparse.ArgumentParser(
         prog="agentctl",
         description="Control agentd, the daemon that runs background LLM agents.",
@@ -271,10 +180,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                      help="how long to wait for the daemon's answer (default 60)")
     top.add_argument("--version", action="store_true", help="print the version and exit")
     nouns = top.add_subparsers(dest="noun", metavar="COMMAND", title="commands")
-    b = _Builder(wanted_command(argv, COMMANDS) if argv is not None else (None, None))
 
     # ---- init
-    p = b.leaf(nouns, "init", "init:init", "write a config file",
+    p = _cmd(nouns, "init", "init:init", "write a config file",
                "Write config.toml (mode 0600) in the config directory.")
     p.add_argument("--provider", choices=("openai", "openrouter", "ollama"), help="the LLM provider")
     p.add_argument("--model", help="the model name (e.g. gpt-4o-mini, llama3.1)")
@@ -283,51 +191,51 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
 
     # ---- goal
-    g = b.group(nouns, "goal", "create and manage goals")
-    p = b.cmd(g, "create", "goal:create", "create a goal")
+    g = _group(nouns, "goal", "create and manage goals")
+    p = _cmd(g, "create", "goal:create", "create a goal")
     p.add_argument("objective", nargs="?",
                    help="what the agent should achieve (left out on a terminal: asked for, with the other settings)")
     _goal_options(p, edit=False)
-    p = b.cmd(g, "list", "goal:list", "list goals", aliases=("ls",))
+    p = _cmd(g, "list", "goal:list", "list goals", aliases=("ls",))
     p.add_argument("--status", choices=GOAL_STATUSES)
     _list_options(p, 100)
-    p = b.cmd(g, "show", "goal:show", "show a goal with its schedules, last run and health")
+    p = _cmd(g, "show", "goal:show", "show a goal with its schedules, last run and health")
     p.add_argument("id", help=GOAL_REF_HELP)
     p.add_argument("--secrets", action="store_true", help="include the webhook signing secret")
-    p = b.cmd(g, "edit", "goal:edit", "change a goal (options left out stay as they are)")
+    p = _cmd(g, "edit", "goal:edit", "change a goal (options left out stay as they are)")
     p.add_argument("id", help=GOAL_REF_HELP)
     _goal_options(p, edit=True)
-    p = b.cmd(g, "delete", "goal:delete", "delete a goal with all its runs", aliases=("rm",))
+    p = _cmd(g, "delete", "goal:delete", "delete a goal with all its runs", aliases=("rm",))
     p.add_argument("id", help=GOAL_REF_HELP)
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     for verb, text in (("pause", "pause a goal's schedules"), ("resume", "resume a paused goal"),
                        ("run", "start a run now")):
-        p = b.cmd(g, verb, f"goal:{verb}", text)
+        p = _cmd(g, verb, f"goal:{verb}", text)
         p.add_argument("id", help=GOAL_REF_HELP)
         if verb == "run":
             p.add_argument("-w", "--watch", action="store_true",
                            help="watch the run until it ends (as `run watch`)")
-    p = b.cmd(g, "next", "goal:next", "show the next fire times of a goal's schedules")
+    p = _cmd(g, "next", "goal:next", "show the next fire times of a goal's schedules")
     p.add_argument("id", help=GOAL_REF_HELP)
     p.add_argument("-n", "--count", type=_positive_int, default=5, help="how many (default 5)")
 
     # ---- run
-    r = b.group(nouns, "run", "inspect and control runs")
-    p = b.cmd(r, "list", "run:list", "list runs", aliases=("ls",))
+    r = _group(nouns, "run", "inspect and control runs")
+    p = _cmd(r, "list", "run:list", "list runs", aliases=("ls",))
     p.add_argument("--goal", metavar="GOAL", help="only this goal's runs (its id, a unique prefix, or its name)")
     p.add_argument("--status", choices=RUN_STATUSES)
     _list_options(p, 50)
-    p = b.cmd(r, "show", "run:show", "show a run with its outputs, side effects and error")
+    p = _cmd(r, "show", "run:show", "show a run with its outputs, side effects and error")
     p.add_argument("id")
     p.add_argument("--format", choices=("text", "json", "md"), default="text",
                    help="text (default), json, or md (a markdown report)")
-    p = b.cmd(r, "logs", "run:logs", "show a run's steps")
+    p = _cmd(r, "logs", "run:logs", "show a run's steps")
     p.add_argument("id")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new steps until the run ends")
     p.add_argument("--full", action="store_true", help="do not shorten inputs and observations")
     p.add_argument("--daemon-log", action="store_true",
                    help="print the daemon's own log lines about the run (journal or the server log file)")
-    p = b.cmd(r, "watch", "run:watch", "watch a run live until it ends", description=(
+    p = _cmd(r, "watch", "run:watch", "watch a run live until it ends", description=(
         "Watch a run live until it ends: status, elapsed time, the model's answer as it streams (its last "
         "rows, a running token count, the call's own elapsed time, retries and their reasons), the current "
         "step, each finished step, tokens and budget, then the summary or the failure reason. Without a "
@@ -338,50 +246,50 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
                    help="ask for the model's text as it streams (default: on a terminal only; without one it is "
                         "written as it comes, with --json as text_delta events)")
-    p = b.cmd(r, "cancel", "run:cancel", "cancel a pending or running run")
+    p = _cmd(r, "cancel", "run:cancel", "cancel a pending or running run")
     p.add_argument("id")
     p.add_argument("--reason", default=None, help="recorded with the run")
-    p = b.cmd(r, "delete", "run:delete", "delete a finished run", aliases=("rm",))
+    p = _cmd(r, "delete", "run:delete", "delete a finished run", aliases=("rm",))
     p.add_argument("id")
 
     # ---- memory
-    m = b.group(nouns, "memory", "a goal's long-term memories")
-    p = b.cmd(m, "list", "memory:list", "list a goal's memories", aliases=("ls",))
+    m = _group(nouns, "memory", "a goal's long-term memories")
+    p = _cmd(m, "list", "memory:list", "list a goal's memories", aliases=("ls",))
     p.add_argument("goal", help=GOAL_REF_HELP)
     p.add_argument("--type", choices=MEMORY_TYPES)
     p.add_argument("--query", help="only memories matching this text")
     _list_options(p, 100)
-    p = b.cmd(m, "add", "memory:add", "add a memory to a goal")
+    p = _cmd(m, "add", "memory:add", "add a memory to a goal")
     p.add_argument("goal", help=GOAL_REF_HELP)
     p.add_argument("content", help="the text to remember ('-' reads stdin)")
     p.add_argument("--type", choices=MEMORY_TYPES, default="note")
-    p = b.cmd(m, "delete", "memory:delete", "delete a memory", aliases=("rm",))
+    p = _cmd(m, "delete", "memory:delete", "delete a memory", aliases=("rm",))
     p.add_argument("id")
 
     # ---- tool, provider
-    t = b.group(nouns, "tool", "the tools agents can use")
-    p = b.cmd(t, "list", "tool:list", "list the tools", aliases=("ls",))
+    t = _group(nouns, "tool", "the tools agents can use")
+    p = _cmd(t, "list", "tool:list", "list the tools", aliases=("ls",))
     p.add_argument("--format", choices=("table", "json", "md"), default="table")
-    pv = b.group(nouns, "provider", "the LLM provider")
-    b.cmd(pv, "check", "provider:check", "check now that the configured model can call tools")
+    pv = _group(nouns, "provider", "the LLM provider")
+    _cmd(pv, "check", "provider:check", "check now that the configured model can call tools")
 
     # ---- server
-    s = b.group(nouns, "server", "start, stop and inspect the daemon")
-    p = b.cmd(s, "start", "server:start", "start agentd (through systemctl --user when installed, else in the background)")
+    s = _group(nouns, "server", "start, stop and inspect the daemon")
+    p = _cmd(s, "start", "server:start", "start agentd (through systemctl --user when installed, else in the background)")
     p.add_argument("--wait", type=_non_negative_float, default=15.0, metavar="SECONDS",
                    help="how long to wait for it to answer (default 15)")
     p.add_argument("--db", metavar="FILE", help="the database file (passed to agentd)")
-    p = b.cmd(s, "stop", "server:stop", "stop agentd (exit 0 if it was not running)")
+    p = _cmd(s, "stop", "server:stop", "stop agentd (exit 0 if it was not running)")
     p.add_argument("--deadline", type=_non_negative_float, default=10.0, metavar="SECONDS",
                    help="how long runs get to finish before they are cancelled (default 10)")
-    b.cmd(s, "status", "server:status", "show agentd's status (exit 3: not running, 4: not ready or degraded)")
-    p = b.cmd(s, "reload", "server:reload", "make agentd re-read its config file")
+    _cmd(s, "status", "server:status", "show agentd's status (exit 3: not running, 4: not ready or degraded)")
+    p = _cmd(s, "reload", "server:reload", "make agentd re-read its config file")
     p.add_argument("--log-level", type=loglevels.argparse_type, choices=loglevels.LEVELS,
                    help=f"set this level instead of the config file's: {loglevels.HELP}")
-    p = b.cmd(s, "metrics", "server:metrics", "print agentd's metrics (Prometheus text or JSON)")
+    p = _cmd(s, "metrics", "server:metrics", "print agentd's metrics (Prometheus text or JSON)")
     p.add_argument("--format", choices=("prometheus", "json"), default="prometheus",
                    help="prometheus (default: the text exposition format) or json")
-    p = b.cmd(s, "install", "server:install", "install the systemd user unit (and socket) for this installation",
+    p = _cmd(s, "install", "server:install", "install the systemd user unit (and socket) for this installation",
               description="Write agentd.service (and agentd.socket with --socket-activation) into "
                           "$XDG_CONFIG_HOME/systemd/user/ with this installation's ExecStart, then run "
                           "`systemctl --user daemon-reload` and enable them (when a user manager runs).")
@@ -389,14 +297,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help="also install agentd.socket: systemd listens and starts agentd on the first connection")
     p.add_argument("--unit-dir", metavar="DIR", help="write the units here instead (systemctl is not run)")
     p.add_argument("--now", action="store_true", help="also start it now")
-    p = b.cmd(s, "uninstall", "server:uninstall", "disable and remove the systemd user units (data is kept)")
+    p = _cmd(s, "uninstall", "server:uninstall", "disable and remove the systemd user units (data is kept)")
     p.add_argument("--unit-dir", metavar="DIR", help="remove the units from here instead (systemctl is not run)")
 
     # ---- config
-    c = b.group(nouns, "config", "show and change the config file")
-    p = b.cmd(c, "show", "config:show", "show the effective configuration and where each value comes from")
+    c = _group(nouns, "config", "show and change the config file")
+    p = _cmd(c, "show", "config:show", "show the effective configuration and where each value comes from")
     p.add_argument("--secrets", action="store_true", help="show API keys and passwords")
-    p = b.cmd(c, "set", "config:set", "set a value in the config file",
+    p = _cmd(c, "set", "config:set", "set a value in the config file",
               description="Set SECTION.KEY to VALUE in the config file (written atomically, 0600). VALUE is "
                           "TOML of the key's type, as it would follow `key =` in the file: `true`, `8`, `2.5`, "
                           "`'[\"127.0.0.1:8799\"]'`, `'{ fetch_page = 45 }'`; a string needs no quotes, a "
@@ -405,12 +313,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                           "empties a key whose default is empty; VALUE '-' reads it from stdin.")
     p.add_argument("key", metavar="SECTION.KEY")
     p.add_argument("value")
-    p = b.cmd(c, "unset", "config:unset", "remove a value from the config file (back to its default)")
+    p = _cmd(c, "unset", "config:unset", "remove a value from the config file (back to its default)")
     p.add_argument("key", metavar="SECTION.KEY")
-    b.cmd(c, "path", "config:path", "print the config file's path")
+    _cmd(c, "path", "config:path", "print the config file's path")
 
     # ---- completion
-    p = b.leaf(nouns, "completion", "completion:completion", "print a shell completion script", (
+    p = _cmd(nouns, "completion", "completion:completion", "print a shell completion script", (
         "Print a completion script for bash, zsh or fish. It completes commands, options, choices, "
         "timezones, and goal ids and names and run ids from the running daemon. Install it with "
         "`agentctl completion bash > ~/.local/share/bash-completion/completions/agentctl`, "
@@ -423,7 +331,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         "timezone: IANA names), one a line with a tab and a description; the scripts call this")
 
     # ---- man
-    p = b.leaf(nouns, "man", "man:man", "show a manual page of this installation", (
+    p = _cmd(nouns, "man", "man:man", "show a manual page of this installation", (
         "Show agentctl(1), agentd(8) or agentd.toml(5) with man(1), from the copies this installation "
         "carries: it works wherever agentctl runs, also where `man agentctl` finds no page (an "
         "editable install, a MANPATH without this installation's share/man)."))
@@ -432,6 +340,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--path", action="store_true", help="print the page's file instead of showing it")
 
     # ---- shell (the REPL; also `agentctl` alone on a terminal)
-    b.leaf(nouns, "shell", None, "the interactive shell (REPL)",
+    _cmd(nouns, "shell", None, "the interactive shell (REPL)",
            "Every command without the `agentctl` prefix, with completion, history and live run events.")
     return top
