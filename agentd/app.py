@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import trio
 
 from . import __version__, log
+from .budgets import Money
 from .shared.config import Config
 from .protocol.errors import ProviderUnavailable, StoreUnavailable
 from .events import EventHub
@@ -64,6 +65,7 @@ class App:
         self.lag_ms = 0.0
         self.lag_max_ms = 0.0
         self._next_fire: dict[tuple[str, str], tuple[int, int]] = {}  # (cron, tz) -> (computed at, next fire)
+        self.money = Money()  # model prices as looked up, holds of the calls in flight (agentd.budgets)
 
     def now(self) -> int:
         return self._clock()

@@ -54,6 +54,10 @@ HELP = {
     "agentd_goals_stale": ("gauge", "Scheduled goals without a successful run for several periods."),
     "agentd_loop_lag_milliseconds": ("gauge", "Event-loop lag, current."),
     "agentd_breaker_open": ("gauge", "Circuit breakers currently open, by name."),
+    "agentd_cost_usd_total": ("counter", "Cost of model calls in US dollars, by model."),
+    "agentd_spend_today_usd": ("gauge", "Cost of every model call this UTC day, in US dollars."),
+    "agentd_spend_month_usd": ("gauge", "Cost of every model call this UTC month, in US dollars."),
+    "agentd_budget_daily_usd": ("gauge", "The daemon-wide daily budget in US dollars (budgets.daemon_per_day_usd)."),
 }
 
 
@@ -210,6 +214,9 @@ class Metrics:
                                                if self.goal_health(gid).stale))
         for b in self.breakers():
             out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0
+        from .budgets import gauges
+
+        out.update(gauges(self.app))
         return out
 
     # -- persisted totals

@@ -43,7 +43,8 @@ _log = log.get("agentd.agent")
 def loop_parts(app: "App", provider) -> LoopParts:
     """The parts a run's loop works with, as the daemon holds them now."""
     return LoopParts(store=app.store, journal=app.journal, provider=provider, tools=app.tools, clock=app.now,
-                     config=app.config, metrics=app.metrics, provider_ready=app.wait_for_provider)
+                     config=app.config, metrics=app.metrics, provider_ready=app.wait_for_provider,
+                     money=app.money)
 
 
 def make_executor(app: "App"):

@@ -61,6 +61,7 @@ import msgspec
 import trio
 
 from .. import log
+from ..budgets import BudgetExhausted, Money, RunBudget
 from ..protocol.errors import AgentdError, ProviderError, ToolError
 from ..protocol import events as ev
 from ..protocol import methods as m
@@ -150,6 +151,7 @@ class LoopParts:
     config: "Config"
     metrics: "Metrics | None" = None
     provider_ready: Callable[[], Awaitable[None]] = _ready
+    money: Money = field(default_factory=Money)  # the daemon's prices and holds (agentd.budgets)
 
 
 class RunLoop:
@@ -165,6 +167,7 @@ class RunLoop:
                                      self.goal_id)
         self.memories = GoalMemories(self.store, self.now, self.goal_id)
         self.artifacts = goal_artifacts(self.cfg.artifacts_root, self.goal_id)
+        self.budget = RunBudget(parts, self.run_id, self.goal_id)  # money: agentd.budgets
 
     async def _record_tx(self, fn: Callable[..., Any] | None, events: list[ev.Event]) -> None:
         """Commit ``fn(conn, now)`` and ``events`` in one transaction (agentd.journal)."""
@@ -268,6 +271,9 @@ class RunLoop:
         resumed = st.next_step > 1 or st.run.recoveries > 0
         await self._emit(ev.RunStarted(goal_id=self.goal_id, trigger=st.run.trigger,
                                        step_budget=st.goal.params.step_budget, resumed=resumed))
+        refusal = await self.budget.open(st.goal)
+        if refusal is not None:  # a money budget applies and the model's price is unknown: fail closed
+            return RunOutcome("failed", error=refusal)
         if pending:
             await self._resume_pending(st, pending)
         if st.summary is not None:  # the model had finished; the crash came before the run was finalized
@@ -276,7 +282,10 @@ class RunLoop:
         limit = self._time_limit(st)
         deadline = trio.current_time() + limit if limit else float("inf")
         with trio.move_on_at(deadline) as timer:
-            outcome = await self._turns(st)
+            try:
+                outcome = await self._turns(st)
+            except BudgetExhausted as exc:
+                outcome = await self._money_out(st, exc)
         if timer.cancelled_caught:
             return self._time_up(limit, await self._final_turn(st, prompt.TIME_UP, kind="summary"))
         return outcome
@@ -306,6 +315,15 @@ class RunLoop:
             return "step budget"
         token_budget = st.goal.params.token_budget
         return "token budget" if token_budget and st.tokens >= token_budget else None
+
+    async def _money_out(self, st: LoopState, exc: BudgetExhausted) -> RunOutcome:
+        """A money budget stops the run before a call that could exceed it:
+        a summary turn if its own worst case fits, then the budget outcome,
+        its reason naming the budget and the figures."""
+        await self._emit(ev.Note(message=exc.reason))
+        summary = await self._final_turn(st, prompt.FINAL_TURN, kind="summary")
+        outcome = self._budget_out(st, exc.which, summary)
+        return msgspec.structs.replace(outcome, error=outcome.error or exc.reason)
 
     def _budget_out(self, st: LoopState, which: str, summary: str | None) -> RunOutcome:
         summary = (summary or "") + f"\n\n_The run stopped because its {which} ran out._"
@@ -445,6 +463,7 @@ class RunLoop:
 
     # ---------------------------------------------------------------- model
     async def _call_model(self, st: LoopState, specs):
+        ticket = self.budget.reserve(st.messages, specs)  # raises BudgetExhausted: the call is not made
         st.turn += 1
         # Watchers see the call while it is in flight (live events, not journaled): its start, its
         # retries, and its text -- streamed only when a watcher asked for deltas.
@@ -463,15 +482,17 @@ class RunLoop:
         try:
             completion = self.redactor.redact_value(await self.provider.complete(
                 st.messages, specs, on_delta=on_delta, on_retry=on_retry))
-        except ProviderError as exc:
-            if metrics is not None:
+        except BaseException as exc:
+            self.budget.release(ticket)
+            if isinstance(exc, ProviderError) and metrics is not None:
                 metrics.provider_error(exc.kind)
             raise
+        self._last_model_ms = (time.perf_counter() - t0) * 1000
+        await self.budget.settle(ticket, completion, turn)
         u = completion.usage
         st.tokens += u.tokens_in + u.tokens_out
         if metrics is not None:
             metrics.model_call(self.provider.model, u.tokens_in, u.tokens_out)
-        self._last_model_ms = (time.perf_counter() - t0) * 1000
         return completion
 
     async def _final_turn(self, st: LoopState, instruction: str, *, kind: str) -> str | None:
@@ -488,6 +509,8 @@ class RunLoop:
                 return text
         except ProviderError as exc:
             _log.warning("final summary call failed", error=exc.message)
+        except BudgetExhausted as exc:
+            await self._emit(ev.Note(message=f"no summary turn: {exc.reason}"))
         return None
 
     async def _journal_text(self, st: LoopState, text: str, *, kind: str, completion) -> None:

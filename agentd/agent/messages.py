@@ -39,8 +39,16 @@ class ToolSpec(msgspec.Struct, frozen=True):
 
 
 class Usage(msgspec.Struct, frozen=True):
+    """A call's token usage as the server reported it. ``tokens_in`` counts
+    the whole prompt, ``cached_in`` the part of it served from the
+    provider's prompt cache (billed at the cached rate); ``tokens_out`` the
+    whole answer, ``reasoning`` the part of it spent on hidden reasoning
+    (billed as output; shown apart). Zero where the server does not say."""
+
     tokens_in: int = 0
     tokens_out: int = 0
+    cached_in: int = 0
+    reasoning: int = 0
 
 
 class Completion(msgspec.Struct, frozen=True):

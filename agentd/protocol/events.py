@@ -67,6 +67,24 @@ class ModelResponded(_E, tag="model_responded"):
     duration_ms: float = 0.0
 
 
+class ModelCost(_E, tag="model_cost"):
+    """What the model call of turn ``turn`` cost: its tokens (``cached_in``
+    of ``tokens_in`` from the prompt cache, ``reasoning`` of ``tokens_out``)
+    and ``cost_usd`` (None: no price known for ``model``); ``run_cost_usd``
+    is the run's total so far. ``estimated``: the server reported no usage,
+    so the call was charged its worst case."""
+
+    turn: int
+    model: str
+    tokens_in: int = 0
+    cached_in: int = 0
+    tokens_out: int = 0
+    reasoning: int = 0
+    cost_usd: float | None = None
+    run_cost_usd: float | None = None
+    estimated: bool = False
+
+
 class ToolCalled(_E, tag="tool_called"):
     """A tool is about to run with ``input`` (its JSON arguments, shortened)."""
 
@@ -117,8 +135,8 @@ class NotificationFailed(_E, tag="notification_failed"):
 class RunFinished(_E, tag="run_finished"):
     """The last event of every run. ``status`` is completed, failed or
     cancelled; ``summary`` (completed) or ``error`` (failed, cancelled: the
-    reason); totals of steps and tokens; ``budget_exhausted`` when the step or
-    token budget ended the run. A ``run_id`` subscription ends after it."""
+    reason); totals of steps, tokens and cost; ``budget_exhausted`` when the
+    step, token or money budget ended the run. A ``run_id`` subscription ends after it."""
 
     status: str
     summary: str | None = None
@@ -127,6 +145,7 @@ class RunFinished(_E, tag="run_finished"):
     tokens_in: int = 0
     tokens_out: int = 0
     budget_exhausted: bool = False
+    cost_usd: float | None = None  # the run's total (None: a call had no known price)
 
 
 class Note(_E, tag="note"):
@@ -172,11 +191,11 @@ class ModelRetry(_E, tag="model_retry"):
     reason: str
 
 
-Event = (RunStarted | StepStarted | ModelResponded | ToolCalled | ToolReturned | MemoryUpdated
+Event = (RunStarted | StepStarted | ModelResponded | ModelCost | ToolCalled | ToolReturned | MemoryUpdated
          | NotificationSent | NotificationFailed | RunFinished | Note | TextDelta | ModelCallStarted
          | ModelRetry)
 
-EVENT_TYPES = [RunStarted, StepStarted, ModelResponded, ToolCalled, ToolReturned, MemoryUpdated,
+EVENT_TYPES = [RunStarted, StepStarted, ModelResponded, ModelCost, ToolCalled, ToolReturned, MemoryUpdated,
                NotificationSent, NotificationFailed, RunFinished, Note, ModelCallStarted, ModelRetry, TextDelta]
 
 # Events sent to goal-wide and daemon-wide subscriptions without ``detail``.

@@ -78,6 +78,10 @@ class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
     max_concurrent: int | None = None
     expect: list[str] = []  # files (relative to the goal's artifacts) a completed run must have written
     expect_sent: list[str] = []  # deliveries ("webhook", "email") a completed run must have made
+    # Money budgets in USD (None: the config's default in [budgets], if any).
+    max_cost: float | None = None  # per run
+    max_cost_per_day: float | None = None  # all of the goal's runs in a UTC day
+    max_cost_per_month: float | None = None  # all of the goal's runs in a UTC month
 
 
 class Tick(_R):
@@ -94,6 +98,18 @@ class GoalHealth(_R):
     success_rate: float | None = None
     last_success_at: str | None = None
     stale: bool = False
+
+
+class GoalSpend(_R):
+    """What a goal's model calls cost this UTC day and month, in USD, and
+    its budgets in force (the goal's own, else the config's; None: none)."""
+
+    day: str  # YYYY-MM-DD (UTC)
+    today_usd: float = 0.0
+    month_usd: float = 0.0
+    per_run_budget_usd: float | None = None
+    per_day_budget_usd: float | None = None
+    per_month_budget_usd: float | None = None
 
 
 class Goal(_R):
@@ -117,6 +133,7 @@ class Goal(_R):
     # configuration as it is (a private webhook host not allowed, email without
     # SMTP), each with how to fix it. The goal is saved all the same.
     warnings: list[str] = []
+    spend: GoalSpend | None = None
 
 
 class GoalCreate(_S):
@@ -170,6 +187,9 @@ class GoalUpdate(_S):
     max_concurrent: int | None | UnsetType = UNSET
     expect: list[str] | UnsetType = UNSET
     expect_sent: list[str] | UnsetType = UNSET
+    max_cost: float | None | UnsetType = UNSET
+    max_cost_per_day: float | None | UnsetType = UNSET
+    max_cost_per_month: float | None | UnsetType = UNSET
     catchup: CatchUp | UnsetType = UNSET
     catchup_window_s: int | UnsetType = UNSET
     overlap: Overlap | UnsetType = UNSET
@@ -208,8 +228,32 @@ class GoalNextResult(_R):
 
 
 class Usage(_R):
+    """A run's token usage and cost. ``cached_in`` is the part of
+    ``tokens_in`` served from the provider's prompt cache, ``reasoning`` the
+    part of ``tokens_out`` spent on hidden reasoning; ``cost_usd`` is None
+    when a call had no known price."""
+
     tokens_in: int = 0
     tokens_out: int = 0
+    cached_in: int = 0
+    reasoning: int = 0
+    cost_usd: float | None = 0.0
+
+
+class ModelCall(_R):
+    """One model call of a run: its turn, tokens and cost (USD; None: no
+    price known). ``estimated``: the server reported no usage, so the call
+    was charged its worst case."""
+
+    turn: int
+    at: str
+    model: str
+    tokens_in: int = 0
+    cached_in: int = 0
+    tokens_out: int = 0
+    reasoning: int = 0
+    cost_usd: float | None = None
+    estimated: bool = False
 
 
 class Output(_R):
@@ -253,6 +297,7 @@ class Run(_R):
     outputs: list[Output] = []
     side_effects: list[SideEffect] = []
     budget_exhausted: bool = False
+    model_calls: list[ModelCall] = []  # run.get only
 
 
 class RunList(_S):
@@ -298,6 +343,7 @@ class Step(_R):
     tokens_out: int = 0
     recovered: bool = False  # the model wrote this call as text; agentd recovered it
     kind: str = "tool"
+    cost_usd: float | None = None  # the model call of this step's turn (on the turn's first step, like tokens)
 
 
 class RunSteps(_S):
@@ -451,6 +497,17 @@ class DaemonStatus(_R):
     scheduler_alive: bool = True
     breakers: list[BreakerState] = []
     log_level: LogLevel = "info"
+    spend: "DaemonSpend | None" = None
+
+
+class DaemonSpend(_R):
+    """What every model call of the daemon cost this UTC day and month (USD),
+    and the daemon-wide daily budget (None: none)."""
+
+    day: str
+    today_usd: float = 0.0
+    month_usd: float = 0.0
+    per_day_budget_usd: float | None = None
 
 
 class DaemonStop(_S):

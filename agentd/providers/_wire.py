@@ -74,9 +74,26 @@ class _RChoice(msgspec.Struct):
     finish_reason: str | None = None
 
 
+class _RPromptDetails(msgspec.Struct):
+    cached_tokens: int | None = 0
+
+
+class _RCompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = 0
+
+
 class _RUsage(msgspec.Struct):
     prompt_tokens: int | None = 0
     completion_tokens: int | None = 0
+    prompt_tokens_details: _RPromptDetails | None = None
+    completion_tokens_details: _RCompletionDetails | None = None
+    prompt_cache_hit_tokens: int | None = None  # DeepSeek's name for the cached part of the prompt
+
+    def ours(self) -> Usage:
+        cached = (self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else None) \
+            or self.prompt_cache_hit_tokens or 0
+        reasoning = (self.completion_tokens_details.reasoning_tokens if self.completion_tokens_details else None) or 0
+        return Usage(self.prompt_tokens or 0, self.completion_tokens or 0, cached_in=cached, reasoning=reasoning)
 
 
 class _Reply(msgspec.Struct):
@@ -258,7 +275,7 @@ def _completion(content: str | None, calls: list[ToolCall], usage: _RUsage, reas
                 model: str) -> Completion:
     return Completion(
         message=Message(role="assistant", content=content, tool_calls=calls),
-        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0),
+        usage=usage.ours(),
         finish_reason=finish_reason(reason, bool(calls)),
         model=model,
     )

@@ -60,7 +60,7 @@ def make_provider(
 
         return OllamaProvider(model=resolved.model, base_url=resolved.base_url, timeout_s=cfg.timeout_s,
                               policy=policy, on_retry=on_retry, api_key=resolved.api_key,
-                              max_answer_bytes=cfg.max_answer_bytes)
+                              max_answer_bytes=cfg.max_answer_bytes, max_tokens=cfg.max_tokens)
     from .openai import OpenAIProvider
 
     headers: dict[str, str] = {}
@@ -73,4 +73,5 @@ def make_provider(
         name=resolved.name, model=resolved.model, api_key=resolved.api_key, base_url=resolved.base_url,
         timeout_s=cfg.timeout_s, policy=policy, assume_tools=cfg.assume_tools, headers=headers,
         on_retry=on_retry, pool_size=concurrency, max_answer_bytes=cfg.max_answer_bytes,
+        max_tokens=cfg.max_tokens,
     )

@@ -106,8 +106,11 @@ class OllamaProvider:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         api_key: str | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.model = model
+        self.max_tokens = max_tokens  # the answer cap (Ollama's num_predict; None: the server's default)
+        self._options = {"num_predict": max_tokens} if max_tokens else None
         self.base_url = (base_url or OLLAMA_BASE_URL).rstrip("/")
         self.timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
@@ -195,7 +198,8 @@ class OllamaProvider:
         import pydantic
 
         try:
-            resp = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=False)
+            resp = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=False,
+                                           options=self._options)
         except (pydantic.ValidationError, json.JSONDecodeError, TypeError) as exc:
             raise MalformedResponse(f"unreadable response: {exc}") from exc
         calls = _tool_calls(resp.message.tool_calls)
@@ -215,7 +219,8 @@ class OllamaProvider:
         raw_calls: list[Any] = []
         last = None
         try:
-            stream = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=True)
+            stream = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=True,
+                                             options=self._options)
             async for part in stream:
                 last = part
                 if part.message.content:

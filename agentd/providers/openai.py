@@ -29,6 +29,7 @@ answers). Cancelling the caller closes the connection, which aborts the request.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -57,6 +58,15 @@ _MAX_ERROR_BODY = 64 * 1024
 
 __all__ = ["KEY_HINTS", "OPENAI_BASE_URL", "OPENROUTER_BASE_URL", "MalformedResponse", "OpenAIProvider",
            "ToolsCache"]
+
+
+def uses_completion_cap(provider: str, model: str) -> bool:
+    """OpenAI's reasoning models (o1, o3, o4-mini..., gpt-5...) take
+    ``max_completion_tokens``; asked with ``max_tokens`` they answer 400."""
+    if provider != "openai":
+        return False
+    name = model.lower().rsplit("/", 1)[-1]
+    return bool(re.match(r"(o\d|gpt-5)", name))
 
 
 class _StreamBroken(Exception):
@@ -117,6 +127,7 @@ class OpenAIProvider:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         pool_size: int | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        max_tokens: int | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -140,6 +151,8 @@ class OpenAIProvider:
         self._prefix = _wire.model_prefix(model)
         self._client: Any = None
         self._chat_url = self.base_url + "/chat/completions"
+        self.max_tokens = max_tokens  # the answer cap sent with every call (None: the server's default)
+        self._cap = self.cap_member(max_tokens) if max_tokens else b""
 
     # -- client
     @property
@@ -186,6 +199,14 @@ class OpenAIProvider:
         return _wire.request_body(self._prefix, self._messages.encoded(messages),
                                   self._tools.get(tools) if tools else None, stream, extra)
 
+    def cap_member(self, n: int) -> bytes:
+        """The request member capping the answer at ``n`` tokens: OpenAI's
+        o-series and gpt-5 models refuse ``max_tokens`` and take
+        ``max_completion_tokens`` (which counts their reasoning too); every
+        other model and server (OpenRouter, llama.cpp, vLLM...) takes ``max_tokens``."""
+        return (b',"max_completion_tokens":%d' if uses_completion_cap(self.name, self.model)
+                else b',"max_tokens":%d') % n
+
     async def complete(
         self,
         messages: Sequence[Message],
@@ -194,13 +215,13 @@ class OpenAIProvider:
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryNotice | None = None,
     ) -> Completion:
-        return await self._complete(messages, tools, on_delta, on_retry, self.policy)
+        return await self._complete(messages, tools, on_delta, on_retry, self.policy, self._cap)
 
     async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion:
         """One attempt, no retries (validation reports "degraded" rather than wait), and a
         short answer (``max_tokens``): a small model that pads its answer would take minutes."""
         return await self._complete(messages, tools, None, None, RetryPolicy(max_attempts=1),
-                                    b',"max_tokens":%d' % PROBE_MAX_TOKENS)
+                                    self.cap_member(PROBE_MAX_TOKENS))
 
     async def ping(self) -> None:
         """Raises ProviderUnavailable when the server does not answer at all

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from .. import log
+from .. import budgets, log
 from ..agent.expected import SEND_TOOLS
 from ..protocol.errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
 from ..protocol import methods as m
@@ -121,6 +121,11 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
         raise ValidationFailed("token budget must be positive", field=prefix + "token_budget")
     if p.time_limit_s is not None and p.time_limit_s <= 0:
         raise ValidationFailed("time limit must be positive", field=prefix + "time_limit_s")
+    for name in ("max_cost", "max_cost_per_day", "max_cost_per_month"):
+        value = getattr(p, name)
+        if value is not None and not 0 <= value < 1e9:
+            raise ValidationFailed(f"{name.replace('_', ' ')} must be an amount of US dollars, 0 or more, not {value}",
+                                   field=prefix + name, value=value)
     if p.max_concurrent is not None and p.max_concurrent < 1:
         raise ValidationFailed("max_concurrent must be at least 1", field=prefix + "max_concurrent")
     for rel in p.expect:
@@ -194,7 +199,7 @@ class Handlers:
         app = self.app
 
         def q(conn):
-            goal = goals_q.get_goal(conn, goal_id, secrets=secrets)
+            goal = budgets.goal_spend(app, [goals_q.get_goal(conn, goal_id, secrets=secrets)], conn)[0]
             return goal, runs_q.last_run(conn, goal_id), ticks_q.recent(conn, goal_id, ticks)
 
         goal, last, recent = app.store.read(q)
@@ -224,7 +229,7 @@ class Handlers:
 
         def q(c):
             goals, total = goals_q.list_goals(c, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
-            return goals, total, runs_q.last_runs(c, [g.id for g in goals])
+            return budgets.goal_spend(app, goals, c), total, runs_q.last_runs(c, [g.id for g in goals])
 
         goals, total, last = app.store.read(q)
         goals = [msgspec.structs.replace(g, health=app.goal_health(g.id), last_run=last.get(g.id),
@@ -322,6 +327,7 @@ class Handlers:
         goal = app.store.read(goals_q.get_goal, gid)
         if goal.status == "archived":
             raise InvalidState(f"goal {gid} is archived; it cannot run", status=goal.status)
+        await budgets.refuse_unpriced(app, goal)
 
         def tx(conn, now):
             return runs_q.insert_run(conn, now, gid, step_budget=goal.params.step_budget, trigger="manual")
@@ -339,17 +345,23 @@ class Handlers:
     # -- runs
     async def run_list(self, p: m.RunList, conn) -> m.RunListResult:
         gid = self._goal_id(p.goal_id) if p.goal_id is not None else None
-        runs, total = self.app.store.read(runs_q.list_runs, gid, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
+        def q(c):
+            runs, total = runs_q.list_runs(c, gid, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
+            return [budgets.run_with_cost(c, r, detail=False) for r in runs], total
+
+        runs, total = self.app.store.read(q)
         return m.RunListResult(runs=runs, total=total)
 
     async def run_get(self, p: m.RunRef, conn) -> m.Run:
-        return self.app.store.read(runs_q.get_run, self._run_id(p.id))
+        rid = self._run_id(p.id)
+        return self.app.store.read(lambda c: budgets.run_with_cost(c, runs_q.get_run(c, rid), detail=True))
 
     async def run_steps(self, p: m.RunSteps, conn) -> m.RunStepsResult:
         rid = self._run_id(p.id)
 
         def q(c):
-            return runs_q.steps_of(c, rid, p.after, max(1, min(p.limit, 10000))), runs_q.run_row(c, rid)["status"]
+            steps = runs_q.steps_of(c, rid, p.after, max(1, min(p.limit, 10000)))
+            return budgets.steps_with_cost(c, rid, steps), runs_q.run_row(c, rid)["status"]
 
         steps, status = self.app.store.read(q)
         return m.RunStepsResult(run_id=rid, steps=steps, run_status=status)
@@ -424,7 +436,7 @@ class Handlers:
         from ..providers.lifecycle import still_reachable
 
         await still_reachable(self.app)
-        return self.app.status()
+        return msgspec.structs.replace(self.app.status(), spend=budgets.daemon_spend(self.app))
 
     async def daemon_stop(self, p: m.DaemonStop, conn) -> m.Ok:
         self.app.request_stop(deadline_s=p.deadline_s, reason=f"daemon.stop from pid {conn.pid}")

@@ -75,6 +75,10 @@ class ProviderConfig(_C):
     # OpenRouter's optional attribution headers (HTTP-Referer, X-Title).
     http_referer: str | None = None
     app_title: str | None = "agentd"
+    # The cap on each answer's length, sent with every model call (max_tokens, or
+    # max_completion_tokens for OpenAI's o-series and gpt-5; Ollama's num_predict).
+    # It is also the completion side of a call's worst-case cost (budgets).
+    max_tokens: AtLeastOne = 4096
 
 
 class ToolsConfig(_C):
@@ -114,6 +118,29 @@ class RunsConfig(_C):
     max_repeated_mistakes: Count = 3
 
 
+USD = Annotated[float, msgspec.Meta(ge=0)]  # an amount of money, in US dollars
+
+
+class ModelPrice(_C):
+    """A model's price in USD per million tokens (``[prices."MODEL"]``). Both
+    ``input`` and ``output`` must be given: a free local model says
+    ``input = 0`` and ``output = 0``; nothing is assumed."""
+
+    input: USD
+    output: USD
+    cached_input: USD | None = None  # prompt tokens served from the provider's cache; default: input
+
+
+class BudgetsConfig(_C):
+    """Money budgets in USD (unset: no budget). The goal ones are defaults for
+    goals that set none of their own (``goal create --max-cost-per-day``...)."""
+
+    run_usd: USD | None = None
+    goal_per_day_usd: USD | None = None
+    goal_per_month_usd: USD | None = None
+    daemon_per_day_usd: USD | None = None
+
+
 class Config(_C):
     daemon: DaemonConfig = msgspec.field(default_factory=DaemonConfig)
     provider: ProviderConfig = msgspec.field(default_factory=ProviderConfig)
@@ -123,6 +150,8 @@ class Config(_C):
     tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
     smtp: SmtpConfig = msgspec.field(default_factory=SmtpConfig)
     runs: RunsConfig = msgspec.field(default_factory=RunsConfig)
+    budgets: BudgetsConfig = msgspec.field(default_factory=BudgetsConfig)
+    prices: dict[str, ModelPrice] = {}
     # Filled in by load(), not read from the file:
     config_file: str = ""
 

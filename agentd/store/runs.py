@@ -12,6 +12,7 @@ from ..protocol import methods as m
 from ..protocol.events import RunFinished
 from ..timeutil import iso
 from . import events as events_q
+from . import spend as spend_q
 from .ids import new_id
 
 _enc = msgspec.json.Encoder()
@@ -64,7 +65,8 @@ def finish_journaled(conn: sqlite3.Connection, now: int, run_id: str, status: st
         return None
     row = run_row(conn, run_id)
     ev = RunFinished(status=status, summary=row["summary"], error=error, steps=row["steps_executed"],
-                     tokens_in=row["tokens_in"], tokens_out=row["tokens_out"], budget_exhausted=budget_exhausted)
+                     tokens_in=row["tokens_in"], tokens_out=row["tokens_out"], budget_exhausted=budget_exhausted,
+                     cost_usd=spend_q.usd(spend_q.run_usage(conn, run_id)[2]))
     return ev, events_q.append(conn, now, run_id, [ev])
 
 

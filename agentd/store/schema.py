@@ -20,6 +20,10 @@ v5: steps recovered from tool calls written as text (``steps.recovered``).
 v6: the ledger's ``refused`` status (a delivery not sent because the
     destination or the configuration does not allow it); SQLite cannot
     change a CHECK constraint in place, so the table is rebuilt.
+v7: the cost ledger (``model_calls``): one row per model call with its
+    tokens and its cost in nano-dollars (NULL: no price known). No foreign
+    keys: money spent stays spent when its run or goal is deleted, so a
+    deletion never lowers a day's or a month's spend.
 
 Timestamps are INTEGER epoch milliseconds, UTC, everywhere.
 """
@@ -198,6 +202,26 @@ ALTER TABLE side_effects_v6 RENAME TO side_effects;
 CREATE INDEX side_effects_run ON side_effects(run_id);
 """
 
+V7 = """
+CREATE TABLE model_calls (
+    id         INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    goal_id    TEXT NOT NULL,
+    turn       INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    model      TEXT NOT NULL,
+    tokens_in  INTEGER NOT NULL DEFAULT 0,
+    cached_in  INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    reasoning  INTEGER NOT NULL DEFAULT 0,
+    cost_nusd  INTEGER,
+    estimated  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX model_calls_run ON model_calls(run_id, turn);
+CREATE INDEX model_calls_goal_at ON model_calls(goal_id, at);
+CREATE INDEX model_calls_at ON model_calls(at);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
@@ -205,6 +229,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("runs by status in creation order", V4),
     ("steps recovered from text tool calls", V5),
     ("ledger status refused", V6),
+    ("cost ledger", V7),
 ]
 
 LATEST = len(MIGRATIONS)
