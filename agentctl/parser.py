@@ -140,6 +140,12 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     b.add_argument("--token-budget", type=_positive_int, metavar="N", help="at most N tokens per run")
     b.add_argument("--time-limit", type=_non_negative_float, metavar="SECONDS", help="at most this long per run")
     b.add_argument("--max-concurrent", type=_positive_int, metavar="N", help="at most N runs of this goal at once")
+    b.add_argument("--max-cost", type=_non_negative_float, metavar="USD",
+                   help="money budget per run, in US dollars (a model call that could exceed it is not made)")
+    b.add_argument("--max-cost-per-day", type=_non_negative_float, metavar="USD",
+                   help="money budget for all of the goal's runs in a UTC day")
+    b.add_argument("--max-cost-per-month", type=_non_negative_float, metavar="USD",
+                   help="money budget for all of the goal's runs in a UTC month")
     b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
                    help="a file (relative to the goal's artifacts) each run must write; a run that ends "
                         "without it, or with it empty, fails (repeatable" + ("; replaces the list)" if edit else ")"))
@@ -149,6 +155,12 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     if edit:
         b.add_argument("--no-token-budget", action="store_true", help="remove the token budget")
         b.add_argument("--no-time-limit", action="store_true", help="remove the time limit")
+        b.add_argument("--no-max-cost", action="store_true",
+                       help="remove the goal's per-run money budget (the config's [budgets] default applies)")
+        b.add_argument("--no-max-cost-per-day", action="store_true",
+                       help="remove the goal's daily money budget (the config's default applies)")
+        b.add_argument("--no-max-cost-per-month", action="store_true",
+                       help="remove the goal's monthly money budget (the config's default applies)")
         b.add_argument("--no-constraints", action="store_true", help="remove every constraint")
         b.add_argument("--no-allow-domains", action="store_true", help="allow any public host again")
         b.add_argument("--no-email", action="store_true", help="remove every email recipient")

@@ -372,3 +372,11 @@ def key_values(out: Out, pairs: Sequence[tuple[str, Any]], indent: str = "") -> 
         pad = indent + " " * (kw + 2)
         lines.extend(pad + r for r in rest)
     return "\n".join(lines)
+
+
+def usd(amount: float | None) -> str:
+    """Dollars for a person: 4 decimals below $1 (a model call costs
+    fractions of a cent), else 2; None (no price known) says so."""
+    if amount is None:
+        return "cost unknown"
+    return f"${amount:.4f}" if abs(amount) < 1 else f"${amount:,.2f}"

@@ -68,6 +68,7 @@ class RunState:
         self.budget = run.get("step_budget") or 0
         self.tokens_in = 0
         self.tokens_out = 0
+        self.cost: float | None = None  # the run's cost so far in USD (model_cost events; None: unpriced)
         self.steps = 0
         self.started = _epoch(run.get("started_at"))
         self.ended = _epoch(run.get("ended_at"))
@@ -99,6 +100,8 @@ class RunState:
             else:
                 call.pieces += ev.get("pieces", 1)
                 call.text = (call.text + ev.get("text", ""))[-KEEP_TEXT:]
+        elif kind == "model_cost":
+            self.cost = ev.get("run_cost_usd")
         elif kind == "model_responded":
             self.tokens_in += ev.get("tokens_in", 0)
             self.tokens_out += ev.get("tokens_out", 0)
@@ -117,6 +120,7 @@ class RunState:
             self.steps = ev.get("steps", self.steps)
             self.tokens_in = ev.get("tokens_in", self.tokens_in)
             self.tokens_out = ev.get("tokens_out", self.tokens_out)
+            self.cost = ev.get("cost_usd", self.cost)
             self.current = self.call = None
 
 
@@ -164,6 +168,10 @@ def finish_text(out: Any, state: RunState) -> str:
     ev = state.final or {}
     status = ev.get("status", state.status)
     tokens = f"{state.tokens_in} in / {state.tokens_out} out tokens"
+    if state.cost is not None:
+        from .render import usd
+
+        tokens += f", {usd(state.cost)}"
     head = f"Run {state.run_id} {out.status(status)}: {state.steps} steps, {tokens}"
     if ev.get("budget_exhausted"):
         head += " (budget exhausted)"
@@ -312,6 +320,10 @@ class LiveView:
         elif s.status == "running":
             parts.append("working…")
         parts.append(_count(s.tokens_in + s.tokens_out, "token"))
+        if s.cost is not None:
+            from .render import usd
+
+            parts.append(usd(s.cost))
         if s.budget:
             parts.append(f"{s.steps}/{s.budget} steps")
         rows.append(fit(" · ".join(parts), width))

@@ -68,6 +68,9 @@ def create_params(args: argparse.Namespace) -> dict:
         token_budget=args.token_budget,
         time_limit_s=args.time_limit,
         max_concurrent=args.max_concurrent,
+        max_cost=args.max_cost,
+        max_cost_per_day=args.max_cost_per_day,
+        max_cost_per_month=args.max_cost_per_month,
         expect=args.expect,
         expect_sent=args.expect_sent,
     )
@@ -170,11 +173,14 @@ def cmd_list(ctx: Context) -> None:
     goals = res.get("goals", [])
     if ctx.fmt == "md":
         rows = []
+        spend = _shows_spend(goals)
         for g in goals:
             status, when = _last_run(g)
             rows.append([g["id"], g["status"], _schedule_cell(g), _next_fire(g) or "-",
-                         f"{status} {when}" if status else "-", _health_cell(g), g.get("name") or g.get("objective")])
-        ctx.print(markdown_table(["ID", "Status", "Schedule", "Next", "Last run", "Health", "Goal"], rows))
+                         f"{status} {when}" if status else "-", _health_cell(g),
+                         *(_spend_cells(g) if spend else ()), g.get("name") or g.get("objective")])
+        ctx.print(markdown_table(["ID", "Status", "Schedule", "Next", "Last run", "Health",
+                                  *(("Today", "Month") if spend else ()), "Goal"], rows))
     elif not goals:
         example = ctx.command('goal create "…" --schedule "0 9 * * *"')
         ctx.info(f"No goals yet. Create one with `{example}`.")
@@ -182,15 +188,18 @@ def cmd_list(ctx: Context) -> None:
     else:
         out = ctx.out
         rows = []
+        spend = _shows_spend(goals)
         for g in goals:
             status, when = _last_run(g)
             label = g.get("name") or ""
             label = f"{label}: {g.get('objective')}" if label else g.get("objective")
             rows.append([g["id"], g["status"], _schedule_cell(g), out.time(_next_fire(g)),
-                         f"{status} {out.time(when)}" if status else "-", _health_cell(g), label])
+                         f"{status} {out.time(when)}" if status else "-", _health_cell(g),
+                         *(_spend_cells(g) if spend else ()), label])
         cols = [Column("ID"), Column("STATUS", paint=out.status), Column("SCHEDULE"),
                 Column("NEXT"), Column("LAST RUN", paint=out.status),
                 Column("HEALTH", paint=lambda v: out.paint(v, "33") if v.startswith("stale") else v),
+                *((Column("TODAY", right=True), Column("MONTH", right=True)) if spend else ()),
                 Column("GOAL", flex=True)]
         ctx.print(table(out, cols, rows))
     total = res.get("total", len(goals))
@@ -212,6 +221,11 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         limits.append(duration_ms(p["time_limit_s"] * 1000))
     if p.get("max_concurrent"):
         limits.append(f"{p['max_concurrent']} at once")
+    from ..render import usd
+
+    for key, per in (("max_cost", "run"), ("max_cost_per_day", "day"), ("max_cost_per_month", "month")):
+        if p.get(key) is not None:
+            limits.append(f"{usd(p[key])} per {per}")
     return [
         ("Budget", ", ".join(limits)),
         ("Tools", "default set" if tools is None else (", ".join(tools) or "none")),
@@ -221,6 +235,39 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         ("Expects", ", ".join(p.get("expect") or []) or None),
         ("Must send", ", ".join(p.get("expect_sent") or []) or None),
     ]
+
+
+def _against(spent: float, budget: float | None) -> str:
+    from ..render import usd
+
+    return f"{usd(spent)} of {usd(budget)}" if budget is not None else usd(spent)
+
+
+def spend_text(spend: dict | None) -> str | None:
+    """``$0.1200 of $0.50 today; $1.40 this month; at most $0.10 per run`` (UTC days)."""
+    if not spend:
+        return None
+    from ..render import usd
+
+    parts = [f"{_against(spend.get('today_usd', 0.0), spend.get('per_day_budget_usd'))} today (UTC)",
+             f"{_against(spend.get('month_usd', 0.0), spend.get('per_month_budget_usd'))} this month"]
+    if spend.get("per_run_budget_usd") is not None:
+        parts.append(f"at most {usd(spend['per_run_budget_usd'])} per run")
+    return "; ".join(parts)
+
+
+def _spend_cells(goal: dict) -> tuple[str, str]:
+    """goal list's TODAY and MONTH cells: spend, against the budget when there is one."""
+    s = goal.get("spend") or {}
+    return (_against(s.get("today_usd", 0.0), s.get("per_day_budget_usd")),
+            _against(s.get("month_usd", 0.0), s.get("per_month_budget_usd")))
+
+
+def _shows_spend(goals: list[dict]) -> bool:
+    """Whether goal list has spend columns: when any goal spent money or has a budget."""
+    return any(s.get("today_usd") or s.get("month_usd") or s.get("per_day_budget_usd") is not None
+               or s.get("per_month_budget_usd") is not None or s.get("per_run_budget_usd") is not None
+               for s in (g.get("spend") or {} for g in goals))
 
 
 def render_goal(ctx: Context, goal: dict) -> str:
@@ -259,6 +306,7 @@ def render_goal(ctx: Context, goal: dict) -> str:
         *_params_lines(goal.get("params") or {}),
         ("Catch-up", f"{goal.get('catchup', 'latest')} (window {span(goal.get('catchup_window_s', 86400))})"
                      f"; overlap {goal.get('overlap', 'skip')}"),
+        ("Spend", spend_text(goal.get("spend"))),
         ("Last run", f"{last['id']}  {out.status(status)}  {out.time(when)}" if last else "never"),
         ("Health", health_text),
         ("Created", out.time(goal.get("created_at"))),
@@ -294,6 +342,11 @@ def update_params(ctx: Context) -> dict:
                               (args.webhook, args.no_webhook, "--webhook/--no-webhook"),
                               (args.token_budget, args.no_token_budget, "--token-budget/--no-token-budget"),
                               (args.time_limit, args.no_time_limit, "--time-limit/--no-time-limit"),
+                              (args.max_cost, args.no_max_cost, "--max-cost/--no-max-cost"),
+                              (args.max_cost_per_day, args.no_max_cost_per_day,
+                               "--max-cost-per-day/--no-max-cost-per-day"),
+                              (args.max_cost_per_month, args.no_max_cost_per_month,
+                               "--max-cost-per-month/--no-max-cost-per-month"),
                               (args.constraints, args.no_constraints, "--constraint/--no-constraints"),
                               (args.allow_domains, args.no_allow_domains, "--allow-domain/--no-allow-domains"),
                               (args.emails, args.no_email, "--email/--no-email"),
@@ -305,7 +358,8 @@ def update_params(ctx: Context) -> dict:
     up.update(drop_none(objective=args.objective, name=args.name, webhook_url=args.webhook,
                         step_budget=args.step_budget, token_budget=args.token_budget,
                         time_limit_s=args.time_limit, max_concurrent=args.max_concurrent,
-                        constraints=args.constraints, allowed_domains=args.allow_domains,
+                        max_cost=args.max_cost, max_cost_per_day=args.max_cost_per_day,
+                        max_cost_per_month=args.max_cost_per_month, constraints=args.constraints, allowed_domains=args.allow_domains,
                         email_to=args.emails, expect=args.expect, expect_sent=args.expect_sent,
                         catchup=args.catchup,
                         catchup_window_s=args.catchup_window, overlap=args.overlap))
@@ -326,7 +380,9 @@ def update_params(ctx: Context) -> dict:
         if not up["schedules"]:
             raise UsageError("the goal has no schedules to move to --timezone")
     for flag, key in ((args.no_webhook, "webhook_url"), (args.no_token_budget, "token_budget"),
-                      (args.no_time_limit, "time_limit_s")):
+                      (args.no_time_limit, "time_limit_s"), (args.no_max_cost, "max_cost"),
+                      (args.no_max_cost_per_day, "max_cost_per_day"),
+                      (args.no_max_cost_per_month, "max_cost_per_month")):
         if flag:
             up[key] = None
     for flag, key in ((args.no_constraints, "constraints"), (args.no_allow_domains, "allowed_domains"),

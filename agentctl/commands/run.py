@@ -8,7 +8,7 @@ from typing import Any
 from ..context import Context, drop_none
 from ..render import (
     TERMINAL_RUN_STATES, Column, duration_ms, elapsed, key_values, markdown_table, one_line, table,
-    truncate,
+    truncate, usd,
 )
 
 
@@ -85,13 +85,16 @@ def render_run(ctx: Context, run: dict) -> str:
         ("Ended", f"{out.time(run.get('ended_at'))}  (took {elapsed(run.get('started_at'), run.get('ended_at'))})"
          if run.get("ended_at") else None),
         ("Steps", steps),
-        ("Tokens", f"{usage.get('tokens_in', 0)} in, {usage.get('tokens_out', 0)} out"),
+        ("Tokens", tokens_text(usage)),
+        ("Cost", usd(usage.get("cost_usd")) if run.get("model_calls") else None),
         ("Recoveries", run.get("recoveries") or None),
         ("Error", out.paint(run["error"], "31") if run.get("error") else None),
     ]
     parts = [f"Run {out.bold(run['id'])}", key_values(out, pairs, indent="  ")]
     if run.get("summary"):
         parts.append("\nSummary:\n" + "\n".join("  " + line for line in run["summary"].splitlines()))
+    if run.get("model_calls"):
+        parts.append("\nModel calls:\n" + calls_table(ctx, run))
     if run.get("outputs"):
         rows = [[o.get("kind"), o.get("path_or_payload"), out.time(o.get("created_at"))] for o in run["outputs"]]
         parts.append("\nOutputs:\n" + table(out, [Column("KIND"), Column("WHERE / WHAT", flex=True),
@@ -108,6 +111,43 @@ def render_run(ctx: Context, run: dict) -> str:
     return "\n".join(parts)
 
 
+def tokens_text(usage: dict) -> str:
+    """``1200 in (800 cached), 300 out (120 reasoning)``."""
+    text = f"{usage.get('tokens_in', 0)} in"
+    if usage.get("cached_in"):
+        text += f" ({usage['cached_in']} cached)"
+    text += f", {usage.get('tokens_out', 0)} out"
+    if usage.get("reasoning"):
+        text += f" ({usage['reasoning']} reasoning)"
+    return text
+
+
+def _turn_steps(ctx: Context, run: dict) -> dict[int, str]:
+    """turn -> the steps it started (``#3-#4``), from run.steps."""
+    try:
+        steps = ctx.call("run.steps", {"id": run["id"]}).get("steps", [])
+    except Exception:  # noqa: BLE001 - the table is still useful without the step numbers
+        return {}
+    by_turn: dict[int, list[int]] = {}
+    for s in steps:
+        by_turn.setdefault(s.get("turn", 0), []).append(s.get("step_no", 0))
+    return {t: (f"#{n[0]}" if len(n) == 1 else f"#{n[0]}-#{n[-1]}") for t, n in by_turn.items()}
+
+
+def calls_table(ctx: Context, run: dict) -> str:
+    """One row per model call: its turn, the steps it started, tokens and cost."""
+    out = ctx.out
+    steps = _turn_steps(ctx, run)
+    rows = []
+    for c in run["model_calls"]:
+        cost = usd(c.get("cost_usd")) + (" (est.)" if c.get("estimated") else "")
+        rows.append([c.get("turn"), steps.get(c.get("turn"), "-"), c.get("model"), c.get("tokens_in", 0),
+                     c.get("cached_in", 0), c.get("tokens_out", 0), c.get("reasoning", 0), cost])
+    return table(out, [Column("TURN", right=True), Column("STEPS"), Column("MODEL"), Column("IN", right=True),
+                       Column("CACHED", right=True), Column("OUT", right=True), Column("REASONING", right=True),
+                       Column("COST", right=True)], rows)
+
+
 def run_markdown(run: dict) -> str:
     usage = run.get("usage") or {}
     lines = [f"# Run {run['id']}", "",
@@ -117,11 +157,19 @@ def run_markdown(run: dict) -> str:
              f"- **Started:** {run.get('started_at') or '-'}",
              f"- **Ended:** {run.get('ended_at') or '-'}",
              f"- **Steps:** {_steps(run)}",
-             f"- **Tokens:** {usage.get('tokens_in', 0)} in, {usage.get('tokens_out', 0)} out"]
+             f"- **Tokens:** {tokens_text(usage)}"]
+    if run.get("model_calls"):
+        lines.append(f"- **Cost:** {usd(usage.get('cost_usd'))}")
     if run.get("error"):
         lines += ["", "## Error", "", run["error"]]
     if run.get("summary"):
         lines += ["", "## Summary", "", run["summary"]]
+    if run.get("model_calls"):
+        lines += ["", "## Model calls", "", markdown_table(
+            ["Turn", "Model", "In", "Cached", "Out", "Reasoning", "Cost (USD)"],
+            [[c.get("turn"), c.get("model"), c.get("tokens_in"), c.get("cached_in"), c.get("tokens_out"),
+              c.get("reasoning"), "unknown" if c.get("cost_usd") is None else repr(c["cost_usd"])]
+             for c in run["model_calls"]])]
     if run.get("outputs"):
         lines += ["", "## Outputs", "", markdown_table(
             ["Kind", "Where / what", "Created"],

@@ -192,6 +192,17 @@ def _counts(d: dict | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in d.items() if v) or "none"
 
 
+def _spend(spend: dict | None) -> str | None:
+    """``$0.1200 of $2.00 today (UTC), $1.40 this month``."""
+    if not spend:
+        return None
+    from ..render import usd
+
+    budget = spend.get("per_day_budget_usd")
+    today = usd(spend.get("today_usd", 0.0)) + (f" of {usd(budget)}" if budget is not None else "")
+    return f"{today} today (UTC), {usd(spend.get('month_usd', 0.0))} this month"
+
+
 def render_status(ctx: Context, st: dict) -> str:
     out = ctx.out
     paths = st.get("paths") or {}
@@ -212,6 +223,7 @@ def render_status(ctx: Context, st: dict) -> str:
         ("Provider", prov_text),
         ("Goals", _counts(st.get("goals"))),
         ("Runs", _counts(st.get("runs"))),
+        ("Spend", _spend(st.get("spend"))),
         ("Running", ", ".join(st.get("running") or []) or None),
         ("Queued", ", ".join(st.get("queue") or []) or None),
         ("Next ticks", "\n".join(nexts) or None),

@@ -70,6 +70,9 @@ class ToolTurn:
     content: str | None = None
     tokens_in: int = 10
     tokens_out: int = 5
+    cached_in: int = 0  # of tokens_in, from the prompt cache (OpenAI: prompt_tokens_details)
+    reasoning: int = 0  # of tokens_out, hidden reasoning (OpenAI: completion_tokens_details)
+    usage: bool = True  # False: the answer reports no usage at all (some servers)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class TextTurn:
     tokens_in: int = 10
     tokens_out: int = 5
     finish_reason: str = "stop"  # "length": cut by the output limit (Ollama: done_reason)
+    cached_in: int = 0
+    reasoning: int = 0
+    usage: bool = True
 
 
 @dataclass(frozen=True)
@@ -381,15 +387,26 @@ def _openai_body(turn: ToolTurn | TextTurn, model: str) -> bytes:
     else:
         message = {"role": "assistant", "content": turn.text}
         finish = turn.finish_reason
-    return _json_encode({
+    body: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": 0,
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": turn.tokens_in, "completion_tokens": turn.tokens_out,
-                  "total_tokens": turn.tokens_in + turn.tokens_out},
-    })
+    }
+    if turn.usage:
+        body["usage"] = _openai_usage(turn)
+    return _json_encode(body)
+
+
+def _openai_usage(turn: ToolTurn | TextTurn) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": turn.tokens_in, "completion_tokens": turn.tokens_out,
+                             "total_tokens": turn.tokens_in + turn.tokens_out}
+    if turn.cached_in:
+        usage["prompt_tokens_details"] = {"cached_tokens": turn.cached_in}
+    if turn.reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": turn.reasoning}
+    return usage
 
 
 def _pieces(s: str, n: int = 3) -> list[str]:
@@ -420,11 +437,9 @@ def _openai_sse(turn: ToolTurn | TextTurn, model: str, include_usage: bool) -> I
                 yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
         finish = "tool_calls"
     yield chunk({}, finish)
-    if include_usage:
-        usage = {"prompt_tokens": turn.tokens_in, "completion_tokens": turn.tokens_out,
-                 "total_tokens": turn.tokens_in + turn.tokens_out}
+    if include_usage and turn.usage:
         obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
-               "choices": [], "usage": usage}
+               "choices": [], "usage": _openai_usage(turn)}
         yield b"data: " + _json_encode(obj) + b"\n\n"
     yield b"data: [DONE]\n\n"
 
