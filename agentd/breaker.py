@@ -173,12 +173,14 @@ class GuardedProvider:
     def __getattr__(self, item: str) -> Any:
         return getattr(self._p, item)
 
-    async def complete(self, messages: Sequence[Any], tools: Sequence[Any], *, on_delta=None, on_retry=None):
+    async def complete(self, messages: Sequence[Any], tools: Sequence[Any], *, on_delta=None, on_retry=None,
+                       max_tokens: int | None = None):
         why = self._breaker.allow()
         if why is not None:
             raise ProviderUnavailable(why, breaker=self._breaker.name)
+        cap = {"max_tokens": max_tokens} if max_tokens else {}
         try:
-            result = await self._p.complete(messages, tools, on_delta=on_delta, on_retry=on_retry)
+            result = await self._p.complete(messages, tools, on_delta=on_delta, on_retry=on_retry, **cap)
         except (ProviderUnavailable, ProviderRateLimited):
             self._breaker.failure()
             raise

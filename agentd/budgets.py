@@ -51,6 +51,9 @@ DAY_MS = 86_400_000
 # (role markers, the tool-calling preamble some templates write): generous.
 PROMPT_OVERHEAD = 512
 MESSAGE_OVERHEAD = 16
+# The answer cap of a run's closing summary turn: a summary needs less room
+# than a turn of work, and a smaller worst case fits a budget more often.
+SUMMARY_MAX_TOKENS = 1024
 
 
 class BudgetExhausted(Exception):
@@ -235,6 +238,11 @@ class RunBudget:
     def max_tokens(self) -> int:
         return getattr(self.provider, "max_tokens", None) or self.config.provider.max_tokens
 
+    @property
+    def summary_cap(self) -> int | None:
+        """The answer cap of a summary turn (None: the provider's own, when smaller)."""
+        return SUMMARY_MAX_TOKENS if self.max_tokens > SUMMARY_MAX_TOKENS else None
+
     async def open(self, goal: m.Goal) -> str | None:
         """Find the price and the budgets; the reason the run may not start
         (a budget is set and the price is unknown), or None."""
@@ -245,20 +253,23 @@ class RunBudget:
             return unknown_price_reason(self.provider, self.limits)
         return None
 
-    def reserve(self, messages: Sequence[Message], specs: Sequence[ToolSpec]) -> Ticket:
-        """Check the worst case of the next call against every budget in
+    def reserve(self, messages: Sequence[Message], specs: Sequence[ToolSpec], *,
+                max_tokens: int | None = None) -> Ticket:
+        """Check the worst case of the next call (its answer capped at
+        ``max_tokens``, else the provider's cap) against every budget in
         force and hold it; raises BudgetExhausted when it does not fit."""
         bound = self.meter.bound(messages, specs)
         if self.pricing is None:  # no budget applies (open() refused the run otherwise)
             return Ticket(0, bound, messages, specs)
         now = self.now()
-        worst = self.pricing.cost(bound, 0, self.max_tokens, now)
+        cap = max_tokens or self.max_tokens
+        worst = self.pricing.cost(bound, 0, cap, now)
         if self.limits.any():
-            self._check(worst, bound, now)
+            self._check(worst, bound, cap, now)
         self.money.holds.hold(self.goal_id, worst)
         return Ticket(worst, bound, messages, specs, held=True)
 
-    def _check(self, worst: int, bound: int, now: int) -> None:
+    def _check(self, worst: int, bound: int, cap: int, now: int) -> None:
         lim, holds = self.limits, self.money.holds
         day, month = day_start(now), month_start(now)
         held_goal = holds.by_goal.get(self.goal_id, 0)
@@ -281,7 +292,7 @@ class RunBudget:
                 raise BudgetExhausted(which, (
                     f"{which} of {money(limit)} could be exceeded by the next model call: {money(spent)} "
                     f"{what}, and the call could cost up to {money(worst)} (a prompt of at most {bound:,} "
-                    f"tokens and an answer of at most {self.max_tokens:,} tokens at the price of "
+                    f"tokens and an answer of at most {cap:,} tokens at the price of "
                     f"{self.provider.model}); it was not made"))
 
     def release(self, ticket: Ticket) -> None:

@@ -322,7 +322,7 @@ class RunLoop:
         its reason naming the budget and the figures."""
         await self._emit(ev.Note(message=exc.reason))
         summary = await self._final_turn(st, prompt.FINAL_TURN, kind="summary")
-        outcome = self._budget_out(st, exc.which, summary)
+        outcome = self._budget_out(st, "money budget", summary)
         return msgspec.structs.replace(outcome, error=outcome.error or exc.reason)
 
     def _budget_out(self, st: LoopState, which: str, summary: str | None) -> RunOutcome:
@@ -462,8 +462,9 @@ class RunLoop:
             ev.Note(message=f"answer not used: {why}")])
 
     # ---------------------------------------------------------------- model
-    async def _call_model(self, st: LoopState, specs):
-        ticket = self.budget.reserve(st.messages, specs)  # raises BudgetExhausted: the call is not made
+    async def _call_model(self, st: LoopState, specs, *, max_tokens: int | None = None):
+        # raises BudgetExhausted: a call that could exceed a money budget is not made
+        ticket = self.budget.reserve(st.messages, specs, max_tokens=max_tokens)
         st.turn += 1
         # Watchers see the call while it is in flight (live events, not journaled): its start, its
         # retries, and its text -- streamed only when a watcher asked for deltas.
@@ -480,8 +481,9 @@ class RunLoop:
 
         t0 = time.perf_counter()
         try:
+            cap = {"max_tokens": max_tokens} if max_tokens else {}
             completion = self.redactor.redact_value(await self.provider.complete(
-                st.messages, specs, on_delta=on_delta, on_retry=on_retry))
+                st.messages, specs, on_delta=on_delta, on_retry=on_retry, **cap))
         except BaseException as exc:
             self.budget.release(ticket)
             if isinstance(exc, ProviderError) and metrics is not None:
@@ -501,7 +503,7 @@ class RunLoop:
         st.messages.append(Message(role="user", content=instruction))
         try:
             with trio.move_on_after(120):
-                completion = await self._call_model(st, [])
+                completion = await self._call_model(st, [], max_tokens=self.budget.summary_cap)
                 text = (completion.message.content or "").strip()
                 if completion.finish_reason == "length":  # kept (it is the last word), but marked
                     text += "\n\n_[This summary was cut at the model's output limit.]_"

@@ -75,8 +75,12 @@ class Provider(Protocol):
         *,
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryNotice | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
         """One model call, retried on transient errors per the retry policy.
+
+        ``max_tokens`` caps this answer below the provider's own cap
+        (``provider.max_tokens``, sent with every call).
 
         ``tools`` empty means "answer without tools" (the final summary turn).
         ``on_delta`` (optional) receives text deltas when the provider streams.

@@ -162,22 +162,24 @@ class OllamaProvider:
         *,
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryNotice | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
-        return await self._complete(messages, tools, on_delta, on_retry, self.policy)
+        options = {"num_predict": max_tokens} if max_tokens else self._options
+        return await self._complete(messages, tools, on_delta, on_retry, self.policy, options)
 
     async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion:
         """One attempt, no retries: validation reports "degraded" rather than wait."""
-        return await self._complete(messages, tools, None, None, RetryPolicy(max_attempts=1))
+        return await self._complete(messages, tools, None, None, RetryPolicy(max_attempts=1), self._options)
 
     async def _complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                         on_delta: Callable[[str], None] | None, on_retry: RetryNotice | None,
-                        policy: RetryPolicy) -> Completion:
+                        policy: RetryPolicy, options: dict[str, Any] | None) -> Completion:
         wire = [to_ollama_message(m) for m in messages]
         wire_tools = self._wire_tools(tools) if tools else None
         if on_delta is None:
-            attempt = lambda: self._chat(wire, wire_tools)  # noqa: E731
+            attempt = lambda: self._chat(wire, wire_tools, options)  # noqa: E731
         else:
-            attempt = lambda: self._chat_stream(wire, wire_tools, on_delta)  # noqa: E731
+            attempt = lambda: self._chat_stream(wire, wire_tools, on_delta, options)  # noqa: E731
 
         try:
             return await retry_counted(self, attempt, policy, on_retry)
@@ -194,12 +196,13 @@ class OllamaProvider:
             return f"HTTP {exc.status_code} from server"
         return describe_failure(exc, self.timeout_s)
 
-    async def _chat(self, wire: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Completion:
+    async def _chat(self, wire: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                    options: dict[str, Any] | None) -> Completion:
         import pydantic
 
         try:
             resp = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=False,
-                                           options=self._options)
+                                           options=options)
         except (pydantic.ValidationError, json.JSONDecodeError, TypeError) as exc:
             raise MalformedResponse(f"unreadable response: {exc}") from exc
         calls = _tool_calls(resp.message.tool_calls)
@@ -212,6 +215,7 @@ class OllamaProvider:
 
     async def _chat_stream(
         self, wire: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_delta: Callable[[str], None],
+        options: dict[str, Any] | None = None,
     ) -> Completion:
         import pydantic
 
@@ -220,7 +224,7 @@ class OllamaProvider:
         last = None
         try:
             stream = await self._client.chat(model=self.model, messages=wire, tools=tools, stream=True,
-                                             options=self._options)
+                                             options=options)
             async for part in stream:
                 last = part
                 if part.message.content:

@@ -214,8 +214,10 @@ class OpenAIProvider:
         *,
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryNotice | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
-        return await self._complete(messages, tools, on_delta, on_retry, self.policy, self._cap)
+        cap = self.cap_member(max_tokens) if max_tokens else self._cap
+        return await self._complete(messages, tools, on_delta, on_retry, self.policy, cap)
 
     async def probe(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Completion:
         """One attempt, no retries (validation reports "degraded" rather than wait), and a
