@@ -52,6 +52,7 @@ KEY_DOCS: dict[str, str] = {
     "provider.max_answer_bytes": "The largest model answer read, decoded (a larger or endlessly compressed one fails the call, naming this cap).",
     "provider.http_referer": "OpenRouter attribution header `HTTP-Referer`.",
     "provider.app_title": "OpenRouter attribution header `X-Title`.",
+    "provider.max_tokens": "The cap on each answer's length, sent with every model call (`max_tokens`; `max_completion_tokens` for OpenAI's o-series and gpt-5 models, where it includes their reasoning; Ollama's `num_predict`). It is also the answer side of a call's worst-case cost when a money budget applies.",
     "openai.api_key": "OpenAI API key (secret).",
     "openai.model": "OpenAI model, e.g. `gpt-4o`.",
     "openai.base_url": "Base URL of any OpenAI-compatible server. Default: OpenAI's.",
@@ -86,6 +87,10 @@ KEY_DOCS: dict[str, str] = {
     "runs.time_limit_s": "Default wall-clock limit of one run (a goal's `--time-limit` overrides it); empty for none.",
     "runs.max_recoveries": "A run interrupted by a crash more than this many times fails instead of resuming again.",
     "runs.max_repeated_mistakes": "The same model mistake (bad arguments, unknown tool) repeated more than this many times in a row fails the run.",
+    "budgets.run_usd": "Money budget of one run in US dollars, for goals without their own (`goal create --max-cost`); empty for none.",
+    "budgets.goal_per_day_usd": "Money budget of all of a goal's runs in one UTC day, for goals without their own (`--max-cost-per-day`).",
+    "budgets.goal_per_month_usd": "Money budget of all of a goal's runs in one UTC month, for goals without their own (`--max-cost-per-month`).",
+    "budgets.daemon_per_day_usd": "Money budget of every model call of the daemon in one UTC day.",
 }
 
 
@@ -284,6 +289,21 @@ def configuration() -> str:
            "agentd recovers) both work; a model that does not use the tool is refused with its name. "
            "`LLM_ASSUME_TOOLS=true` (`provider.assume_tools`) skips the sample call, "
            "`LLM_CHECK_ON_START=false` (`provider.check_on_start`) skips the whole check.", "",
+           "## Prices and money budgets", "",
+           "Every model call is priced from the usage the server reports (prompt, cached prompt, answer; "
+           "reasoning is part of the answer). Prices come from `[prices.\"MODEL\"]` tables, in US dollars "
+           "per million tokens, else from the genai-prices database installed with agentd (read from "
+           "disk, never fetched) for OpenAI, OpenRouter and the OpenAI-compatible services it knows by "
+           "their URL. A local server's model has no price until one is written; a free one says so:", "",
+           "```toml", '[prices."qwen2.5-coder:1.5b"]', "input = 0", "output = 0", "",
+           '[prices."my-finetune"]', "input = 0.30", "cached_input = 0.15  # default: input", "output = 1.20",
+           "```", "",
+           "Budgets (`[budgets]` below, and per goal with `goal create --max-cost`, `--max-cost-per-day`, "
+           "`--max-cost-per-month`) are checked before every model call against its worst case (the "
+           "prompt's size bound and an answer of `provider.max_tokens`); a call that could exceed one is "
+           "not made and the run ends with `budget_exhausted` and the figures. When a budget applies and "
+           "the model has no price, the run does not start. Days and months are UTC. See "
+           "[budgets.md](budgets.md).", "",
            "## Keys", ""]
     section = None
     for sec, key, full, f in config_keys():
