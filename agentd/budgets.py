@@ -269,6 +269,14 @@ class RunBudget:
         self.money.holds.hold(self.goal_id, worst)
         return Ticket(worst, bound, messages, specs, held=True)
 
+    def refusal(self, messages: Sequence[Message], specs: Sequence[ToolSpec]) -> BudgetExhausted | None:
+        """Why a next call would not be made now (None: it would be)."""
+        try:
+            self.release(self.reserve(messages, specs))
+        except BudgetExhausted as exc:
+            return exc
+        return None
+
     def _check(self, worst: int, bound: int, cap: int, now: int) -> None:
         lim, holds = self.limits, self.money.holds
         day, month = day_start(now), month_start(now)

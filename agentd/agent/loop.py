@@ -298,6 +298,10 @@ class RunLoop:
         which = self._spent(st)
         if which is not None:
             return self._budget_out(st, which, st.summary)
+        money = self.budget.refusal(st.messages, self.specs)
+        if money is not None:  # the summary a money budget asked for
+            outcome = self._budget_out(st, "money budget", st.summary)
+            return msgspec.structs.replace(outcome, error=outcome.error or money.reason)
         return self._time_up(self._time_limit(st), st.summary)
 
     def _time_limit(self, st: LoopState) -> float | None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 
 import pytest
 
 from agentd.testing.fakellm import finish_call, stall, text, tool_call
 from daemon_harness import write_config
+from e2e_servers import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -244,3 +246,42 @@ def test_openai_reasoning_models_get_max_completion_tokens(make_daemon, fake_llm
     assert request["max_completion_tokens"] == 1000 and "max_tokens" not in request
     # 1000 x 1.1 + 1000 x 4.4 (reasoning is part of the completion) per million
     assert run["usage"]["cost_usd"] == 0.0055 and run["usage"]["reasoning"] == 800
+
+
+class HeldReceiver(WebhookReceiver):
+    """A webhook receiver that holds each POST until released (bounded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+
+    def handle(self, req):
+        self.arrived.set()
+        self.released.wait(30)
+        return super().handle(req)
+
+
+def test_a_run_killed_after_its_budget_summary_ends_with_the_budget_reason(make_daemon, fake_llm, tmp_path):
+    """Killed while its completion webhook is in flight (the summary a money
+    budget asked for is journaled, the run not yet finished): the resumed run
+    ends budget_exhausted with the budget's reason, not as something else."""
+    with HeldReceiver() as hook:
+        cfg = config(max_tokens=4000) + (f'\n[tools]\nprivate_hosts_allowed = ["127.0.0.1:{hook.port}"]\n'
+                                         "delivery_attempts = 1\n")
+        d = make_daemon(config=cfg, base=tmp_path / "d")
+        goal = ctl_json(d, "goal", "create", "Write notes.md", "--max-cost", "0.06", "--webhook", hook.url)
+        fake_llm.add(write(tokens_in=1000, tokens_out=2000), text("Stopped by the budget.", tokens_out=20))
+        rid = ctl_json(d, "goal", "run", goal["id"])["id"]
+        try:
+            assert hook.arrived.wait(20), "the completion webhook never came"
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait(10)
+            d.start()
+            run = d.wait_run(rid)
+        finally:
+            hook.released.set()
+    fake_llm.assert_complete()  # no model call after the restart
+    assert run["budget_exhausted"] is True, run
+    assert run["summary"].startswith("Stopped by the budget.")
+    assert "the run's budget of $0.0600 could be exceeded" in run["error"], run["error"]

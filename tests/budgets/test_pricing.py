@@ -83,3 +83,26 @@ def test_which_models_take_max_completion_tokens():
     assert uses_completion_cap("openai", "o1")
     assert not uses_completion_cap("openai", "gpt-4o") and not uses_completion_cap("openrouter", "openai/o3")
     assert not uses_completion_cap("openai", "omni-local")
+
+
+def test_the_budgets_guide_examples_are_valid():
+    """docs/budgets.md: its TOML blocks are valid configuration, its goal
+    create command parses, and its worst-case figure is what the code computes."""
+    import re
+    import shlex
+    import tomllib
+    from pathlib import Path
+
+    from agentctl.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "budgets.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        config_mod.from_data(tomllib.loads(block))
+    command = re.search(r"```sh\n(agentctl goal create.*?)```", text, re.S).group(1)
+    args = build_parser().parse_args(shlex.split(command.replace("\\\n", " "))[1:])
+    assert (args.max_cost_per_day, args.max_cost) == (0.50, 0.20)
+    mini = lookup(cfg(), provider("openai", "gpt-4o-mini"))
+    assert f"${mini.cost(12_000, 0, 2048, NOW) / 1e9:.4f}" == "$0.0030" and "= $0.0030" in text
+    assert f"${mini.cost(9310, 6144, 412, NOW) / 1e9:.4f}" == "$0.0012" and "$0.0012)" in text
