@@ -345,6 +345,7 @@ class Handlers:
     # -- runs
     async def run_list(self, p: m.RunList, conn) -> m.RunListResult:
         gid = self._goal_id(p.goal_id) if p.goal_id is not None else None
+
         def q(c):
             runs, total = runs_q.list_runs(c, gid, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
             return [budgets.run_with_cost(c, r, detail=False) for r in runs], total
