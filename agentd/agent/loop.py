@@ -31,8 +31,13 @@ made: a call of its tool in this run that succeeded, or that a crash left
   ends with what is still to do instead of an invitation to finish.
 Other ends: the step or token budget is spent (one last call without tools asks
 for the summary; the run completes with ``budget_exhausted`` if its declared
-outputs exist and its declared deliveries were made); the time limit is
+outputs exist and its declared deliveries were made); a money budget could be
+exceeded by the next call (``agentd.budgets``: the call is not made; a summary
+turn only if its own worst case fits; the same outcome, ``budget_exhausted``,
+with the budget and the figures as its reason); the time limit is
 reached (a last summary attempt, then ``failed``); the run is cancelled; or an unrecoverable error.
+A money budget that applies while the model's price is unknown fails the run
+before any call.
 
 Every model call's tokens are added to the run's usage, the calls that left no
 step (empty, cut or prose answers) included.
