@@ -77,8 +77,24 @@ def from_config(model: str, p: ModelPrice) -> Pricing:
     return Pricing(model, f"config {price_key(model)}", calc)
 
 
+def _local(url: str) -> bool:
+    """A server on this machine or the local network: no price database knows it."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost") or "." not in host:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
 def _database_where(provider: Any) -> dict[str, str] | None:
-    """How genai-prices should find ``provider``'s models, or None when it cannot."""
+    """How genai-prices should find ``provider``'s models, or None when it cannot
+    (a local server, Ollama: the database is not even loaded then)."""
     name = getattr(provider, "name", "")
     if name == "openrouter":
         return {"provider_id": "openrouter"}
@@ -86,7 +102,7 @@ def _database_where(provider: Any) -> dict[str, str] | None:
         if not getattr(provider, "custom_base_url", False):
             return {"provider_id": "openai"}
         base = getattr(provider, "base_url", None)
-        return {"provider_api_url": base} if base else None
+        return {"provider_api_url": base} if base and not _local(base) else None
     return None  # ollama: local models
 
 

@@ -106,3 +106,12 @@ def test_the_budgets_guide_examples_are_valid():
     mini = lookup(cfg(), provider("openai", "gpt-4o-mini"))
     assert f"${mini.cost(12_000, 0, 2048, NOW) / 1e9:.4f}" == "$0.0030" and "= $0.0030" in text
     assert f"${mini.cost(9310, 6144, 412, NOW) / 1e9:.4f}" == "$0.0012" and "$0.0012)" in text
+
+
+def test_a_server_on_this_machine_or_the_lan_is_never_looked_up():
+    for url in ("http://127.0.0.1:8080/v1", "http://localhost:1234/v1", "http://[::1]:8000/v1",
+                "http://192.168.1.20:8000/v1", "http://gpu-box:8000/v1"):
+        assert lookup(cfg(), provider("openai", "gpt-4o", url, custom=True)) is None, url
+    groq = lookup(cfg(), provider("openai", "llama-3.3-70b-versatile", "https://api.groq.com/openai/v1",
+                                  custom=True))
+    assert groq is not None and "groq" in groq.source

@@ -180,9 +180,10 @@ def test_text_deltas_only_to_watchers_that_ask(daemon, fake_llm):
     assert "".join(e["event"]["text"] for e in pieces) == answer
     assert [e["event"] for e in d_evs if e["event"]["type"] != "text_delta"] == [e["event"] for e in p_evs]
     # A delta carries the seq of the journaled event before it and comes before
-    # the model_responded it belongs to.
+    # the call's cost and the model_responded it belongs to.
     i = d_evs.index(pieces[0])
     assert pieces[0]["seq"] == d_evs[i - 1]["seq"]
-    after = d_evs[i + len(pieces)]
-    assert after["event"]["type"] == "model_responded" and after["seq"] == pieces[0]["seq"] + 1
+    cost, after = d_evs[i + len(pieces)], d_evs[i + len(pieces) + 1]
+    assert cost["event"]["type"] == "model_cost" and cost["seq"] == pieces[0]["seq"] + 1
+    assert after["event"]["type"] == "model_responded" and after["seq"] == pieces[0]["seq"] + 2
     assert [e["event"] for e in full_journal(daemon, rid)] == [e["event"] for e in journaled(p_evs)]

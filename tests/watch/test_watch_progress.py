@@ -63,10 +63,11 @@ def test_every_watcher_that_asks_for_deltas_gets_them_whatever_its_other_options
             evs = events(read_until(c, is_finished))
         assert delta_text(evs) == ANSWER, opts
         if "run_id" in opts or opts.get("detail"):
-            # the call's start comes before its text, the text before its answer
+            # the call's start comes before its text, the text before its cost and its answer
             k = kinds(evs)
             start = k.index("model_call_started", k.index("model_responded"))
-            assert k[start + 1:start + 4] == ["text_delta"] * 3 and k[start + 4] == "model_responded", (opts, k)
+            assert k[start + 1:start + 4] == ["text_delta"] * 3, (opts, k)
+            assert k[start + 4:start + 6] == ["model_cost", "model_responded"], (opts, k)
             assert evs[start]["event"]["streamed"] is True
         else:  # lifecycle only, plus the text it asked for
             assert set(kinds(evs)) == {"run_started", "text_delta", "run_finished"}, opts
