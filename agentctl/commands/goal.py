@@ -244,8 +244,9 @@ def _against(spent: float, budget: float | None) -> str:
 
 
 def spend_text(spend: dict | None) -> str | None:
-    """``$0.1200 of $0.50 today; $1.40 this month; at most $0.10 per run`` (UTC days)."""
-    if not spend:
+    """``$0.1200 of $0.50 today; $1.40 this month; at most $0.10 per run`` (UTC days);
+    None (no line) for a goal that spent nothing priced and has no budget."""
+    if not spend or not _shows_spend([{"spend": spend}]):
         return None
     from ..render import usd
 
