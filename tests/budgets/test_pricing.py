@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import msgspec
 
-from agentd import config as config_mod
+from agentd.shared import config as config_mod
 from agentd.agent.messages import Message, ToolCall, ToolSpec
 from agentd.budgets import MESSAGE_OVERHEAD, PROMPT_OVERHEAD, PromptMeter
 from agentd.pricing import lookup
@@ -93,7 +93,7 @@ def test_the_budgets_guide_examples_are_valid():
     import tomllib
     from pathlib import Path
 
-    from agentctl.cli import build_parser
+    from agentctl.parser import build_parser
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "budgets.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
