@@ -41,8 +41,8 @@ from .protocol import methods as m
 from .store import spend as spend_q
 
 if TYPE_CHECKING:
-    from .app import App
     from .shared.config import Config
+    from .store import Store
 
 _log = log.get("agentd.budgets")
 NANO = spend_q.NANO
@@ -355,30 +355,28 @@ def unknown_price_reason(provider: Any, limits: Limits) -> str:
 # ---------------------------------------------------------------- RPC side
 
 
-async def refuse_unpriced(app: "App", goal: m.Goal) -> None:
+async def refuse_unpriced(money: Money, config: "Config", provider: Any, goal: m.Goal) -> None:
     """Before ``goal.run`` creates a run: raise ConfigError when a money
-    budget applies to the goal and its model has no known price (fail closed)."""
+    budget applies to the goal and ``provider``'s model has no known price
+    (fail closed)."""
     from .protocol.errors import ConfigError
 
-    limits = Limits.of(app.config, goal.params)
-    if not limits.any() or app.provider is None:
+    limits = Limits.of(config, goal.params)
+    if not limits.any() or provider is None:
         return
-    if await app.money.prices.get(app.config, app.provider) is None:
-        raise ConfigError(unknown_price_reason(app.provider, limits), key=f'prices."{app.provider.model}"',
-                          model=app.provider.model)
+    if await money.prices.get(config, provider) is None:
+        raise ConfigError(unknown_price_reason(provider, limits), key=f'prices."{provider.model}"',
+                          model=provider.model)
 
 
-def goal_spend(app: "App", goals: list[m.Goal], conn=None) -> list[m.Goal]:
+def goal_spend(conn, goals: list[m.Goal], config: "Config", now: int) -> list[m.Goal]:
     """``goals`` with their ``spend``: today's and this month's cost (UTC)
-    and the budgets in force."""
-    now = app.now()
+    and the budgets in force (read on ``conn``)."""
     day, month = day_start(now), month_start(now)
-    ids = [g.id for g in goals]
-    spent = (spend_q.goals_spent_since(conn, ids, day, month) if conn is not None
-             else app.store.read(spend_q.goals_spent_since, ids, day, month))
+    spent = spend_q.goals_spent_since(conn, [g.id for g in goals], day, month)
     out = []
     for g in goals:
-        lim = Limits.of(app.config, g.params)
+        lim = Limits.of(config, g.params)
         d, mo = spent.get(g.id, (0, 0))
         out.append(msgspec.structs.replace(g, spend=m.GoalSpend(
             day=day_label(now), today_usd=d / NANO, month_usd=mo / NANO, per_run_budget_usd=spend_q.usd(lim.run),
@@ -386,20 +384,18 @@ def goal_spend(app: "App", goals: list[m.Goal], conn=None) -> list[m.Goal]:
     return out
 
 
-def daemon_spend(app: "App") -> m.DaemonSpend:
-    now = app.now()
-
+def daemon_spend(store: "Store", config: "Config", now: int) -> m.DaemonSpend:
     def q(conn):
         return spend_q.all_spent_since(conn, day_start(now)), spend_q.all_spent_since(conn, month_start(now))
 
-    today, month = app.store.read(q)
+    today, month = store.read(q)
     return m.DaemonSpend(day=day_label(now), today_usd=today / NANO, month_usd=month / NANO,
-                         per_day_budget_usd=app.config.budgets.daemon_per_day_usd)
+                         per_day_budget_usd=config.budgets.daemon_per_day_usd)
 
 
-def gauges(app: "App") -> dict[str, float]:
+def gauges(store: "Store", config: "Config", now: int) -> dict[str, float]:
     """Spend gauges for the metrics: today's and this month's cost (UTC) of the whole daemon."""
-    s = daemon_spend(app)
+    s = daemon_spend(store, config, now)
     out = {"agentd_spend_today_usd": s.today_usd, "agentd_spend_month_usd": s.month_usd}
     if s.per_day_budget_usd is not None:
         out["agentd_budget_daily_usd"] = s.per_day_budget_usd

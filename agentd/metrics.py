@@ -216,7 +216,7 @@ class Metrics:
             out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0
         from .budgets import gauges
 
-        out.update(gauges(self.app))
+        out.update(gauges(self.app.store, self.app.config, self.app.now()))
         return out
 
     # -- persisted totals

@@ -199,7 +199,7 @@ class Handlers:
         app = self.app
 
         def q(conn):
-            goal = budgets.goal_spend(app, [goals_q.get_goal(conn, goal_id, secrets=secrets)], conn)[0]
+            goal = budgets.goal_spend(conn, [goals_q.get_goal(conn, goal_id, secrets=secrets)], app.config, app.now())[0]
             return goal, runs_q.last_run(conn, goal_id), ticks_q.recent(conn, goal_id, ticks)
 
         goal, last, recent = app.store.read(q)
@@ -229,7 +229,7 @@ class Handlers:
 
         def q(c):
             goals, total = goals_q.list_goals(c, p.status, max(0, min(p.limit, 1000)), max(0, p.offset))
-            return budgets.goal_spend(app, goals, c), total, runs_q.last_runs(c, [g.id for g in goals])
+            return budgets.goal_spend(c, goals, app.config, app.now()), total, runs_q.last_runs(c, [g.id for g in goals])
 
         goals, total, last = app.store.read(q)
         goals = [msgspec.structs.replace(g, health=app.goal_health(g.id), last_run=last.get(g.id),
@@ -327,7 +327,7 @@ class Handlers:
         goal = app.store.read(goals_q.get_goal, gid)
         if goal.status == "archived":
             raise InvalidState(f"goal {gid} is archived; it cannot run", status=goal.status)
-        await budgets.refuse_unpriced(app, goal)
+        await budgets.refuse_unpriced(app.money, app.config, app.provider, goal)
 
         def tx(conn, now):
             return runs_q.insert_run(conn, now, gid, step_budget=goal.params.step_budget, trigger="manual")
@@ -437,7 +437,7 @@ class Handlers:
         from ..providers.lifecycle import still_reachable
 
         await still_reachable(self.app)
-        return msgspec.structs.replace(self.app.status(), spend=budgets.daemon_spend(self.app))
+        return msgspec.structs.replace(self.app.status(), spend=budgets.daemon_spend(self.app.store, self.app.config, self.app.now()))
 
     async def daemon_stop(self, p: m.DaemonStop, conn) -> m.Ok:
         self.app.request_stop(deadline_s=p.deadline_s, reason=f"daemon.stop from pid {conn.pid}")
