@@ -22,13 +22,14 @@ run: $(STAMP)
 # In CI (CI=true, root, Debian) the tools some tests use are installed first:
 # groff/man-db (man pages: rendering, `man -w` after a wheel install, `agentctl
 # man`), socat (the socket from the shell), zsh and fish (completion, driven in
-# those shells like bash), systemd (systemd-analyze verify). Elsewhere those
+# those shells like bash), systemd (systemd-analyze verify), dbus-daemon (a
+# private session bus for the desktop notification of approvals). Elsewhere those
 # tests skip and say why.
-SYSTEM_TOOLS := groff-base man-db socat zsh fish systemd
+SYSTEM_TOOLS := groff-base man-db socat zsh fish systemd dbus-daemon
 
 system-tools:
 	@if [ "$$CI" = "true" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  missing=""; for t in groff man socat zsh fish systemd-analyze; do command -v $$t >/dev/null || missing=1; done; \
+	  missing=""; for t in groff man socat zsh fish systemd-analyze dbus-daemon; do command -v $$t >/dev/null || missing=1; done; \
 	  if [ -n "$$missing" ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_TOOLS)) \
 	      >/dev/null 2>&1 || echo "note: could not install $(SYSTEM_TOOLS); the tests that need them will skip"; \

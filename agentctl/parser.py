@@ -149,6 +149,16 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
                    help="a file (relative to the goal's artifacts) each run must write; a run that ends "
                         "without it, or with it empty, fails (repeatable" + ("; replaces the list)" if edit else ")"))
+    b.add_argument("--ask", metavar="TOOL", action="append", dest="ask",
+                   help="ask a person before each call of TOOL (send_email, send_webhook, external tools not "
+                        "read-only); the run waits, parked, for `run approve`/`run deny` (repeatable)")
+    b.add_argument("--deny", metavar="TOOL", action="append", dest="deny",
+                   help="never make calls of TOOL: the agent is told it is denied (repeatable)")
+    if edit:
+        b.add_argument("--allow", metavar="TOOL", action="append", dest="allow",
+                       help="make calls of TOOL without asking again (undoes --ask/--deny; repeatable)")
+    b.add_argument("--approval-timeout", type=_positive_int, metavar="SECONDS",
+                   help="a call nobody decides on within this is denied (default 86400: 24 h)")
     b.add_argument("--expect-sent", choices=("webhook", "email"), action="append", dest="expect_sent",
                    help="a delivery each run must make: webhook (send_webhook) or email (send_email); a run that "
                         "ends without one delivered fails (repeatable" + ("; replaces the list)" if edit else ")"))
@@ -263,6 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default=None, help="recorded with the run")
     p = _cmd(r, "delete", "run:delete", "delete a finished run", aliases=("rm",))
     p.add_argument("id")
+    p = b.cmd(r, "approve", "approvals:approve", "approve a call the run waits for (shows it first)", description=(
+        "Show the call the run waits for (tool, exact arguments, why it was asked) and, on a terminal, ask; "
+        "the approval applies to exactly the call shown. The run resumes and the call is made once."))
+    p.add_argument("id")
+    p.add_argument("--call", metavar="ID", help="which call, when the run waits for several (see `approvals`)")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask (needed without a terminal)")
+    p = b.cmd(r, "deny", "approvals:deny", "deny the call(s) a run waits for; the agent is told and goes on")
+    p.add_argument("id")
+    p.add_argument("--call", metavar="ID", help="only this call (default: every call the run waits for)")
+    p.add_argument("--reason", help="why (recorded and told to the agent)")
+
+    # ---- approvals
+    p = b.leaf(nouns, "approvals", "approvals:list", "list the tool calls waiting for approval",
+               "Every tool call waiting for a person's decision, across goals, oldest first.")
+    p.add_argument("--goal", metavar="GOAL", help="only this goal's calls")
+    p.add_argument("--format", choices=("table", "json", "md"), default="table")
 
     # ---- memory
     m = _group(nouns, "memory", "a goal's long-term memories")

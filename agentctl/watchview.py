@@ -161,6 +161,13 @@ def event_line(out: Any, state: RunState, p: dict, width: int | None = None) -> 
         return out.paint(f"{ev.get('kind')} to {ev.get('target')} failed: {ev.get('error')}", "31")
     if kind == "note":
         return out.dim(f"note: {ev.get('message')}")
+    if kind == "approval_requested":
+        rid = state.run_id or p.get("run_id")
+        return out.paint(f"#{ev.get('step_no')} {ev.get('tool')} {_short(ev.get('arguments', ''), max(20, w - 90))} "
+                         f"waits for approval: `run approve {rid}` or `run deny {rid} --reason ...`", "33")
+    if kind == "approval_decided":
+        why = f": {ev['note']}" if ev.get("note") else ""
+        return f"#{ev.get('step_no')} {ev.get('tool')} {ev.get('decision')} by {ev.get('by')}{why}"
     return None
 
 

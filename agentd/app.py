@@ -49,6 +49,7 @@ class App:
         self.journal = Journal(store, self.events, self.redactor, self.now)
         self.runs: Any = None  # RunManager, set by the daemon
         self.scheduler: Any = None  # Scheduler, set by the daemon
+        self.approvals: Any = None  # approvals.service.Approvals, set by the daemon
         self.provider: Any = None  # providers.base.Provider
         self.provider_status: m.ProviderStatus | None = None
         self.provider_ready = trio.Event()
@@ -96,6 +97,8 @@ class App:
     def run_ended(self, run_id: str, goal_id: str | None, status: str, error: str | None) -> None:
         """Log and count a run's end (after its ``run_finished`` was committed)."""
         _log.info("run finished", run_id=run_id, goal_id=goal_id, status=status, error=error)
+        if self.approvals is not None:
+            self.approvals.forget(run_id)
         if self.metrics is not None:
             self.metrics.run_finished(status, run_id)
 

@@ -59,6 +59,10 @@ def build(config: Config, *, clock=None, load_config: Callable[[], Config] | Non
         lifecycle.make(app)
         app.runs = RunManager(app, make_executor(app), max_concurrent=config.daemon.max_concurrent_runs)
         app.scheduler = Scheduler(app)
+        from .approvals.service import Approvals
+
+        app.approvals = Approvals(app)
+        app.approvals.load()
         from .metrics import Metrics
 
         app.metrics = Metrics(app)
@@ -103,6 +107,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         dispatcher.redact = app.redactor.redact_bytes
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_signals, app)
+            await nursery.start(app.approvals.serve)  # first: the run manager skips the parked runs
             await nursery.start(app.runs.serve)
             await nursery.start(app.scheduler.serve)
             await nursery.start(lifecycle.revalidate, app)

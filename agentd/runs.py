@@ -138,9 +138,14 @@ class RunManager:
             queue.setdefault(rid, gid)
         self._queue = queue
 
-    async def submit(self, run_id: str, goal_id: str | None = None) -> None:
-        """Queue a new pending run; claim pending runs (this one among them) while there is capacity."""
-        self._queue.setdefault(run_id, goal_id)
+    async def submit(self, run_id: str, goal_id: str | None = None, *, first: bool = False) -> None:
+        """Queue a new pending run; claim pending runs (this one among them) while there is capacity.
+        ``first``: ahead of every waiting run (a run resumed after its approvals were decided was
+        started before the runs queued behind it)."""
+        if first:
+            self._queue = {run_id: goal_id, **{k: v for k, v in self._queue.items() if k != run_id}}
+        else:
+            self._queue.setdefault(run_id, goal_id)
         await self.fill()
 
     async def submit_many(self, runs: list[tuple[str, str]]) -> None:
@@ -174,14 +179,15 @@ class RunManager:
         store = self.app.store
         room = self.max_concurrent - len(self.active)
         per_goal = self._per_goal
+        parked = self.app.approvals
         taken: dict[str, int] = {}
         picked: list[tuple[str, str]] = []
         gone: list[str] = []
         for rid, gid in self._queue.items():
             if len(picked) >= room:
                 break
-            if rid in self.active:
-                gone.append(rid)
+            if rid in self.active or (parked is not None and parked.is_parked(rid)):
+                gone.append(rid)  # parked: submitted again once its approvals are decided
                 continue
             if gid is None:
                 try:
@@ -199,7 +205,8 @@ class RunManager:
                 continue
             # A goal whose overlap policy is "queue" runs one at a time:
             # the queued run waits for the one before it.
-            if cap is not None and per_goal.get(gid, 0) + taken.get(gid, 0) >= cap:
+            held = parked.parked_of(gid) if parked is not None and parked.parked else 0  # parked runs keep their place
+            if cap is not None and per_goal.get(gid, 0) + taken.get(gid, 0) + held >= cap:
                 continue
             taken[gid] = taken.get(gid, 0) + 1
             picked.append((rid, gid))
@@ -397,10 +404,14 @@ class RunManager:
 
 def _close_pending_steps(conn, app: "App", run_id: str, message: str) -> None:
     """Tool calls of ``run_id`` still ``pending`` -> ``unknown`` (side-effecting
-    tool: it may have had its effect) or ``error`` (safe tool)."""
+    tool: it may have had its effect) or ``error`` (safe tool); calls still
+    ``awaiting_approval`` -> ``error`` (they were never made)."""
     tools = app.tools
-    for step_no, name in runs_q.pending_tool_steps(conn, run_id):
+    for step_no, name, status in runs_q.unfinished_tool_steps(conn, run_id):
         tool = tools.find(name) if tools is not None else None
         side = tool is not None and tool.side_effect
+        msg = message
+        if status == "awaiting_approval":  # never handed to its tool: not made
+            side, msg = False, message.replace("in flight", "waiting for approval") + "; it was not made"
         runs_q.complete_step(conn, run_id, step_no, status="unknown" if side else "error", observation=None,
-                             error=message, duration_ms=0.0)
+                             error=msg, duration_ms=0.0)

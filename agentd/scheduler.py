@@ -415,7 +415,8 @@ class Scheduler:
         # count here: runs made by one catch-up batch do not overlap each other.
         rows = active_by_goal.get(e.goal_id)
         if rows:
-            active = [policy.ActiveRun(id=i, state=s) for i, s in rows]
+            parked = self.app.approvals.is_parked if self.app.approvals is not None else (lambda _: False)
+            active = [policy.ActiveRun(id=i, state="awaiting_approval" if parked(i) else s) for i, s in rows]
             action, why = policy.decide_overlap(overlap, active)
             if action == "skip":
                 return (e.schedule_id, e.goal_id, d.due_ms, "skipped", why, None, None, 0)

@@ -56,6 +56,21 @@ def _schedules(args: argparse.Namespace) -> list[dict] | None:
 # ---------------------------------------------------------------- create
 
 
+def approval_policy(args: argparse.Namespace, current: dict) -> dict | None:
+    """The goal's tool policy after --ask/--deny (and --allow on edit); None if none was given."""
+    given = [(t, "ask") for t in args.ask or []] + [(t, "deny") for t in args.deny or []]
+    given += [(t, "allow") for t in getattr(args, "allow", None) or []]
+    if not given:
+        return None
+    seen: dict[str, str] = {}
+    for tool, policy in given:
+        if seen.get(tool, policy) != policy:
+            raise UsageError(f"{tool}: --{seen[tool]} and --{policy} together; give one")
+        seen[tool] = policy
+    policy = {**current, **seen}
+    return {t: p for t, p in policy.items() if p != "allow"}
+
+
 def create_params(args: argparse.Namespace) -> dict:
     """goal.create params (GoalCreate) from the options."""
     tools = _split_tools(args.tools)
@@ -73,6 +88,8 @@ def create_params(args: argparse.Namespace) -> dict:
         max_cost_per_month=args.max_cost_per_month,
         expect=args.expect,
         expect_sent=args.expect_sent,
+        approvals=approval_policy(args, {}),
+        approval_timeout_s=args.approval_timeout,
     )
     out = drop_none(
         objective=args.objective,
@@ -234,6 +251,7 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         ("Email", ", ".join(p.get("email_to") or []) or None),
         ("Expects", ", ".join(p.get("expect") or []) or None),
         ("Must send", ", ".join(p.get("expect_sent") or []) or None),
+        ("Approvals", _approvals_line(p)),
     ]
 
 
@@ -269,6 +287,18 @@ def _shows_spend(goals: list[dict]) -> bool:
     return any(s.get("today_usd") or s.get("month_usd") or s.get("per_day_budget_usd") is not None
                or s.get("per_month_budget_usd") is not None or s.get("per_run_budget_usd") is not None
                for s in (g.get("spend") or {} for g in goals))
+
+
+def _approvals_line(p: dict) -> str | None:
+    from ..render import span
+
+    policy = p.get("approvals") or {}
+    if not policy:
+        return None
+    parts = [f"{verb} before {', '.join(sorted(t for t, v in policy.items() if v == verb))}"
+             for verb in ("ask", "deny") if verb in policy.values()]
+    text = "; ".join(parts).replace("deny before", "deny")
+    return text + f" (undecided calls denied after {span(p.get('approval_timeout_s', 86400))})"
 
 
 def render_goal(ctx: Context, goal: dict) -> str:
@@ -309,6 +339,9 @@ def render_goal(ctx: Context, goal: dict) -> str:
                      f"; overlap {goal.get('overlap', 'skip')}"),
         ("Spend", spend_text(goal.get("spend"))),
         ("Last run", f"{last['id']}  {out.status(status)}  {out.time(when)}" if last else "never"),
+        ("Waiting", out.paint(f"{goal['awaiting_approval']} call(s) wait for approval: "
+                              f"{ctx.command('approvals --goal ' + goal['id'])}", "33")
+         if goal.get("awaiting_approval") else None),
         ("Health", health_text),
         ("Created", out.time(goal.get("created_at"))),
         ("Updated", out.time(goal.get("updated_at"))),
@@ -356,6 +389,12 @@ def update_params(ctx: Context) -> dict:
         if flag is not None and other:
             raise UsageError(f"{name}: give one or the other")
     up: dict[str, Any] = {"id": args.id}
+    if args.ask or args.deny or args.allow:
+        goal = ctx.call("goal.get", {"id": args.id})
+        up["id"] = goal["id"]
+        up["approvals"] = approval_policy(args, (goal.get("params") or {}).get("approvals") or {}) or {}
+    if args.approval_timeout is not None:
+        up["approval_timeout_s"] = args.approval_timeout
     up.update(drop_none(objective=args.objective, name=args.name, webhook_url=args.webhook,
                         step_budget=args.step_budget, token_budget=args.token_budget,
                         time_limit_s=args.time_limit, max_concurrent=args.max_concurrent,

@@ -77,7 +77,9 @@ def render_run(ctx: Context, run: dict) -> str:
     if run.get("scheduled_for"):
         trigger += f"  (tick of {out.time(run['scheduled_for'])})"
     pairs: list[tuple[str, Any]] = [
-        ("Status", out.status(run.get("status", "?"))),
+        ("Status", out.status(run.get("status", "?"))
+         + ("  (parked: waiting for approval)" if any(a.get("status") == "pending" for a in run.get("approvals") or [])
+            and run.get("status") == "pending" else "")),
         ("Goal", run.get("goal_id")),
         ("Trigger", trigger),
         ("Created", out.time(run.get("created_at"))),
@@ -105,6 +107,11 @@ def render_run(ctx: Context, run: dict) -> str:
         parts.append("\nSide effects:\n" + table(out, [
             Column("KIND"), Column("TARGET"), Column("STATUS", paint=out.status), Column("TRIES", right=True),
             Column("SOURCE"), Column("DETAIL", flex=True)], rows))
+    from .approvals import waiting_lines
+
+    waiting = waiting_lines(ctx, run.get("approvals") or [])
+    if waiting:
+        parts.append("\nWaiting for approval (the run is parked):\n" + waiting)
     rid = run["id"]
     parts.append(f"\nSteps: {ctx.command(f'run logs {rid}')}    "
                  f"Daemon log lines: {ctx.command(f'run logs {rid} --daemon-log')}")

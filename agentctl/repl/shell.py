@@ -187,6 +187,11 @@ class Shell:
         if kind == "run_started":
             how = "resumed" if ev.get("resumed") else f"started ({ev.get('trigger', '?')})"
             return f"run {run_id} of goal {goal} {how}"
+        if kind == "approval_requested":
+            args = " ".join(str(ev.get("arguments", "")).split())
+            args = args if len(args) <= 100 else args[:99] + "…"
+            return (f"run {run_id} of goal {goal} waits for approval: {ev.get('tool')} {args}; "
+                    f"`run approve {run_id}` shows it and asks, `run deny {run_id} --reason ...` refuses it")
         if kind == "run_finished":
             status = ev.get("status", "?")
             tail = f": {status}"

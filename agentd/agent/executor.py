@@ -30,6 +30,7 @@ from ..store import goals as goals_q
 from ..store import runs as runs_q
 from ..tools.delivery import EARLIER_UNKNOWN
 from ..tools.files import goal_artifacts, write_artifact
+from ..approvals.gate import Parked
 from .adapters import LedgerEffects
 from .loop import LoopParts, RepeatedMistake, RunLoop, RunOutcome
 
@@ -44,7 +45,7 @@ def loop_parts(app: "App", provider) -> LoopParts:
     """The parts a run's loop works with, as the daemon holds them now."""
     return LoopParts(store=app.store, journal=app.journal, provider=provider, tools=app.tools, clock=app.now,
                      config=app.config, metrics=app.metrics, provider_ready=app.wait_for_provider,
-                     money=app.money)
+                     money=app.money, approvals=app.approvals)
 
 
 def make_executor(app: "App"):
@@ -52,6 +53,8 @@ def make_executor(app: "App"):
         provider = active.provider or app.provider  # kept for the whole run, even across a reload
         try:
             outcome = await RunLoop(loop_parts(app, provider), active).run()
+        except Parked:
+            return  # waits for a person's decision; resumed from its journal once decided
         except ProviderError as exc:
             outcome = RunOutcome("failed", error=f"provider {provider.name}/{provider.model}: {exc.message}")
         except RepeatedMistake as exc:

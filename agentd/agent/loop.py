@@ -51,6 +51,12 @@ What our code gets wrong raises and fails the run loudly.
 Resuming: the conversation is rebuilt from the store. Steps left ``pending``
 by a crash are re-run if their tool is safe to repeat; a side-effecting one is
 closed as ``unknown`` and the model is told so — it is never repeated.
+
+Approvals: before calls are made, ``agentd.approvals.gate`` screens them
+(the goal's policy per tool, a person's decision); a call waiting for a
+decision parks the run (``Parked``: its task ends, the run is resumed from
+its journal once decided). Steps ``awaiting_approval`` are rebuilt like
+pending ones and screened again.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ from ..store import memories as memories_q
 from ..store import runs as runs_q
 from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import goal_artifacts, write_artifact
+from ..approvals.gate import ApprovalGate, Wait
 from . import prompt
 from .adapters import GoalMemories, LedgerEffects
 from .expected import SEND_TOOLS, misplaced, missing_outputs, missing_reason, missing_sent
@@ -82,6 +89,7 @@ from .messages import Completion, Message, ToolCall
 from .textcalls import recover_calls
 
 if TYPE_CHECKING:
+    from ..approvals.service import Approvals
     from ..shared.config import Config
     from ..journal import Journal
     from ..metrics import Metrics
@@ -113,6 +121,7 @@ class Call:
     step_no: int
     call: ToolCall
     recovered: bool = False  # written by the model as text, not as a native tool call
+    awaiting: bool = False  # journaled ``awaiting_approval``: never handed to its tool yet
 
 
 @dataclass
@@ -157,6 +166,7 @@ class LoopParts:
     metrics: "Metrics | None" = None
     provider_ready: Callable[[], Awaitable[None]] = _ready
     money: Money = field(default_factory=Money)  # the daemon's prices and holds (agentd.budgets)
+    approvals: "Approvals | None" = None  # None: no one can be asked; a call that needs approval is refused
 
 
 class RunLoop:
@@ -173,6 +183,7 @@ class RunLoop:
         self.memories = GoalMemories(self.store, self.now, self.goal_id)
         self.artifacts = goal_artifacts(self.cfg.artifacts_root, self.goal_id)
         self.budget = RunBudget(parts, self.run_id, self.goal_id)  # money: agentd.budgets
+        self.gate = ApprovalGate(parts, self.run_id, self.goal_id)
 
     async def _record_tx(self, fn: Callable[..., Any] | None, events: list[ev.Event]) -> None:
         """Commit ``fn(conn, now)`` and ``events`` in one transaction (agentd.journal)."""
@@ -222,8 +233,9 @@ class RunLoop:
             st.messages.append(self._call_message(first["thought"], calls, recovered))
             done: list[tuple[ToolCall, str | None, str | None]] = []
             for s, call in zip(tool_steps, calls):
-                if s["status"] == "pending":
-                    pending.append(Call(s["step_no"], call, recovered=recovered))
+                if s["status"] in ("pending", "awaiting_approval"):
+                    pending.append(Call(s["step_no"], call, recovered=recovered,
+                                        awaiting=s["status"] == "awaiting_approval"))
                     continue
                 st.tool_steps += 1
                 tool = self.tools.find(s["tool_name"])
@@ -572,17 +584,24 @@ class RunLoop:
 
     async def _execute(self, st: LoopState, planned: list[Call]) -> str | None:
         results: dict[int, tuple[str | None, str | None, float]] = {}
+        verdicts = await self.gate.screen(st.goal, planned)  # str: refused (the error), Wait: needs a decision
+        waiting = [(c, v) for c in planned if isinstance(v := verdicts.get(c.step_no), Wait)]
+        ready = [c for c in planned if not isinstance(verdicts.get(c.step_no), Wait)]
 
         async def one(c: Call) -> None:
-            results[c.step_no] = self.redactor.redact_value(await self._invoke(st, c))
+            refused = verdicts.get(c.step_no)
+            results[c.step_no] = ((None, refused, 0.0) if isinstance(refused, str)
+                                  else self.redactor.redact_value(await self._invoke(st, c)))
             await self._record(st, c, *results[c.step_no])
 
-        if len(planned) == 1:
-            await one(planned[0])
-        else:
+        if len(ready) == 1:
+            await one(ready[0])
+        elif ready:
             async with trio.open_nursery() as nursery:
-                for c in planned:
+                for c in ready:
                     nursery.start_soon(one, c)
+        if waiting:
+            await self.gate.park(st.goal, waiting)  # raises Parked: the run resumes once decided
         # Results in call order, whatever order they finished in; mistakes are
         # counted here, outside the nursery, so that a repeated mistake fails the
         # run as itself rather than inside an exception group.
@@ -726,6 +745,9 @@ class RunLoop:
         rerun: list[Call] = []
         for c in pending:
             tool = self.tools.find(c.call.name)
+            if c.awaiting or self.gate.holds(st.goal, c.step_no, c.call.name, c.call.arguments or ""):
+                rerun.append(c)  # never handed to its tool: screened again (asked, or made if approved)
+                continue
             if tool is None or not tool.side_effect:
                 rerun.append(c)
                 continue

@@ -14,7 +14,8 @@ Notification ``run.event`` params: ``{subscription, seq, run_id, goal_id, at, ev
 (:class:`EventEnvelope`). A run's events, in order::
 
     run_started
-    ( model_responded  (step_started tool_called tool_returned)*  memory_updated? )*
+    ( model_responded  (step_started tool_called (approval_requested approval_decided)? tool_returned)*
+      memory_updated? )*
     notification_sent | notification_failed ...
     run_finished
 
@@ -155,6 +156,32 @@ class Note(_E, tag="note"):
     message: str
 
 
+class ApprovalRequested(_E, tag="approval_requested"):
+    """A tool call needs a person's decision: the run is parked (it holds no
+    slot) until ``run.approve``/``run.deny`` or ``expires_at``. ``arguments``
+    are the call's exact arguments."""
+
+    approval_id: str
+    step_no: int
+    tool: str
+    arguments: str
+    digest: str
+    expires_at: str
+    reason: str = ""
+
+
+class ApprovalDecided(_E, tag="approval_decided"):
+    """A waiting call was decided: ``approved``, ``denied`` or ``expired``
+    (nobody decided in time), by whom and why."""
+
+    approval_id: str
+    step_no: int
+    tool: str
+    decision: str
+    by: str
+    note: str | None = None
+
+
 class TextDelta(_E, tag="text_delta"):
     """A piece of the model's text as the provider streams it. Only for
     watchers that asked (``run.watch {deltas: true}``); live only, never
@@ -193,13 +220,14 @@ class ModelRetry(_E, tag="model_retry"):
 
 Event = (RunStarted | StepStarted | ModelResponded | ModelCost | ToolCalled | ToolReturned | MemoryUpdated
          | NotificationSent | NotificationFailed | RunFinished | Note | TextDelta | ModelCallStarted
-         | ModelRetry)
+         | ModelRetry | ApprovalRequested | ApprovalDecided)
 
 EVENT_TYPES = [RunStarted, StepStarted, ModelResponded, ModelCost, ToolCalled, ToolReturned, MemoryUpdated,
-               NotificationSent, NotificationFailed, RunFinished, Note, ModelCallStarted, ModelRetry, TextDelta]
+               NotificationSent, NotificationFailed, RunFinished, Note, ModelCallStarted, ModelRetry, TextDelta,
+               ApprovalRequested, ApprovalDecided]
 
 # Events sent to goal-wide and daemon-wide subscriptions without ``detail``.
-LIFECYCLE = ("run_started", "run_finished")
+LIFECYCLE = ("run_started", "run_finished", "approval_requested", "approval_decided")
 # Events of a model call in flight: sent live, never journaled (see the module notes).
 LIVE = ("model_call_started", "model_retry", "text_delta")
 

@@ -24,11 +24,14 @@ CatchUp = Literal["none", "latest", "all"]
 Overlap = Literal["skip", "queue", "cancel"]
 OutputKind = Literal["summary", "file", "webhook", "email"]
 MemoryType = Literal["note", "fact", "artifact"]
-StepStatus = Literal["pending", "ok", "error", "unknown"]
+StepStatus = Literal["pending", "awaiting_approval", "ok", "error", "unknown"]
+ApprovalPolicy = Literal["allow", "ask", "deny"]
+ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
 EffectStatus = Literal["intent", "delivered", "failed", "refused", "unknown"]
 TickDecision = Literal["fired", "skipped", "missed", "coalesced", "caught_up", "queued"]
 
 DEFAULT_STEP_BUDGET = 20
+DEFAULT_APPROVAL_TIMEOUT_S = 86400
 
 
 class _S(Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -82,6 +85,8 @@ class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
     max_cost: float | None = None  # per run
     max_cost_per_day: float | None = None  # all of the goal's runs in a UTC day
     max_cost_per_month: float | None = None  # all of the goal's runs in a UTC month
+    approvals: dict[str, ApprovalPolicy] = {}  # tool name -> allow | ask | deny (absent: allow)
+    approval_timeout_s: int = DEFAULT_APPROVAL_TIMEOUT_S  # an undecided call is denied after this
 
 
 class Tick(_R):
@@ -134,6 +139,7 @@ class Goal(_R):
     # SMTP), each with how to fix it. The goal is saved all the same.
     warnings: list[str] = []
     spend: GoalSpend | None = None
+    awaiting_approval: int = 0  # goal.get: calls of its runs waiting for a person's decision
 
 
 class GoalCreate(_S):
@@ -190,6 +196,8 @@ class GoalUpdate(_S):
     max_cost: float | None | UnsetType = UNSET
     max_cost_per_day: float | None | UnsetType = UNSET
     max_cost_per_month: float | None | UnsetType = UNSET
+    approvals: dict[str, ApprovalPolicy] | UnsetType = UNSET
+    approval_timeout_s: int | UnsetType = UNSET
     catchup: CatchUp | UnsetType = UNSET
     catchup_window_s: int | UnsetType = UNSET
     overlap: Overlap | UnsetType = UNSET
@@ -298,6 +306,7 @@ class Run(_R):
     side_effects: list[SideEffect] = []
     budget_exhausted: bool = False
     model_calls: list[ModelCall] = []  # run.get only
+    approvals: list["Approval"] = []  # run.get only: the run's calls that needed a person's decision
 
 
 class RunList(_S):
@@ -314,6 +323,69 @@ class RunListResult(_R):
 
 class RunRef(_S):
     id: str
+
+
+class Approval(_R):
+    """A tool call that needed a person's decision. ``arguments`` are the
+    call's exact arguments (JSON text as the model wrote them); ``digest``
+    identifies them: an approval that names a digest applies only to that call
+    with those arguments. ``status``: pending, approved, denied, expired (no
+    decision in time: treated as denied). ``executed``: an approved call was
+    handed to its tool (at most once)."""
+
+    id: str
+    run_id: str
+    goal_id: str
+    step_no: int
+    tool: str
+    arguments: str
+    digest: str
+    status: ApprovalStatus
+    requested_at: str
+    expires_at: str
+    reason: str = ""
+    decided_at: str | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    executed: bool = False
+    goal_name: str | None = None
+
+
+class ApprovalList(_S):
+    goal_id: str | None = None
+    run_id: str | None = None
+
+
+class ApprovalListResult(_R):
+    approvals: list[Approval]
+
+
+class RunApprove(_S):
+    """Approve a run's waiting call: ``call`` (an approval id or unique prefix)
+    when the run waits for several; ``digest`` (from approval.list) to make
+    sure the approval applies to exactly the call that was shown; ``by``
+    names who decided (recorded with the decision)."""
+
+    id: str
+    call: str | None = None
+    digest: str | None = None
+    by: str | None = None
+
+
+class RunDeny(_S):
+    """Deny a run's waiting call(s): ``call`` one of them, else every call the
+    run waits for; ``reason`` is recorded and told to the model."""
+
+    id: str
+    call: str | None = None
+    reason: str | None = None
+    by: str | None = None
+
+
+class ApprovalDecision(_R):
+    run_id: str
+    decided: list[Approval]
+    resumed: bool  # the run waits for nothing more and was queued to resume
 
 
 class RunCancel(_S):
@@ -589,6 +661,9 @@ METHODS: dict[str, MethodSpec] = {
     "run.cancel": MethodSpec(RunCancel, Run, "Cancel a pending or running run.", ("not_found", "ambiguous_id", "invalid_state")),
     "run.delete": MethodSpec(RunRef, Deleted, "Delete a finished run with its steps and outputs.", ("not_found", "ambiguous_id", "invalid_state")),
     "run.watch": MethodSpec(RunWatch, RunWatchResult, "Replay and stream run events as run.event notifications.", ("not_found", "ambiguous_id")),
+    "approval.list": MethodSpec(ApprovalList, ApprovalListResult, "Tool calls waiting for a person's decision, oldest first (all goals, or one goal or run).", ("not_found", "ambiguous_id")),
+    "run.approve": MethodSpec(RunApprove, ApprovalDecision, "Approve a parked run's waiting call (exactly the arguments shown: pass its digest); the run resumes and the call is made once.", ("not_found", "ambiguous_id", "invalid_state", "validation_failed")),
+    "run.deny": MethodSpec(RunDeny, ApprovalDecision, "Deny a parked run's waiting call(s); the model is told the reason and the run goes on.", ("not_found", "ambiguous_id", "invalid_state")),
     "run.unwatch": MethodSpec(RunUnwatch, Ok, "Stop a subscription made by run.watch.", ("not_found",)),
     "memory.list": MethodSpec(MemoryList, MemoryListResult, "A goal's long-term memories.", ("not_found", "ambiguous_id")),
     "memory.add": MethodSpec(MemoryAdd, Memory, "Add a long-term memory to a goal.", ("not_found", "ambiguous_id", "validation_failed")),

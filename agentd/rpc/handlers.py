@@ -21,6 +21,8 @@ from ..store import memories as memories_q
 from ..store import runs as runs_q
 from ..store import ticks as ticks_q
 from ..store.ids import resolve
+from ..approvals import policy as approval_policy
+from ..store import approvals as approvals_q
 
 if TYPE_CHECKING:
     from ..app import App
@@ -134,6 +136,7 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
             raise ValidationFailed(f"expected output {rel!r} must be a file path relative to the goal's artifacts "
                                    "directory (no leading / or ~, no ..)", field=prefix + "expect", value=rel)
     _check_expect_sent(app, p, prefix)
+    approval_policy.check(app.tools, p, prefix)
 
 
 def _check_expect_sent(app: "App", p: m.GoalParams, prefix: str) -> None:
@@ -185,8 +188,10 @@ class Handlers:
         self._get_cache: dict[tuple, tuple[int, int, m.Goal]] = {}
 
     def table(self) -> dict[str, Any]:
-        return {name: getattr(self, name.replace(".", "_")) for name in m.METHODS
-                if hasattr(self, name.replace(".", "_"))}
+        from ..approvals.handlers import ApprovalHandlers
+
+        return {**{name: getattr(self, name.replace(".", "_")) for name in m.METHODS
+                   if hasattr(self, name.replace(".", "_"))}, **ApprovalHandlers(self.app).table()}
 
     # -- helpers
     def _goal_id(self, ref: str) -> str:
@@ -200,13 +205,14 @@ class Handlers:
 
         def q(conn):
             goal = budgets.goal_spend(conn, [goals_q.get_goal(conn, goal_id, secrets=secrets)], app.config, app.now())[0]
-            return goal, runs_q.last_run(conn, goal_id), ticks_q.recent(conn, goal_id, ticks)
+            return (goal, runs_q.last_run(conn, goal_id), ticks_q.recent(conn, goal_id, ticks),
+                    len(approvals_q.waiting(conn, goal_id=goal_id)))
 
-        goal, last, recent = app.store.read(q)
+        goal, last, recent, awaiting = app.store.read(q)
         schedules = [msgspec.structs.replace(s, description=app.describe_cron(s.cron),
                                              next_fire=app.next_fire_iso(s)) for s in goal.schedules]
         return msgspec.structs.replace(goal, schedules=schedules, last_run=last, recent_ticks=recent,
-                                       health=app.goal_health(goal_id))
+                                       health=app.goal_health(goal_id), awaiting_approval=awaiting)
 
     # -- goals
     async def goal_create(self, p: m.GoalCreate, conn) -> m.Goal:
@@ -354,8 +360,12 @@ class Handlers:
         return m.RunListResult(runs=runs, total=total)
 
     async def run_get(self, p: m.RunRef, conn) -> m.Run:
+        def q(c):
+            run = budgets.run_with_cost(c, runs_q.get_run(c, rid), detail=True)
+            return msgspec.structs.replace(run, approvals=approvals_q.of_run(c, rid))
+
         rid = self._run_id(p.id)
-        return self.app.store.read(lambda c: budgets.run_with_cost(c, runs_q.get_run(c, rid), detail=True))
+        return self.app.store.read(q)
 
     async def run_steps(self, p: m.RunSteps, conn) -> m.RunStepsResult:
         rid = self._run_id(p.id)

@@ -36,7 +36,7 @@ class TickDecision(msgspec.Struct, frozen=True):
 
 class ActiveRun(msgspec.Struct, frozen=True):
     id: str
-    state: Literal["pending", "running"]
+    state: Literal["pending", "running", "awaiting_approval"]  # awaiting_approval: parked, in progress
 
 
 class OverlapDecision(NamedTuple):
@@ -122,7 +122,8 @@ def decide_overlap(policy: OverlapPolicy, active_runs: Sequence[ActiveRun]) -> O
     """What to do with a tick that is due now, given the goal's pending and running runs.
 
     skip: fire only if nothing is active. queue: fire if nothing is active, else queue it, but
-    keep at most one waiting. cancel: cancel the active runs, then fire.
+    keep at most one waiting. cancel: cancel the active runs, then fire. A run parked for
+    approval (``awaiting_approval``) is in progress like a running one: not a queued run.
 
     Raises:
         ValueError: unknown policy.
@@ -133,14 +134,18 @@ def decide_overlap(policy: OverlapPolicy, active_runs: Sequence[ActiveRun]) -> O
         return OverlapDecision("fire", "no run active")
     ids = ", ".join(r.id for r in active_runs)
     if policy == "skip":
-        run = next((r for r in active_runs if r.state == "running"), active_runs[0])
-        return OverlapDecision("skip", f"overlap: run {run.id} still {run.state}")
+        run = next((r for r in active_runs if r.state != "pending"), active_runs[0])
+        return OverlapDecision("skip", f"overlap: run {run.id} still {_STATE_TEXT.get(run.state, run.state)}")
     if policy == "queue":
         waiting = [r for r in active_runs if r.state == "pending"]
         if waiting:
             return OverlapDecision("skip", f"overlap: one run already queued ({waiting[0].id})")
-        return OverlapDecision("queue", f"overlap: run {ids} still running; queued to start when it ends")
+        state = "waiting for approval" if all(r.state == "awaiting_approval" for r in active_runs) else "running"
+        return OverlapDecision("queue", f"overlap: run {ids} still {state}; queued to start when it ends")
     return OverlapDecision("cancel_previous", f"overlap: cancelling run {ids} (overlap policy cancel)")
+
+
+_STATE_TEXT = {"awaiting_approval": "waiting for approval"}
 
 
 def _iso(ms: int) -> str:

@@ -238,7 +238,7 @@ def complete_step(conn: sqlite3.Connection, run_id: str, step_no: int, *, status
         (status, observation, error, duration_ms, run_id, step_no),
     )
     conn.execute("UPDATE runs SET steps_executed = (SELECT count(*) FROM steps WHERE run_id = ? AND kind = 'tool'"
-                 " AND status != 'pending') WHERE id = ?", (run_id, run_id))
+                 " AND status NOT IN ('pending', 'awaiting_approval')) WHERE id = ?", (run_id, run_id))
 
 
 def _step(row: sqlite3.Row) -> m.Step:
@@ -262,10 +262,11 @@ def steps_of(conn: sqlite3.Connection, run_id: str, after: int = 0, limit: int =
         "SELECT * FROM steps WHERE run_id = ? AND step_no > ? ORDER BY step_no LIMIT ?", (run_id, after, limit))]
 
 
-def pending_tool_steps(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, str | None]]:
-    """(step number, tool name) of the run's tool calls still in flight."""
-    return [(r[0], r[1]) for r in conn.execute(
-        "SELECT step_no, tool_name FROM steps WHERE run_id = ? AND status = 'pending'", (run_id,))]
+def unfinished_tool_steps(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, str | None, str]]:
+    """(step number, tool name, status) of the run's tool calls in flight or waiting for approval."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(
+        "SELECT step_no, tool_name, status FROM steps WHERE run_id = ? AND status IN ('pending', 'awaiting_approval')",
+        (run_id,))]
 
 
 def step_rows(conn: sqlite3.Connection, run_id: str) -> list[sqlite3.Row]:

@@ -24,6 +24,8 @@ v7: the cost ledger (``model_calls``): one row per model call with its
     tokens and its cost in nano-dollars (NULL: no price known). No foreign
     keys: money spent stays spent when its run or goal is deleted, so a
     deletion never lowers a day's or a month's spend.
+v8: approvals: one row per tool call that waits for (or got) a person's
+    decision, with the call's exact arguments, who decided, when and why.
 
 Timestamps are INTEGER epoch milliseconds, UTC, everywhere.
 """
@@ -222,6 +224,30 @@ CREATE INDEX model_calls_goal_at ON model_calls(goal_id, at);
 CREATE INDEX model_calls_at ON model_calls(at);
 """
 
+V8 = """
+CREATE TABLE approvals (
+    id           TEXT PRIMARY KEY,
+    run_id       TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    goal_id      TEXT NOT NULL REFERENCES goals(id) ON DELETE CASCADE,
+    step_no      INTEGER NOT NULL,
+    tool_call_id TEXT,
+    tool_name    TEXT NOT NULL,
+    arguments    TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    reason       TEXT NOT NULL DEFAULT '',
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+    requested_at INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    decided_at   INTEGER,
+    decided_by   TEXT,
+    note         TEXT,
+    executed_at  INTEGER,
+    notified_at  INTEGER,
+    UNIQUE (run_id, step_no)
+);
+CREATE INDEX approvals_status_expires ON approvals(status, expires_at);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
@@ -230,6 +256,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("steps recovered from text tool calls", V5),
     ("ledger status refused", V6),
     ("cost ledger", V7),
+    ("approvals", V8),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -10,7 +10,7 @@ from pathlib import Path
 # Variables of the caller that must not reach the daemon (its provider, its
 # systemd hand-over, its own agentd settings).
 _DROP = ("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_", "AGENTD_", "SMTP_", "NOTIFY_", "LISTEN_", "JOURNAL_",
-         "WATCHDOG_")
+         "WATCHDOG_", "DBUS_SESSION_BUS_ADDRESS")  # a test daemon never reaches the person's desktop
 
 
 def daemon_env(base: Path, llm_url: str | None, *, api_key: str = "sk-test-key-123", **extra: str) -> dict[str, str]:
