@@ -183,7 +183,8 @@ class RunLoop:
         self.memories = GoalMemories(self.store, self.now, self.goal_id)
         self.artifacts = goal_artifacts(self.cfg.artifacts_root, self.goal_id)
         self.budget = RunBudget(parts, self.run_id, self.goal_id)  # money: agentd.budgets
-        self.gate = ApprovalGate(parts, self.run_id, self.goal_id)
+        self.gate = ApprovalGate(self.store, self.journal, self.tools, self.now, parts.approvals, self.run_id,
+                                 self.goal_id)
 
     async def _record_tx(self, fn: Callable[..., Any] | None, events: list[ev.Event]) -> None:
         """Commit ``fn(conn, now)`` and ``events`` in one transaction (agentd.journal)."""

@@ -32,7 +32,10 @@ from ..timeutil import iso
 from .policy import policy_for
 
 if TYPE_CHECKING:
-    from ..agent.loop import LoopParts
+    from ..journal import Journal
+    from ..store import Store
+    from ..tools.registry import ToolRegistry
+    from .service import Approvals
 
 
 class Parked(Exception):
@@ -70,9 +73,10 @@ def _duration(seconds: int) -> str:
 
 
 class ApprovalGate:
-    def __init__(self, parts: "LoopParts", run_id: str, goal_id: str) -> None:
-        self.store, self.journal, self.now, self.tools = parts.store, parts.journal, parts.clock, parts.tools
-        self.service = parts.approvals
+    def __init__(self, store: "Store", journal: "Journal", tools: "ToolRegistry | None", clock: Callable[[], int],
+                 service: "Approvals | None", run_id: str, goal_id: str) -> None:
+        self.store, self.journal, self.tools, self.now = store, journal, tools, clock
+        self.service = service  # None: nobody can be asked (a loop built without it); such calls are refused
         self.run_id = run_id
         self.goal_id = goal_id
         self._checks: list[Callable[[int, str, str], str | None]] = []
