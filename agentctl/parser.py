@@ -273,20 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default=None, help="recorded with the run")
     p = _cmd(r, "delete", "run:delete", "delete a finished run", aliases=("rm",))
     p.add_argument("id")
-    p = b.cmd(r, "approve", "approvals:approve", "approve a call the run waits for (shows it first)", description=(
+    p = _cmd(r, "approve", "approvals:approve", "approve a call the run waits for (shows it first)", description=(
         "Show the call the run waits for (tool, exact arguments, why it was asked) and, on a terminal, ask; "
         "the approval applies to exactly the call shown. The run resumes and the call is made once."))
     p.add_argument("id")
     p.add_argument("--call", metavar="ID", help="which call, when the run waits for several (see `approvals`)")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask (needed without a terminal)")
-    p = b.cmd(r, "deny", "approvals:deny", "deny the call(s) a run waits for; the agent is told and goes on")
+    p = _cmd(r, "deny", "approvals:deny", "deny the call(s) a run waits for; the agent is told and goes on")
     p.add_argument("id")
     p.add_argument("--call", metavar="ID", help="only this call (default: every call the run waits for)")
     p.add_argument("--reason", help="why (recorded and told to the agent)")
 
     # ---- approvals
-    p = b.leaf(nouns, "approvals", "approvals:list", "list the tool calls waiting for approval",
-               "Every tool call waiting for a person's decision, across goals, oldest first.")
+    p = _cmd(nouns, "approvals", "approvals:list", "list the tool calls waiting for approval",
+             "Every tool call waiting for a person's decision, across goals, oldest first.")
     p.add_argument("--goal", metavar="GOAL", help="only this goal's calls")
     p.add_argument("--format", choices=("table", "json", "md"), default="table")
 
