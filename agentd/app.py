@@ -65,7 +65,6 @@ class App:
         self.stop_reason = ""
         self.lag_ms = 0.0
         self.lag_max_ms = 0.0
-        self._next_fire: dict[tuple[str, str], tuple[int, int]] = {}  # (cron, tz) -> (computed at, next fire)
         self.money = Money()  # model prices as looked up, holds of the calls in flight (agentd.budgets)
 
     def now(self) -> int:
@@ -116,24 +115,15 @@ class App:
             return ""
 
     def next_fire_iso(self, s: m.Schedule) -> str | None:
-        """The schedule's next fire time; cached per (cron, zone) until it passes."""
+        """The schedule's next fire time from now; None when it cannot be
+        evaluated (a row older than today's validation rules) or never fires."""
         from .shared.cron import next_fires
 
-        now = self.now()
-        key = (s.cron, s.timezone)
-        hit = self._next_fire.get(key)
-        if hit is not None and hit[0] <= now < hit[1]:
-            return iso(hit[1])
         try:
-            times = next_fires(s.cron, s.timezone, now, 1)
-        except Exception:
+            times = next_fires(s.cron, s.timezone, self.now(), 1)
+        except Exception:  # a view of the goal must not fail over one bad schedule
             return None
-        if not times:
-            return None
-        if len(self._next_fire) > 50_000:
-            self._next_fire.clear()
-        self._next_fire[key] = (now, times[0])
-        return iso(times[0])
+        return iso(times[0]) if times else None
 
     def next_fires(self, goal: m.Goal, count: int) -> list[m.FireTime]:
         from .shared.cron import next_fires

@@ -31,7 +31,6 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, math.inf)
 HEALTH_WINDOW = 20
 STALE_PERIODS = 3
-HEALTH_TTL_S = 5.0
 
 _log = log.get("agentd.metrics")
 
@@ -102,7 +101,6 @@ class Metrics:
             "agentd_run_duration_seconds": Histogram(DURATION_BUCKETS),
             "agentd_rpc_duration_seconds": Histogram(RPC_BUCKETS),
         }
-        self._health: dict[str, tuple[int, int, m.GoalHealth]] = {}  # goal -> (generation, computed at, health)
         self._flushed: dict[str, float] = {}
         self._keys: dict[tuple, str] = {}
         self._rpc_hist = self.histograms["agentd_rpc_duration_seconds"]
@@ -155,22 +153,7 @@ class Metrics:
         """Success rate over the last HEALTH_WINDOW finished runs, the last
         success, and ``stale``: an active scheduled goal whose schedules were
         due STALE_PERIODS times or more since its last success (or since they
-        were created). Cached like ``goal.get``: while the store's generation
-        (bumped after every commit) is unchanged, and at most HEALTH_TTL_S
-        (``stale`` also moves with the clock). The generation is read before
-        the queries, so a health read across a commit (the RPC thread reads
-        while the main loop writes) is never kept past it."""
-        now, gen = self.app.now(), self.app.store.generation
-        hit = self._health.get(goal_id)
-        if hit is not None and hit[0] == gen and now - hit[1] < HEALTH_TTL_S * 1000:
-            return hit[2]
-        health = self._compute_health(goal_id, now)
-        if len(self._health) > 10_000:
-            self._health.clear()
-        self._health[goal_id] = (gen, now, health)
-        return health
-
-    def _compute_health(self, goal_id: str, now: int) -> m.GoalHealth:
+        were created). Read from the store at each call."""
         from .shared import cron
         from .timeutil import iso
 
@@ -178,6 +161,7 @@ class Metrics:
             return (runs_q.recent_outcomes(conn, goal_id, HEALTH_WINDOW), runs_q.last_success_at(conn, goal_id),
                     goals_q.due_schedules_of(conn, goal_id))
 
+        now = self.app.now()
         outcomes, last_ok, scheds = self.app.store.read(q)
         rate = (sum(outcomes) / len(outcomes)) if outcomes else None
         stale = False

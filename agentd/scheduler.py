@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -61,6 +60,7 @@ from .protocol.errors import AgentdError, StoreError
 from .store import goals as goals_q
 from .store import runs as runs_q
 from .store import ticks as ticks_q
+from .store.ids import new_id
 from .timeutil import iso
 
 if TYPE_CHECKING:
@@ -103,7 +103,6 @@ class Scheduler:
         self.retry_at_ms: int | None = None
         self._next_cache: dict[tuple[str, str, int], int | None] = {}
         self._params_cache: dict[str, m.GoalParams] = {}
-        self._ids = _IdPool()
         self._refused = False
         self._preparing: trio.Event | None = None  # set when the batch being decided is handed over
 
@@ -300,7 +299,6 @@ class Scheduler:
                                     [g for g, r in goal_rows.items() if r[1] == "active"])
         writes = batch.writes
         advance = batch.advance
-        take_id = self._ids.take
         for n, e in enumerate(entries):
             if n and not n % _YIELD_EVERY:
                 await trio.lowlevel.checkpoint()  # let the batch before this one reach the writer; keep RPC responsive
@@ -316,7 +314,7 @@ class Scheduler:
                     if known and (e.schedule_id, d.due_ms) in known:
                         continue  # decided before (a restart mid-firing, a clock that went back)
                     if d.decision == "fired" and goal[1] == "active" and e.goal_id not in active_by_goal:
-                        writes.append((e.schedule_id, e.goal_id, d.due_ms, "fired", d.reason, take_id(), "schedule",
+                        writes.append((e.schedule_id, e.goal_id, d.due_ms, "fired", d.reason, new_id(), "schedule",
                                        self._params(goal[5]).step_budget))
                     else:
                         writes.append(await self._decide(e, goal, d, active_by_goal))
@@ -434,7 +432,7 @@ class Scheduler:
                     active_by_goal[e.goal_id] = fresh
                 else:
                     active_by_goal.pop(e.goal_id, None)
-        return (e.schedule_id, e.goal_id, d.due_ms, decision, reason, self._ids.take(), run_trigger,
+        return (e.schedule_id, e.goal_id, d.due_ms, decision, reason, new_id(), run_trigger,
                 self._params(goal[5]).step_budget)
 
     def _after_write(self, writes: list[tuple], recorded: list[bool], stamp: int, committed: int) -> None:
@@ -473,18 +471,3 @@ class _Batch:
     committed: int = 0  # when its transaction had committed
     done: trio.Event = field(default_factory=trio.Event)
 
-
-class _IdPool:
-    """Run ids like ``store.ids.new_id`` (12 hex digits from the OS CSPRNG),
-    drawn 1,024 at a time: one urandom call instead of one per run."""
-
-    def __init__(self) -> None:
-        self._pool: list[str] = []
-
-    def take(self) -> str:
-        try:
-            return self._pool.pop()
-        except IndexError:
-            raw = os.urandom(6 * 1024).hex()
-            self._pool = [raw[i:i + 12] for i in range(0, len(raw), 12)]
-            return self._pool.pop()

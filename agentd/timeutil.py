@@ -11,24 +11,13 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-_ISO_CACHE: dict[int, str] = {}
-
-
 def iso(ms: int | None) -> str | None:
-    """``2026-11-21T16:00:00.000Z``. Hot (every timestamp of every reply, the
-    same ones again and again when a goal is polled): no datetime, and the
-    recent ones are remembered (bounded)."""
+    """``2026-11-21T16:00:00.000Z`` (None for None)."""
     if ms is None:
         return None
-    text = _ISO_CACHE.get(ms)
-    if text is None:
-        t = time.gmtime(ms // 1000)
-        text = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min,
-                                                        t.tm_sec, ms % 1000)
-        if len(_ISO_CACHE) >= 8192:
-            _ISO_CACHE.clear()
-        _ISO_CACHE[ms] = text
-    return text
+    t = time.gmtime(ms // 1000)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                                                    ms % 1000)
 
 
 def parse_iso(text: str) -> int:

@@ -179,13 +179,10 @@ def _check_window(seconds: int) -> None:
 # ---------------------------------------------------------------- handlers
 
 
-GET_CACHE_MS = 1000
-
 
 class Handlers:
     def __init__(self, app: "App") -> None:
         self.app = app
-        self._get_cache: dict[tuple, tuple[int, int, m.Goal]] = {}
 
     def table(self) -> dict[str, Any]:
         from ..approvals.handlers import ApprovalHandlers
@@ -244,20 +241,7 @@ class Handlers:
         return m.GoalListResult(goals=goals, total=total)
 
     async def goal_get(self, p: m.GoalGet, conn) -> m.Goal:
-        """Cached per request while nothing was written since (the store's
-        generation) and for at most GET_CACHE_MS (next fire times, health):
-        a goal polled by a dashboard or the REPL costs a dict lookup."""
-        app = self.app
-        now, gen = app.now(), app.store.generation
-        key = (p.id, p.secrets, p.ticks)
-        hit = self._get_cache.get(key)
-        if hit is not None and hit[0] == gen and now < hit[1]:
-            return hit[2]
-        goal = self._full_goal(self._goal_id(p.id), secrets=p.secrets, ticks=max(0, min(p.ticks, 500)))
-        if len(self._get_cache) > 1024:
-            self._get_cache.clear()
-        self._get_cache[key] = (gen, now + GET_CACHE_MS, goal)
-        return goal
+        return self._full_goal(self._goal_id(p.id), secrets=p.secrets, ticks=max(0, min(p.ticks, 500)))
 
     async def goal_update(self, p: m.GoalUpdate, conn) -> m.Goal:
         gid = self._goal_id(p.id)
