@@ -14,9 +14,8 @@
   ``[daemon] synchronous = "full"`` in config.toml.
 - Every write is a function ``fn(conn, *args)`` run inside ``BEGIN IMMEDIATE``
   on the one writer connection, in a worker thread (``await store.write``), so
-  a slow commit or a WAL checkpoint never blocks the trio loop. One batch at a
-  time: writes submitted together are committed together (group commit, each
-  in its own savepoint), never interleaved.
+  a slow commit or a WAL checkpoint never blocks the trio loop. One write at
+  a time, in the order they were submitted, never interleaved.
 - Reads use a second connection on the loop thread (``store.read``): WAL lets
   them run beside the writer, and small indexed reads cost less than a thread
   hop. A read always sees every write whose ``await`` has returned.
@@ -116,22 +115,6 @@ def _classify(exc: sqlite3.Error) -> StoreError:
     return StoreError(f"database error: {text}", reason=text)
 
 
-class _Pending:
-    """A write waiting for its batch (``Store.write``)."""
-
-    __slots__ = ("fn", "args", "durable", "after", "result", "error", "wake", "lead")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple, durable: bool,
-                 after: Callable[[Any], None] | None = None) -> None:
-        import trio
-
-        self.fn, self.args, self.durable, self.after = fn, args, durable, after
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.wake = trio.Event()  # set when its batch is done, or when it must lead the next batch
-        self.lead = False
-
-
 class Store:
     """The daemon's one SQLite file. See the module docstring."""
 
@@ -140,12 +123,8 @@ class Store:
         self.synchronous = synchronous
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not self.path.exists()
-        self._lock = threading.Lock()  # the writer: the worker thread's batches and write_sync never overlap
-        self._queue: list[_Pending] = []  # writes waiting for the next batch (group commit)
-        # Bumped after every commit: a cache of anything read from the store is
-        # valid while the generation it was read at is current.
-        self.generation = 0
-        self._flushing = False
+        self._lock = threading.Lock()  # the writer connection: never used by two threads at once
+        self._turn: Any = None  # trio.Lock: whose write runs next, first come first served (``write``)
         self.writable = True
         self.last_write_error: str | None = None
         self.read_only = False
@@ -235,110 +214,40 @@ class Store:
         except BaseException:
             self._rollback()
             raise
-        self.generation += 1
         if not self.writable:
             self.writable, self.last_write_error = True, None
         return result
 
     async def write(self, fn: Callable[..., T], *args: Any, durable: bool = False,
                     after: Callable[[T], None] | None = None, **kwargs: Any) -> T:
-        """Run ``fn(conn, *args)`` atomically in a worker thread, and return its result.
+        """Run ``fn(conn, *args)`` in one IMMEDIATE transaction in a worker
+        thread (``write_sync`` there), and return its result once committed.
 
-        Group commit: writes submitted while another batch is being committed
-        wait for it, then go together in ONE ``BEGIN IMMEDIATE`` transaction
-        and one thread hop, each inside its own SAVEPOINT. A write that raises
-        is rolled back to its savepoint and re-raised to its caller alone; the
-        others commit. When the await returns, the write is committed (and a
-        ``durable`` one fsync'd). With 200 runs journaling at once this turns
-        hundreds of commits and thread hops into a few.
+        One write at a time, in the order they were submitted (trio's Lock is
+        fair). ``after(result)``, if given, runs on the trio thread right after
+        the commit and before the next write starts, so what must follow
+        commits in their order -- events published to watchers -- goes there,
+        not after the ``await``. A failing ``after`` is logged, never raised:
+        the write is committed.
 
-        ``after(result)``, if given, runs on the trio thread right after the
-        commit, in commit order across all writes (and even if the caller was
-        cancelled meanwhile): what must follow commits in their order — events
-        published to watchers — goes there, not after the ``await``, where
-        callers of one batch resume in any order.
-
-        Cancellation: a write still waiting for its batch can be cancelled (it
-        is then never run); once its batch started it runs to its end, never
-        abandoned half-way.
+        Cancellation: a write still waiting for its turn can be cancelled (it
+        is then never run); once its thread started, it runs to its end (and
+        its ``after``), and the cancellation takes effect after.
         """
         import trio
 
         if kwargs:
             fn = functools.partial(fn, **kwargs)
-        item = _Pending(fn, args, durable, after)
-        self._queue.append(item)
-        if self._flushing:
-            try:
-                await item.wake.wait()  # our batch is done, or it is our turn to lead
-            except trio.Cancelled:
-                if item.lead:  # chosen to lead just now: others depend on us
-                    with trio.CancelScope(shield=True):
-                        await self._lead()
-                elif item in self._queue:  # not started: drop it
-                    self._queue.remove(item)
-                else:  # its batch is running: let it end, so the store stays ordered
-                    with trio.CancelScope(shield=True):
-                        await item.wake.wait()
-                raise
-            if item.lead:
-                await self._lead()
-        else:
-            self._flushing = True
-            await self._lead()
-        if item.error is not None:
-            raise item.error
-        return item.result
-
-    async def _lead(self) -> None:
-        """Commit everything queued as one batch, then pass the lead to the
-        first write queued meanwhile (or stop flushing). Shielded: the writes
-        of a started batch always finish, and someone always leads the next."""
-        import trio
-
-        with trio.CancelScope(shield=True):
-            batch, self._queue = self._queue, []
-            try:
-                await trio.to_thread.run_sync(self._run_batch, batch)
-                for it in batch:  # in commit order
-                    if it.after is not None and it.error is None:
-                        try:
-                            it.after(it.result)
-                        except Exception as exc:  # a bug in a callback must not stall the store
-                            _log.error("after-commit callback failed", exc_info=exc)
-            finally:
-                for it in batch:
-                    it.lead = False
-                    it.wake.set()
-                if self._queue:
-                    nxt = self._queue[0]
-                    nxt.lead = True
-                    nxt.wake.set()
-                else:
-                    self._flushing = False
-
-    def _run_batch(self, batch: list["_Pending"]) -> None:
-        """One transaction for the whole batch, a savepoint per write (worker thread)."""
-        try:
-            with self._writing(any(it.durable for it in batch)) as conn:
-                self._transaction(conn, self._savepoints, (batch,), {})
-        except StoreError as exc:  # read-only, or BEGIN or COMMIT failed: nothing of the batch is written
-            for it in batch:
-                it.result, it.error = None, exc
-
-    def _savepoints(self, conn: sqlite3.Connection, batch: list["_Pending"]) -> None:
-        for it in batch:
-            conn.execute("SAVEPOINT w")
-            try:
-                it.result = it.fn(conn, *it.args)
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK TO w")
-                it.error = self._failed(exc)
-            except Exception as exc:  # the caller's own error (validation, not found...)
-                conn.execute("ROLLBACK TO w")
-                it.error = exc
-            finally:
-                conn.execute("RELEASE w")
+        if self._turn is None:
+            self._turn = trio.Lock()
+        async with self._turn:
+            result = await trio.to_thread.run_sync(functools.partial(self.write_sync, fn, *args, durable=durable))
+            if after is not None:
+                try:
+                    after(result)
+                except Exception as exc:  # a bug in a callback must not stall the store
+                    _log.error("after-commit callback failed", exc_info=exc)
+        return result
 
     def _rollback(self) -> None:
         if self._writer is None:
