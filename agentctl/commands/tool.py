@@ -12,6 +12,12 @@ def _flags(t: dict) -> str:
         flags.append("opt-in")
     if t.get("side_effect"):
         flags.append("side effect")
+    if t.get("read_only"):
+        flags.append("read-only")
+    if t.get("external"):
+        flags.append("external")
+    if t.get("state", "available") != "available":
+        flags.append(t["state"])
     return ", ".join(flags) or "-"
 
 

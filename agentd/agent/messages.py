@@ -31,11 +31,18 @@ class Message(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class ToolSpec(msgspec.Struct, frozen=True):
-    """What the model is told about a tool: the parameters are a JSON Schema."""
+    """What the model is told about a tool: the parameters are a JSON Schema.
+    The flags are for our side only (approvals, the exfiltration guard) and never
+    reach the model: ``read_only`` changes nothing outside the run,
+    ``idempotent`` has no further effect when repeated, ``external`` reaches
+    beyond this machine (untrusted output; what it sends leaves)."""
 
     name: str
     description: str
     parameters: dict[str, Any]
+    read_only: bool = False
+    idempotent: bool = False
+    external: bool = False
 
 
 class Usage(msgspec.Struct, frozen=True):

@@ -497,12 +497,26 @@ class MemoryRef(_S):
 
 
 class ToolInfo(_R):
+    """A tool as ``tool.list`` shows it. ``read_only``: changes nothing outside
+    the run; ``idempotent``: repeating a call has no further effect;
+    ``external``: reaches beyond this machine (its output is untrusted, what it
+    sends leaves the machine). An MCP server's tool (``source`` "mcp") takes
+    them from the server's annotations and names its ``server``; ``state`` is
+    "unavailable" (with ``reason``) while that server is down."""
+
     name: str
     description: str
     parameters: dict[str, Any]
     timeout_s: float
     default: bool = True
     side_effect: bool = False
+    read_only: bool = False
+    idempotent: bool = False
+    external: bool = False
+    source: str = "builtin"
+    server: str | None = None
+    state: str = "available"
+    reason: str | None = None
 
 
 class ToolListResult(_R):

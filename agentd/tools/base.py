@@ -101,6 +101,10 @@ def effect_key(run_id: str, step_no: int) -> str:
     return f"{run_id}:step-{step_no}"
 
 
+TOOL_ATTRS = ("name", "description", "Params", "timeout_s", "side_effect", "default", "read_only", "idempotent",
+              "external")  # what a wrapper (ContainedTool, GuardedTool) shows of the tool it wraps
+
+
 class Tool(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
@@ -111,6 +115,15 @@ class Tool(Protocol):
     side_effect: ClassVar[bool]
     # False: only when a goal lists it in allowed_tools
     default: ClassVar[bool]
+    # What the tool does to the world, for approvals, the exfiltration guard and
+    # crash recovery (MCP tools take them from the server's annotations):
+    # read_only: changes nothing outside the run (reading, searching, finishing);
+    # idempotent: a repeat with the same arguments has no further effect;
+    # external: reaches beyond this machine, so its output is untrusted content
+    # and what it sends leaves the machine.
+    read_only: ClassVar[bool]
+    idempotent: ClassVar[bool]
+    external: ClassVar[bool]
 
     async def run(self, params: Any, ctx: ToolContext) -> str: ...
 
@@ -143,7 +156,7 @@ OPTIONAL_HOOKS: dict[str, Any] = {"ends_run": False, "ledger": False, "working_m
 def copy_attributes(wrapper: Any, tool: Any) -> None:
     """Give ``wrapper`` (a tool wrapping ``tool``) the tool's attributes and
     loop hooks, with the defaults of ``OPTIONAL_HOOKS`` for hooks it lacks."""
-    for attr in ("name", "description", "Params", "timeout_s", "side_effect", "default"):
+    for attr in TOOL_ATTRS:
         setattr(wrapper, attr, getattr(tool, attr))
     for attr, default in OPTIONAL_HOOKS.items():
         setattr(wrapper, attr, getattr(tool, attr, default))

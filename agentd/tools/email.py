@@ -139,6 +139,9 @@ class SendEmail:
     side_effect: ClassVar[bool] = True
     working_memory: ClassVar[tuple[str, str] | None] = ("emails_sent", "subject")
     ledger: ClassVar[bool] = True
+    read_only: ClassVar[bool] = False
+    idempotent: ClassVar[bool] = False
+    external: ClassVar[bool] = True
     default: ClassVar[bool] = True
 
     @staticmethod

@@ -305,6 +305,9 @@ class ReadFile:
     Params: ClassVar[type[msgspec.Struct]] = ReadFileParams
     timeout_s: ClassVar[float] = 15.0
     side_effect: ClassVar[bool] = False
+    read_only: ClassVar[bool] = True
+    idempotent: ClassVar[bool] = True
+    external: ClassVar[bool] = False
     default: ClassVar[bool] = True
 
     async def run(self, params: ReadFileParams, ctx: ToolContext) -> str:
@@ -332,6 +335,9 @@ class WriteFile:
     timeout_s: ClassVar[float] = 15.0
     side_effect: ClassVar[bool] = False
     working_memory: ClassVar[tuple[str, str] | None] = ("files_written", "path")
+    read_only: ClassVar[bool] = False
+    idempotent: ClassVar[bool] = True
+    external: ClassVar[bool] = False
     default: ClassVar[bool] = True
 
     @staticmethod

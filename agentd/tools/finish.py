@@ -23,6 +23,9 @@ class Finish:
     timeout_s: ClassVar[float] = 5.0
     side_effect: ClassVar[bool] = False
     ends_run: ClassVar[bool] = True
+    read_only: ClassVar[bool] = True
+    idempotent: ClassVar[bool] = True
+    external: ClassVar[bool] = False
     default: ClassVar[bool] = True
 
     async def run(self, params: FinishParams, ctx: ToolContext) -> str:

@@ -31,6 +31,9 @@ class Remember:
     timeout_s: ClassVar[float] = 10.0
     side_effect: ClassVar[bool] = False
     working_memory: ClassVar[tuple[str, str] | None] = ("remembered", "content")
+    read_only: ClassVar[bool] = False
+    idempotent: ClassVar[bool] = False
+    external: ClassVar[bool] = False
     default: ClassVar[bool] = True
 
     async def run(self, params: RememberParams, ctx: ToolContext) -> str:
@@ -44,6 +47,9 @@ class Recall:
     Params: ClassVar[type[msgspec.Struct]] = RecallParams
     timeout_s: ClassVar[float] = 10.0
     side_effect: ClassVar[bool] = False
+    read_only: ClassVar[bool] = True
+    idempotent: ClassVar[bool] = True
+    external: ClassVar[bool] = False
     default: ClassVar[bool] = True
 
     async def run(self, params: RecallParams, ctx: ToolContext) -> str:

@@ -114,6 +114,9 @@ class ReadFeed:
     timeout_s: ClassVar[float] = 45.0
     side_effect: ClassVar[bool] = False
     working_memory: ClassVar[tuple[str, str] | None] = ("feeds", "url")
+    read_only: ClassVar[bool] = True
+    idempotent: ClassVar[bool] = True
+    external: ClassVar[bool] = True
     default: ClassVar[bool] = True
 
     async def run(self, params: ReadFeedParams, ctx: ToolContext) -> str:

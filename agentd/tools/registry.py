@@ -148,7 +148,8 @@ class ToolRegistry:
 
     def specs(self, allowed: list[str] | None = None) -> list[ToolSpec]:
         return [
-            ToolSpec(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]))
+            ToolSpec(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
+                     read_only=t.read_only, idempotent=t.idempotent, external=t.external)
             for t in self.select(allowed)
         ]
 
@@ -169,7 +170,8 @@ class ToolRegistry:
     def infos(self, config: ToolsConfig) -> list[ToolInfo]:
         """Every tool as ``tool.list`` reports it."""
         return [ToolInfo(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
-                         timeout_s=self.timeout_for(t.name, config), default=t.default, side_effect=t.side_effect)
+                         timeout_s=self.timeout_for(t.name, config), default=t.default, side_effect=t.side_effect,
+                         read_only=t.read_only, idempotent=t.idempotent, external=t.external)
                 for t in self._tools.values()]
 
     def timeout_for(self, name: str, config: ToolsConfig) -> float:

@@ -103,6 +103,9 @@ class WebSearch:
     timeout_s: ClassVar[float] = 30.0
     side_effect: ClassVar[bool] = False
     working_memory: ClassVar[tuple[str, str] | None] = ("searches", "query")
+    read_only: ClassVar[bool] = True
+    idempotent: ClassVar[bool] = True
+    external: ClassVar[bool] = True
     default: ClassVar[bool] = True
 
     async def run(self, params: WebSearchParams, ctx: ToolContext) -> str:

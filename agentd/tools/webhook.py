@@ -163,6 +163,9 @@ class SendWebhook:
     side_effect: ClassVar[bool] = True
     working_memory: ClassVar[tuple[str, str] | None] = ("webhooks_sent", "url")
     ledger: ClassVar[bool] = True
+    read_only: ClassVar[bool] = False
+    idempotent: ClassVar[bool] = False
+    external: ClassVar[bool] = True
     default: ClassVar[bool] = True
 
     @staticmethod
