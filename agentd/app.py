@@ -59,6 +59,7 @@ class App:
         self.metrics: Any = None
         self.breakers: Any = None  # breaker.Board
         self.tools: Any = None  # tools.registry.ToolRegistry
+        self.mcp: Any = None  # mcp.manager.McpManager (MCP servers as tool sources)
         self.stopping = False
         self.stop_requested = trio.Event()
         self.stop_deadline_s = config.daemon.shutdown_grace_s
@@ -231,6 +232,7 @@ class App:
             loop_lag_ms=round(self.lag_ms, 3), loop_lag_max_ms=round(self.lag_max_ms, 3),
             store_writable=self.store.writable, scheduler_alive=sched_alive,
             breakers=self.metrics.breakers() if self.metrics is not None else [], log_level=log.get_level(),
+            mcp_servers=self.mcp.states() if self.mcp is not None else [],
         )
 
     def metrics_result(self, fmt: str) -> m.MetricsResult:

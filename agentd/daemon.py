@@ -56,6 +56,10 @@ def build(config: Config, *, clock=None, load_config: Callable[[], Config] | Non
             app.load_config = load_config
         app.breakers = Board()
         app.tools = guard_registry(default_registry(), app.breakers, config.tools)
+        from .mcp.manager import McpManager
+
+        app.mcp = McpManager(config.mcp)
+        app.tools.sources.append(app.mcp.make_source(app.breakers, lambda: app.config.tools))
         lifecycle.make(app)
         app.runs = RunManager(app, make_executor(app), max_concurrent=config.daemon.max_concurrent_runs)
         app.scheduler = Scheduler(app)
@@ -108,6 +112,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_signals, app)
             await nursery.start(app.approvals.serve)  # first: the run manager skips the parked runs
+            await nursery.start(app.mcp.serve)  # before the runs: recovered runs may need its tools
             await nursery.start(app.runs.serve)
             await nursery.start(app.scheduler.serve)
             await nursery.start(lifecycle.revalidate, app)

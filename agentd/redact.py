@@ -134,6 +134,11 @@ class Redactor:
         self.add("smtp.password", config.smtp.password)
         self.add_url("tools.searxng_url", config.tools.searxng_url)
         self.add_url("tools.duckduckgo_url", config.tools.duckduckgo_url)
+        from .shared.mcp import secrets
+
+        for label, value in secrets(config.mcp):  # env and header values (short ones are not secrets)
+            if len(value.strip()) >= 8:
+                self.add(label, value)
 
     def add(self, label: str, secret: str | None) -> None:
         """Register ``secret`` (ignored when empty) under ``label``, a name

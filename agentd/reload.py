@@ -57,6 +57,8 @@ def flatten(cfg: Config) -> dict[str, Any]:
 
 
 def _shown(key: str, value: Any) -> Any:
+    if key == "mcp.servers":  # their env and headers hold secrets: the names say enough
+        return [s.get("name") for s in value or []]
     return "***" if key.rsplit(".", 1)[-1] in SECRET_KEYS and value else value
 
 
@@ -110,6 +112,8 @@ async def _reload(app: "App", log_level: str | None) -> m.ReloadResult:
     log.set_level(applied.daemon.log_level)
     if any(c.key.startswith("tools.") for c in changes):
         _rebuild_tools(app, applied)
+    if app.mcp is not None and any(c.key.startswith("mcp.") for c in changes):
+        app.mcp.reconfigure(applied.mcp)
     if app.runs is not None and app.runs.max_concurrent != max(1, applied.daemon.max_concurrent_runs):
         app.runs.max_concurrent = max(1, applied.daemon.max_concurrent_runs)
         app.runs.request_fill()
@@ -156,3 +160,5 @@ def _rebuild_tools(app: "App", cfg: Config) -> None:
 
     app.tools = guard_registry(default_registry(), app.breakers, cfg.tools) if app.breakers is not None \
         else default_registry()
+    if app.mcp is not None:
+        app.tools.sources.append(app.mcp.source)

@@ -52,7 +52,9 @@ def make_executor(app: "App"):
     async def execute(active: "ActiveRun") -> None:
         provider = active.provider or app.provider  # kept for the whole run, even across a reload
         try:
-            outcome = await RunLoop(loop_parts(app, provider), active).run()
+            unavailable = await _mcp_unavailable(app, active.goal_id)
+            outcome = RunOutcome("failed", error=unavailable) if unavailable else \
+                await RunLoop(loop_parts(app, provider), active).run()
         except Parked:
             return  # waits for a person's decision; resumed from its journal once decided
         except ProviderError as exc:
@@ -67,6 +69,16 @@ def make_executor(app: "App"):
         await finalize(app, active.run_id, active.goal_id, outcome)
 
     return execute
+
+
+async def _mcp_unavailable(app: "App", goal_id: str) -> str | None:
+    """Wait (bounded) for the MCP servers whose tools the goal names; the
+    reason the run cannot go on when one stays unavailable."""
+    if app.mcp is None:
+        return None
+    allowed = app.store.read(goals_q.get_goal, goal_id).params.allowed_tools
+    servers = app.mcp.servers_named(allowed)
+    return await app.mcp.wait_for(servers) if servers else None
 
 
 def summary_markdown(goal, run_id: str, outcome: RunOutcome, now_ms: int) -> str:

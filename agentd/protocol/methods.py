@@ -523,6 +523,31 @@ class ToolListResult(_R):
     tools: list[ToolInfo]
 
 
+class McpServerState(_R):
+    """A configured MCP server: ``state`` is starting, ready, unavailable
+    (``reason`` says why; it is restarted with backoff), stopped or disabled.
+    ``target`` is the command or URL (never its env or headers); ``tools`` the
+    names the model sees; ``starts`` how many times it was started."""
+
+    name: str
+    transport: Literal["stdio", "http"]
+    target: str
+    enabled: bool = True
+    state: str = "starting"
+    reason: str | None = None
+    tools: list[str] = []
+    server_info: str = ""
+    starts: int = 0
+
+
+class McpListResult(_R):
+    servers: list[McpServerState]
+
+
+class McpCheck(_S):
+    name: str
+
+
 class ProviderCheck(_S):
     pass
 
@@ -584,6 +609,7 @@ class DaemonStatus(_R):
     breakers: list[BreakerState] = []
     log_level: LogLevel = "info"
     spend: "DaemonSpend | None" = None
+    mcp_servers: list[McpServerState] = []
 
 
 class DaemonSpend(_R):
@@ -683,6 +709,9 @@ METHODS: dict[str, MethodSpec] = {
     "memory.add": MethodSpec(MemoryAdd, Memory, "Add a long-term memory to a goal.", ("not_found", "ambiguous_id", "validation_failed")),
     "memory.delete": MethodSpec(MemoryRef, Deleted, "Delete a memory.", ("not_found", "ambiguous_id")),
     "tool.list": MethodSpec(Empty, ToolListResult, "The tools agents can use, with their JSON Schemas."),
+    "mcp.list": MethodSpec(Empty, McpListResult, "The configured MCP servers with their state and tools."),
+    "mcp.check": MethodSpec(McpCheck, McpServerState, "One MCP server's state, after waiting (bounded by its "
+                            "start_timeout_s) for its start to finish.", ("not_found",)),
     "provider.check": MethodSpec(ProviderCheck, ProviderStatus, "Check now that the configured model can call tools.", ("provider_error",)),
     "daemon.status": MethodSpec(Empty, DaemonStatus, "Version, paths, counts, health and readiness."),
     "daemon.stop": MethodSpec(DaemonStop, Ok, "Stop the daemon: stop claiming runs, drain within the deadline, exit."),

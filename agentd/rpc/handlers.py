@@ -110,7 +110,7 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
     if p.allowed_tools is not None:
         known = app.tool_names()
         for name in p.allowed_tools:
-            if name not in known:
+            if name not in known and not app.tools.accepts(name):  # accepts: server.* of an MCP server
                 raise ValidationFailed(f"unknown tool {name!r}; known tools: {', '.join(sorted(known))}",
                                        field=prefix + "allowed_tools", value=name)
     for d in p.allowed_domains:
@@ -420,6 +420,15 @@ class Handlers:
     # -- tools, provider
     async def tool_list(self, p: m.Empty, conn) -> m.ToolListResult:
         return m.ToolListResult(tools=self.app.tool_infos())
+
+    async def mcp_list(self, p: m.Empty, conn) -> m.McpListResult:
+        return m.McpListResult(servers=self.app.mcp.states() if self.app.mcp is not None else [])
+
+    async def mcp_check(self, p: m.McpCheck, conn) -> m.McpServerState:
+        from ..mcp.manager import McpManager
+        from ..shared.mcp import McpConfig
+
+        return await (self.app.mcp or McpManager(McpConfig())).check(p.name)
 
     async def provider_check(self, p: m.ProviderCheck, conn) -> m.ProviderStatus:
         from ..providers.lifecycle import check_now

@@ -21,6 +21,7 @@ from .. import __version__
 from ..protocol import loglevels
 from ..protocol.errors import ConfigError
 from . import paths
+from .mcp import McpConfig, check as check_mcp
 
 ProviderName = Literal["openai", "openrouter", "ollama"]
 
@@ -152,6 +153,7 @@ class Config(_C):
     runs: RunsConfig = msgspec.field(default_factory=RunsConfig)
     budgets: BudgetsConfig = msgspec.field(default_factory=BudgetsConfig)
     prices: dict[str, ModelPrice] = {}
+    mcp: McpConfig = msgspec.field(default_factory=McpConfig)  # [[mcp.servers]]: agentd/shared/mcp.py
     # Filled in by load(), not read from the file:
     config_file: str = ""
 
@@ -299,9 +301,12 @@ def from_data(data: dict) -> Config:
     """The Config of ``data`` (the file's tables, with the environment and
     flags merged in), as load() builds it; an old name of a log level is
     replaced by the current one in ``data``. Raises msgspec.ValidationError
-    naming the path of a wrong value."""
+    naming the path of a wrong value, ConfigError naming an MCP server table
+    that cannot work."""
     _canonical_log_level(data)
-    return msgspec.convert(data, Config)
+    cfg = msgspec.convert(data, Config)
+    check_mcp(cfg.mcp)
+    return cfg
 
 
 def _canonical_log_level(data: dict) -> None:

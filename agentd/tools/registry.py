@@ -109,7 +109,13 @@ def params_schema(params: type[msgspec.Struct]) -> dict[str, Any]:
 
 
 class ToolRegistry:
-    def __init__(self, tools: Iterable[Tool]) -> None:
+    """The built-in tools, plus the tools of ``sources`` (MCP servers): a
+    source answers ``names()``, ``lookup(name)``, ``expand(entry)`` (the tools
+    a goal's entry such as ``server.*`` names, None if not its own),
+    ``accepts(entry)``, ``decode(name, raw)``, ``schema(name)`` and
+    ``infos(timeout_for)``; its tools come already behind their breakers."""
+
+    def __init__(self, tools: Iterable[Tool], sources: Iterable[Any] = ()) -> None:
         self._tools: dict[str, Tool] = {}
         for tool in tools:
             if tool.name in self._tools:
@@ -117,12 +123,27 @@ class ToolRegistry:
             self._tools[tool.name] = tool
         self._decoders = {name: msgspec.json.Decoder(t.Params) for name, t in self._tools.items()}
         self._schemas = {name: params_schema(t.Params) for name, t in self._tools.items()}
+        self.sources = list(sources)
+
+    def _find(self, name: str) -> Tool | None:
+        tool = self._tools.get(name)
+        if tool is None:
+            for source in self.sources:
+                tool = source.lookup(name)
+                if tool is not None:
+                    break
+        return tool
 
     def names(self) -> list[str]:
-        return list(self._tools)
+        return [*self._tools, *(n for source in self.sources for n in source.names())]
+
+    def accepts(self, entry: str) -> bool:
+        """``entry`` may stand in a goal's tools: a tool's name, or one a
+        source recognises (``server.*`` of a configured MCP server)."""
+        return entry in self._tools or entry in self.names() or any(s.accepts(entry) for s in self.sources)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return isinstance(name, str) and self._find(name) is not None
 
     def find(self, name: str | None) -> ContainedTool | None:
         """The tool called ``name`` behind ContainedTool, or None if there is none."""
@@ -131,12 +152,10 @@ class ToolRegistry:
 
     def get(self, name: str) -> Tool:
         """The tool called ``name``, behind ContainedTool; ToolError if there is none."""
-        try:
-            return ContainedTool(self._tools[name])
-        except KeyError:
-            raise ToolError(
-                f"there is no tool named {name!r}; the tools are: {', '.join(self._tools)}", tool=name
-            ) from None
+        tool = self._find(name)
+        if tool is None:
+            raise ToolError(f"there is no tool named {name!r}; the tools are: {', '.join(self.names())}", tool=name)
+        return ContainedTool(tool)
 
     def select(self, allowed: list[str] | None) -> list[Tool]:
         """The tools a goal may use: the defaults when ``allowed`` is None, else
@@ -144,21 +163,44 @@ class ToolRegistry:
         if allowed is None:
             return [t for t in self._tools.values() if t.default]
         extra = [n for n in ALWAYS_ALLOWED if n in self._tools]
-        return [self.get(n).tool for n in dict.fromkeys([*allowed, *extra])]
+        out: dict[str, Tool] = {}
+        for entry in dict.fromkeys([*allowed, *extra]):
+            expanded = None
+            if entry not in self._tools:
+                for source in self.sources:
+                    expanded = source.expand(entry)
+                    if expanded is not None:
+                        break
+            for tool in expanded if expanded is not None else [self.get(entry).tool]:
+                out.setdefault(tool.name, tool)
+        return list(out.values())
+
+    def _schema(self, name: str) -> dict[str, Any]:
+        schema = self._schemas.get(name)
+        if schema is None:
+            schema = next((s for s in (src.schema(name) for src in self.sources) if s is not None), None)
+        return copy.deepcopy(schema if schema is not None else {"type": "object", "properties": {}})
 
     def specs(self, allowed: list[str] | None = None) -> list[ToolSpec]:
         return [
-            ToolSpec(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
+            ToolSpec(name=t.name, description=t.description, parameters=self._schema(t.name),
                      read_only=t.read_only, idempotent=t.idempotent, external=t.external)
             for t in self.select(allowed)
         ]
 
-    def decode_args(self, name: str, raw_json: str) -> msgspec.Struct:
-        """The params struct for ``raw_json``; ToolError saying what is wrong otherwise."""
+    def decode_args(self, name: str, raw_json: str) -> Any:
+        """The params for ``raw_json`` (a struct; a checked dict for a source's
+        tool); ToolError saying what is wrong otherwise."""
         self.get(name)
         text = raw_json.strip() if isinstance(raw_json, str) else raw_json
         if not text:
             text = "{}"
+        if name not in self._decoders:
+            for source in self.sources:
+                args = source.decode(name, text)
+                if args is not None:
+                    return args
+            raise ToolError(f"{name} is not available now; try again later", tool=name)
         try:
             return self._decoders[name].decode(text)
         except msgspec.ValidationError as exc:
@@ -169,10 +211,13 @@ class ToolRegistry:
 
     def infos(self, config: ToolsConfig) -> list[ToolInfo]:
         """Every tool as ``tool.list`` reports it."""
-        return [ToolInfo(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
-                         timeout_s=self.timeout_for(t.name, config), default=t.default, side_effect=t.side_effect,
-                         read_only=t.read_only, idempotent=t.idempotent, external=t.external)
-                for t in self._tools.values()]
+        out = [ToolInfo(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
+                        timeout_s=self.timeout_for(t.name, config), default=t.default, side_effect=t.side_effect,
+                        read_only=t.read_only, idempotent=t.idempotent, external=t.external)
+               for t in self._tools.values()]
+        for source in self.sources:
+            out += source.infos(lambda n: self.timeout_for(n, config))
+        return out
 
     def timeout_for(self, name: str, config: ToolsConfig) -> float:
         tool = self.get(name)
