@@ -111,6 +111,8 @@ def describe(t: mi.Type) -> str:
         return f"a list of {_plural(t.item_type)} (a TOML array, or comma-separated)"
     if isinstance(t, mi.DictType):
         return f"a table of {_plural(t.value_type)} (a TOML inline table)"
+    if isinstance(t, mi.StructType):
+        return "a table with " + ", ".join(f.encode_name for f in t.fields)
     return type(t).__name__
 
 
@@ -135,6 +137,8 @@ def _example_value(t: mi.Type, default: object) -> object:
         return [_example_value(t.item_type, None)]
     if isinstance(t, mi.DictType):
         return {"name": _example_value(t.value_type, None)}
+    if isinstance(t, mi.StructType):  # a table of a list of tables ([[mcp.servers]]): its required keys
+        return {f.encode_name: _example_value(f.type, None) for f in t.fields if f.required}
     return "text"
 
 

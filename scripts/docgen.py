@@ -91,6 +91,9 @@ KEY_DOCS: dict[str, str] = {
     "budgets.goal_per_day_usd": "Money budget of all of a goal's runs in one UTC day, for goals without their own (`--max-cost-per-day`).",
     "budgets.goal_per_month_usd": "Money budget of all of a goal's runs in one UTC month, for goals without their own (`--max-cost-per-month`).",
     "budgets.daemon_per_day_usd": "Money budget of every model call of the daemon in one UTC day.",
+    "mcp.servers": "MCP servers whose tools goals may use: `[[mcp.servers]]` tables with `name`, and `command`/`args`/`env`/`cwd` (stdio) or `url`/`headers` (streamable HTTP), `enabled`, `timeout_s` (per call), `start_timeout_s`. See docs/mcp.md.",
+    "mcp.restart_max_delay_s": "A failed MCP server is started again after 1 s, then 2, 4, ... up to this.",
+    "mcp.ping_interval_s": "A connected MCP server is pinged this often; no answer marks it unavailable and restarts it.",
 }
 
 
