@@ -54,6 +54,8 @@ class ServerLink:
         self.reason: str | None = None
         self.tools: list[Any] = []  # the last listing (mcp_types.Tool), kept while the server is down
         self.starts = 0
+        self.failures = 0
+        self._changed = trio.Event()  # replaced at every change of state
         self.server_info: str = ""
         self.attempted = trio.Event()  # the first start attempt ended (either way)
         self._ready = trio.Event()
@@ -72,6 +74,7 @@ class ServerLink:
                     reason = self.reason or "the connection ended"
                 except Exception as exc:  # noqa: BLE001 - whatever the server did, it is restarted
                     reason = _describe(exc, self.cfg.start_timeout_s)
+                self.failures += 1
                 self._set("unavailable", reason)
                 self.attempted.set()
                 if trio.current_time() - began > 60:
@@ -80,12 +83,14 @@ class ServerLink:
                              retry_in_s=delay)
                 await trio.sleep(delay)
                 delay = min(delay * 2, self.restart_max_delay_s)
-                self._set("starting", None)
+                self._set("starting", reason)  # the last failure's reason stays until it is ready
         finally:
             self._set("stopped", "stopped")
 
     def _set(self, state: str, reason: str | None) -> None:
         self.state, self.reason = state, reason
+        self._changed.set()
+        self._changed = trio.Event()
         if state == "ready":
             self._ready.set()
         elif self._ready.is_set():
@@ -173,6 +178,14 @@ class ServerLink:
                 return
             _log.info("mcp server tools changed", server=self.name, tools=len(self.tools))
             self.on_change()
+
+    async def settled(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) until the server is ready or a start
+        attempt that was not over yet has failed."""
+        failures = self.failures + 1  # the attempt under way, or the next one
+        with trio.move_on_after(timeout):
+            while self.state != "ready" and self.failures < failures:
+                await self._changed.wait()
 
     # ---------------------------------------------------------------- calls
     async def wait_ready(self, timeout: float) -> bool:

@@ -31,6 +31,7 @@ from .link import ServerLink
 from ..shared.mcp import SEPARATOR, McpConfig, McpServer
 
 _log = log.get("agentd.mcp")
+STOP_MARGIN_S = 10.0  # a failed start also stops the process (the SDK waits for it to exit)
 
 
 class McpManager:
@@ -119,7 +120,7 @@ class McpManager:
             link = self.links.get(name)
             if link is None:
                 continue
-            with trio.move_on_after(link.cfg.start_timeout_s):
+            with trio.move_on_after(link.cfg.start_timeout_s + STOP_MARGIN_S):
                 await link.attempted.wait()
             if link.state != "ready" and not await link.wait_ready(link.cfg.start_timeout_s):
                 return f"MCP server {name!r} is unavailable: {link.reason or link.state}"
@@ -140,10 +141,7 @@ class McpManager:
     async def check(self, name: str) -> m.McpServerState:
         link = self.links.get(name)
         if link is not None:
-            with trio.move_on_after(link.cfg.start_timeout_s):
-                await link.attempted.wait()
-            if link.state != "ready":
-                await link.wait_ready(min(link.cfg.start_timeout_s, 5.0))
+            await link.settled(self.cfg.restart_max_delay_s + link.cfg.start_timeout_s + STOP_MARGIN_S)
         for st in self.states():
             if st.name == name:
                 return st

@@ -24,3 +24,41 @@ def time_server(name: str = "time", extra: str = "") -> str:
 
 def step_rows(d, run_id: str) -> list[dict]:
     return d.call("run.steps", {"id": run_id})["steps"]
+
+
+NOTES_SERVER = str(HERE / "servers" / "notes_server.py")
+
+
+def notes_server(name: str, notes: Path, signal: Path | None = None, extra: str = "") -> str:
+    env = {"NOTES_FILE": str(notes)}
+    if signal is not None:
+        env["NOTES_SIGNAL"] = str(signal)
+    return stdio_server(name, NOTES_SERVER, env=env, extra=extra)
+
+
+class Signal:
+    """A Unix socket the notes server reports to (its pid) when a call blocks."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+
+    def wait_pid(self, timeout: float = 30.0) -> int:
+        self.sock.settimeout(timeout)
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(timeout)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(64)
+                if not chunk:
+                    break
+                data += chunk
+        return int(data)
+
+    def close(self) -> None:
+        self.sock.close()
