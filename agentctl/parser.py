@@ -99,6 +99,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def add_mcp_server_options(p) -> None:
+    """The options of ``mcp add`` (also parsed again from what follows NAME:
+    argparse hands everything after the first positional to COMMAND)."""
+    p.add_argument("--url", help="the server's streamable HTTP endpoint instead of a command")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an environment variable for the command (repeatable; never logged)")
+    p.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                   help="an HTTP header for --url, e.g. Authorization=... (repeatable; never logged)")
+    p.add_argument("--cwd", metavar="DIR", help="the command's working directory")
+    p.add_argument("--tool-timeout", type=_non_negative_float, metavar="SECONDS",
+                   help="how long one call may take (default 60)")
+    p.add_argument("--start-timeout", type=_non_negative_float, metavar="SECONDS",
+                   help="how long it may take to start and list its tools (default 30)")
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -308,6 +323,23 @@ def build_parser() -> argparse.ArgumentParser:
     t = _group(nouns, "tool", "the tools agents can use")
     p = _cmd(t, "list", "tool:list", "list the tools", aliases=("ls",))
     p.add_argument("--format", choices=("table", "json", "md"), default="table")
+    mc = _group(nouns, "mcp", "MCP servers: tool sources for goals, and agentd as an MCP server")
+    p = _cmd(mc, "add", "mcp:add", "add an MCP server to the configuration (and reload a running agentd)",
+             description="add an MCP server: `agentctl mcp add NAME -- COMMAND [ARGS...]` (stdio: agentd "
+                         "starts it) or `agentctl mcp add NAME --url URL` (streamable HTTP); goals name its "
+                         "tools as NAME.TOOL or NAME.* in --tools")
+    p.add_argument("name", help="the server's name (letters, digits, _ and -): its tools are NAME.TOOL")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the command that runs the server on stdio, after --")
+    add_mcp_server_options(p)
+    p = _cmd(mc, "remove", "mcp:remove", "remove an MCP server from the configuration (and reload)",
+             aliases=("rm",))
+    p.add_argument("name")
+    p = _cmd(mc, "list", "mcp:list", "the MCP servers with their state and tools", aliases=("ls",))
+    p.add_argument("--format", choices=("table", "json", "md"), default="table")
+    p = _cmd(mc, "check", "mcp:check", "start-up state of one MCP server: ready with its tools, or why not "
+             "(exit 1 when not ready)")
+    p.add_argument("name")
+    _cmd(mc, "serve", "mcp:serve", "serve agentd to MCP clients on stdio (goals, runs, summaries, artifacts)")
     pv = _group(nouns, "provider", "the LLM provider")
     _cmd(pv, "check", "provider:check", "check now that the configured model can call tools")
 
