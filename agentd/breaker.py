@@ -199,7 +199,7 @@ class GuardedProvider:
 
 def guard_registry(registry: Any, board: Board, tools_config: Any) -> Any:
     """Wrap every tool of ``registry`` (in place) with its breaker."""
-    for name in registry.names():
+    for name in list(registry._tools):  # the built-ins; a source's tools come guarded already
         tool = registry._tools[name]
         if getattr(tool, "ends_run", False):  # nothing to guard: it only reports the summary
             continue

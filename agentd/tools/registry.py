@@ -147,7 +147,7 @@ class ToolRegistry:
 
     def find(self, name: str | None) -> ContainedTool | None:
         """The tool called ``name`` behind ContainedTool, or None if there is none."""
-        tool = self._tools.get(name) if name is not None else None
+        tool = self._find(name) if name is not None else None
         return ContainedTool(tool) if tool is not None else None
 
     def get(self, name: str) -> Tool:
