@@ -62,3 +62,20 @@ class Signal:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def start_http_notes_server(notes: Path):
+    """The notes server on streamable HTTP at 127.0.0.1 (a subprocess); (process, url)."""
+    import os
+    import selectors
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, NOTES_SERVER, "--http"], stdout=subprocess.PIPE,
+                            env={**os.environ, "NOTES_FILE": str(notes)})
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout=30):
+        proc.kill()
+        raise TimeoutError("the HTTP notes server did not print its port")
+    port = int(proc.stdout.readline())
+    return proc, f"http://127.0.0.1:{port}/mcp"
