@@ -215,6 +215,9 @@ def render_status(ctx: Context, st: dict) -> str:
     nexts = [f"{t.get('goal_id')}  {out.time(t.get('at'))}" for t in (st.get("next_ticks") or [])[:5]]
     breakers = [f"{b['name']} {out.status(b['state'])} ({b.get('failures', 0)} failures)"
                 for b in st.get("breakers") or [] if b.get("state") != "closed"]
+    mcp = [f"{x['name']} {out.status(x.get('state', '?'))}" + (f" ({x['reason']})" if x.get("reason") and
+                                                                x.get("state") != "ready" else "")
+           for x in st.get("mcp_servers") or []]
     state = st.get("state", "ok")
     title = f"agentd {st.get('version', '?')}  {out.status(state)}  (pid {st.get('pid')}, up {span(st.get('uptime_s', 0))})"
     pairs: list[tuple[str, Any]] = [
@@ -228,6 +231,7 @@ def render_status(ctx: Context, st: dict) -> str:
         ("Queued", ", ".join(st.get("queue") or []) or None),
         ("Next ticks", "\n".join(nexts) or None),
         ("Breakers", "\n".join(breakers) or None),
+        ("MCP servers", "\n".join(mcp) or None),
         ("Store", None if st.get("store_writable", True) else out.paint("read-only", "31")),
         ("Scheduler", None if st.get("scheduler_alive", True) else out.paint("stopped", "31")),
         ("Loop lag", f"{st.get('loop_lag_ms', 0):.1f} ms (max {st.get('loop_lag_max_ms', 0):.1f} ms)"),

@@ -57,6 +57,8 @@ def test_a_server_that_hangs_at_start_is_unavailable_and_a_goal_needing_it_fails
     assert run["status"] == "failed" and "MCP server 'stuck' is unavailable" in run["error"], run
     assert fake_llm.requests == []  # the model was never asked
     assert any(s["name"] == "stuck" and s["state"] != "ready" for s in d.call("daemon.status")["mcp_servers"])
+    p = d.ctl("server", "status")
+    assert p.returncode == 0 and "MCP servers" in p.stdout and "stuck" in p.stdout, p.stdout
 
 
 def test_a_call_that_hangs_times_out_as_the_tools_failure(make_daemon, fake_llm, tmp_path):
