@@ -59,6 +59,8 @@ class ServerLink:
         self.server_info: str = ""
         self.attempted = trio.Event()  # the first start attempt ended (either way)
         self._ready = trio.Event()
+        self.listed = trio.Event()  # not set while a tools/list_changed waits for the new listing
+        self.listed.set()
         self._session: Any = None
         self._lost: trio.Event | None = None
 
@@ -95,6 +97,8 @@ class ServerLink:
             self._ready.set()
         elif self._ready.is_set():
             self._ready = trio.Event()
+        self.listed = trio.Event()  # not set while a tools/list_changed waits for the new listing
+        self.listed.set()
         self.on_change()
 
     async def _session_once(self) -> None:
@@ -103,14 +107,16 @@ class ServerLink:
 
         self.starts += 1
         lost = self._lost = trio.Event()
-        relist = trio.Event()
+        self._relist = trio.Event()
 
         async def on_message(message: Any) -> None:
             if isinstance(message, Exception):
                 self.reason = f"the connection broke: {_one_line(message)}"
                 lost.set()
             elif isinstance(message, types.ToolListChangedNotification):
-                relist.set()
+                if self.listed.is_set():
+                    self.listed = trio.Event()
+                self._relist.set()
 
         # One scope around the whole session (the transport's task groups must
         # close inside it); its deadline bounds the start, then is lifted.
@@ -133,7 +139,7 @@ class ServerLink:
                 try:
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._pinger, session, lost)
-                        nursery.start_soon(self._relister, session, relist, lost)
+                        nursery.start_soon(self._relister, session, lost)
                         await lost.wait()
                         nursery.cancel_scope.cancel()
                 finally:
@@ -166,16 +172,18 @@ class ServerLink:
                 lost.set()
                 return
 
-    async def _relister(self, session: Any, relist: trio.Event, lost: trio.Event) -> None:
+    async def _relister(self, session: Any, lost: trio.Event) -> None:
         while True:
-            await relist.wait()
-            relist = trio.Event()
+            await self._relist.wait()
+            self._relist = trio.Event()
             try:
                 self.tools = await _list_tools(session)
             except Exception as exc:  # noqa: BLE001
                 self.reason = f"listing its tools failed: {_one_line(exc)}"
                 lost.set()
                 return
+            finally:
+                self.listed.set()
             _log.info("mcp server tools changed", server=self.name, tools=len(self.tools))
             self.on_change()
 

@@ -124,6 +124,8 @@ class McpManager:
                 await link.attempted.wait()
             if link.state != "ready" and not await link.wait_ready(link.cfg.start_timeout_s):
                 return f"MCP server {name!r} is unavailable: {link.reason or link.state}"
+            with trio.move_on_after(link.cfg.start_timeout_s):  # a tools/list_changed being answered
+                await link.listed.wait()
         return None
 
     # ---------------------------------------------------------------- status

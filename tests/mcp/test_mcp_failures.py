@@ -83,3 +83,15 @@ def test_server_stderr_goes_to_the_log_with_its_name_and_env_secrets_never_do(ma
     records = [r for r in d.log_records() if r.get("msg") == "mcp server stderr"]
     assert any(r["server"] == "notes" and r["line"] == "notes server starting" for r in records), records
     assert secret not in d.log()
+
+
+def test_a_tool_list_change_notified_by_the_server_is_picked_up(make_daemon, fake_llm, tmp_path):
+    d = make_daemon(config=notes_server("notes", tmp_path / "n.txt"))
+    goal = d.call("goal.create", {"objective": "x", "params": {"allowed_tools": ["notes.add_shout_tool"]}})
+    fake_llm.add(tool_call("notes__add_shout_tool", {}), finish_call("done"))
+    d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
+    # The notification comes before the call's answer; a run waits for the new listing it announced.
+    goal = d.call("goal.create", {"objective": "y", "params": {"allowed_tools": ["notes.shout"]}})
+    fake_llm.add(tool_call("notes__shout", {"text": "hi"}), finish_call("done"))
+    run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
+    assert step_rows(d, run["id"])[0]["observation"] == "HI"

@@ -1,7 +1,8 @@
 """A small MCP server written with the SDK, for the tests: notes in a file.
 
 Tools: ``add_note`` (a side effect: neither read-only nor idempotent),
-``count_notes`` (read-only), ``hang`` (read-only, never answers).
+``count_notes`` (read-only), ``hang`` (read-only, never answers),
+``add_shout_tool`` (adds ``shout`` and sends tools/list_changed).
 Environment: ``NOTES_FILE`` (where notes go); ``NOTES_SIGNAL`` (a Unix socket
 path): a call whose text starts with "block" (or ``count_notes(block=true)``
 the first time) sends this process's pid there and then never returns, so a
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 
 server = MCPServer("notes", version="1.0")
@@ -59,6 +60,19 @@ async def hang() -> str:
     """Never answers."""
     await anyio.sleep_forever()
     return ""
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=False, idempotent_hint=True, open_world_hint=False))
+async def add_shout_tool(ctx: Context) -> str:
+    """Add the tool ``shout`` and tell the client its tool list changed."""
+
+    def shout(text: str) -> str:
+        """The text in capitals."""
+        return text.upper()
+
+    server.add_tool(shout, annotations=ToolAnnotations(read_only_hint=True))
+    await ctx.session.send_tool_list_changed()
+    return "added shout"
 
 
 def _serve_http() -> None:
