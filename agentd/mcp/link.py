@@ -205,7 +205,9 @@ class ServerLink:
         """The server's CallToolResult. Raises ToolError: unavailable, refused
         (a JSON-RPC error), or the connection lost (then repeated once if safe)."""
         for attempt in (1, 2):
-            if not await self.wait_ready(min(timeout, self.cfg.start_timeout_s)):
+            # A server starting gets its start time; one being replaced under a repeated
+            # call gets the call's whole timeout (the tool's deadline still bounds both).
+            if not await self.wait_ready(min(timeout, self.cfg.start_timeout_s) if attempt == 1 else timeout):
                 raise ToolError(f"the MCP server {self.name!r} is unavailable ({self.reason or self.state}); "
                                 "try again later or go on without it", server=self.name)
             try:
@@ -298,10 +300,12 @@ def _emit(server: str, line: bytes) -> None:
 
 
 async def _list_tools(session: Any) -> list[Any]:
+    import mcp_types as types
+
     tools: list[Any] = []
     cursor = None
     for _ in range(100):  # pages; a server that never stops paging is cut
-        page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+        page = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
         tools += page.tools
         cursor = getattr(page, "next_cursor", None)
         if not cursor:

@@ -95,3 +95,28 @@ def test_a_tool_list_change_notified_by_the_server_is_picked_up(make_daemon, fak
     fake_llm.add(tool_call("notes__shout", {"text": "hi"}), finish_call("done"))
     run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
     assert step_rows(d, run["id"])[0]["observation"] == "HI"
+
+
+def test_a_server_that_stops_answering_pings_is_replaced(make_daemon, fake_llm, tmp_path):
+    cfg = notes_server("notes", tmp_path / "n.txt", extra="start_timeout_s = 5")
+    d = make_daemon(config=cfg.replace("[[mcp.servers]]", "[mcp]\nping_interval_s = 1\n\n[[mcp.servers]]", 1))
+    goal = d.call("goal.create", {"objective": "x", "params": {"allowed_tools": ["notes.pid"]}})
+    fake_llm.add(tool_call("notes__pid", {}), finish_call("done"))
+    run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
+    first = int(step_rows(d, run["id"])[0]["observation"])
+    os.kill(first, signal.SIGSTOP)  # alive but silent: only the pings can tell
+    try:
+        # The next call hangs on the silent server until a ping fails; a read-only call
+        # is then repeated on the new server.
+        fake_llm.add(tool_call("notes__pid", {}), finish_call("done"))
+        run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"], timeout=60)
+        second = step_rows(d, run["id"])[0]
+        assert second["status"] == "ok" and int(second["observation"]) != first, second
+        assert d.call("mcp.check", {"name": "notes"})["starts"] == 2
+    finally:
+        try:
+            os.kill(first, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    records = [r for r in d.log_records() if r.get("msg") == "mcp server unavailable; restarting"]
+    assert records and "no answer to a ping" in records[0]["reason"], records

@@ -55,6 +55,12 @@ async def count_notes(block: bool = False) -> str:
     return f"{len(lines)} notes"
 
 
+@server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+async def pid() -> str:
+    """This server's process id."""
+    return str(os.getpid())
+
+
 @server.tool(annotations=ToolAnnotations(read_only_hint=True))
 async def hang() -> str:
     """Never answers."""
