@@ -97,8 +97,6 @@ class ServerLink:
             self._ready.set()
         elif self._ready.is_set():
             self._ready = trio.Event()
-        self.listed = trio.Event()  # not set while a tools/list_changed waits for the new listing
-        self.listed.set()
         self.on_change()
 
     async def _session_once(self) -> None:
@@ -150,11 +148,7 @@ class ServerLink:
     def _transport(self):
         cfg = self.cfg
         if cfg.url:
-            import httpx2
-            from mcp.client.streamable_http import streamable_http_client
-
-            client = httpx2.AsyncClient(headers=dict(cfg.headers), timeout=httpx2.Timeout(30.0, read=300.0))
-            return streamable_http_client(cfg.url, http_client=client)
+            return _http_transport(cfg.url, dict(cfg.headers))
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
         params = StdioServerParameters(command=cfg.command, args=list(cfg.args), env=dict(cfg.env) or None,
@@ -250,6 +244,18 @@ class ServerLink:
             lost.set()
         if self.state == "ready":
             self._set("starting", self.reason)
+
+
+@contextlib.asynccontextmanager
+async def _http_transport(url: str, headers: dict[str, str]):
+    """The streamable HTTP transport on a client of our own (for the headers),
+    closed with it."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0)) as client:
+        async with streamable_http_client(url, http_client=client) as streams:
+            yield streams
 
 
 @contextlib.asynccontextmanager
