@@ -78,7 +78,15 @@ async def _mcp_unavailable(app: "App", goal_id: str) -> str | None:
         return None
     allowed = app.store.read(goals_q.get_goal, goal_id).params.allowed_tools
     servers = app.mcp.servers_named(allowed)
-    return await app.mcp.wait_for(servers) if servers else None
+    if not servers:
+        return None
+    reason = await app.mcp.wait_for(servers)
+    if reason is None:
+        try:
+            app.tools.select(allowed)  # a tool its server does not list (any more)
+        except ToolError as exc:
+            return exc.message
+    return reason
 
 
 def summary_markdown(goal, run_id: str, outcome: RunOutcome, now_ms: int) -> str:

@@ -109,7 +109,7 @@ class McpManager:
         out: set[str] = set()
         for entry in allowed or ():
             parts = convert.spelled(entry)
-            if parts is not None and parts[0] in self.links:
+            if parts is not None and any(s.name == parts[0] for s in self.cfg.servers):
                 out.add(parts[0])
         return out
 
@@ -254,10 +254,17 @@ class McpTools:
         return tool.schema if tool is not None else None
 
     def accepts(self, entry: str) -> bool:
-        """``entry`` names a configured server's tools (for goal validation:
-        the server may be down while the goal is created)."""
+        """``entry`` names a configured server's tools (for goal validation):
+        ``server.*``, or a tool its listing has — any tool name while the
+        server has no listing yet (it may be down when the goal is made)."""
         parts = convert.spelled(entry)
-        return parts is not None and any(s.name == parts[0] for s in self.manager.cfg.servers)
+        if parts is None or not any(s.name == parts[0] for s in self.manager.cfg.servers):
+            return False
+        link = self.manager.links.get(parts[0])
+        if parts[1] == "*" or link is None or not link.tools:
+            return True
+        return parts[1] in {t.name for t in link.tools} or \
+            parts[1] in {convert.model_name(link.name, t.name).partition(SEPARATOR)[2] for t in link.tools}
 
     def expand(self, entry: str) -> list[Any] | None:
         """The tools ``entry`` names (``server.*``, ``server.tool``,

@@ -41,3 +41,20 @@ def test_a_schema_violating_call_is_refused_before_it_reaches_the_server(make_da
     assert step["error"].startswith("invalid arguments for time__convert_time:"), step["error"]
     assert "`$.time`" in step["error"] or "target_timezone" in step["error"], step["error"]
     assert "mcp server stderr" not in d.log() or "convert_time" not in d.log()
+
+
+def test_a_tool_the_server_does_not_have_is_refused_at_create_and_fails_a_run_with_the_reason(make_daemon,
+                                                                                            fake_llm):
+    d = make_daemon(config=time_server())
+    assert d.call("mcp.check", {"name": "time"})["state"] == "ready"
+    p = d.ctl("goal", "create", "x", "--tools", "time.nope")
+    assert p.returncode != 0 and "unknown tool 'time.nope'" in p.stderr, p.stderr
+
+
+def test_a_run_of_a_goal_naming_a_disabled_server_fails_with_the_reason(make_daemon, fake_llm):
+    d = make_daemon(config=time_server(extra="enabled = false"))
+    assert d.call("mcp.list")["servers"][0]["state"] == "disabled"
+    goal = d.call("goal.create", {"objective": "x", "params": {"allowed_tools": ["time.*"]}})
+    run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
+    assert run["status"] == "failed" and run["error"] == "the MCP server 'time' is disabled in the configuration"
+    assert "run crashed" not in d.log()
