@@ -318,11 +318,15 @@ def _canonical_log_level(data: dict) -> None:
 
 
 def redacted(cfg: Config) -> dict:
-    """The config as a plain dict with secrets replaced by ``"***"``."""
+    """The config as a plain dict with secrets replaced by ``"***"``: the
+    secret keys, and the values of MCP servers' ``env`` and ``headers``."""
     out = msgspec.to_builtins(cfg)
     for section in out.values():
         if isinstance(section, dict):
             for key in list(section):
                 if key in SECRET_KEYS and section[key]:
                     section[key] = "***"
+    for server in out.get("mcp", {}).get("servers", []):
+        for table in ("env", "headers"):
+            server[table] = {k: "***" for k in server.get(table) or {}}
     return out

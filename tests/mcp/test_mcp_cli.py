@@ -38,3 +38,21 @@ def test_add_check_list_and_remove_a_server_while_the_daemon_runs(daemon):
 def test_a_goal_may_name_a_configured_servers_tools_but_not_an_unknown_server(daemon):
     p = daemon.ctl("goal", "create", "x", "--tools", "nosuch.*")
     assert p.returncode != 0 and "unknown tool 'nosuch.*'" in p.stderr, p.stderr
+
+
+def test_config_show_hides_the_values_of_a_servers_env_and_headers(tmp_path):
+    import json
+    import subprocess
+
+    from daemon_harness import base_env, write_config
+
+    env = base_env(tmp_path, None)
+    write_config(env, '[[mcp.servers]]\nname = "n"\ncommand = "x"\nenv = { TOKEN = "tok-visible-if-leaked" }\n'
+                      '[[mcp.servers]]\nname = "h"\nurl = "http://127.0.0.1:9/mcp"\n'
+                      'headers = { Authorization = "Bearer hdr-visible-if-leaked" }\n')
+    r = subprocess.run([sys.executable, "-m", "agentctl", "config", "show", "--json"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "visible-if-leaked" not in r.stdout
+    servers = {s["name"]: s for s in json.loads(r.stdout)["values"]["mcp"]["servers"]}
+    assert servers["n"]["env"] == {"TOKEN": "***"} and servers["h"]["headers"] == {"Authorization": "***"}
