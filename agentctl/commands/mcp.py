@@ -124,7 +124,7 @@ def cmd_remove(ctx: Context) -> None:
 
 def _check(data: dict, path: str) -> None:
     """The file as the daemon reads it, with the MCP rules (names, command or url)."""
-    from agentd.errors import ConfigError
+    from agentd.protocol.errors import ConfigError
 
     try:
         _validate_file(data, path)

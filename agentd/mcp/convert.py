@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from ..errors import ToolError
+from ..protocol.errors import ToolError
 from ..shared.mcp import SEPARATOR
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")

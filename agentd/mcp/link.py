@@ -31,7 +31,7 @@ from typing import Any
 import trio
 
 from .. import __version__, log
-from ..errors import ToolError
+from ..protocol.errors import ToolError
 from ..shared.mcp import McpServer
 
 _log = log.get("agentd.mcp")

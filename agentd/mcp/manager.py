@@ -24,7 +24,7 @@ from typing import Any
 import trio
 
 from .. import log
-from ..errors import ToolError
+from ..protocol.errors import ToolError
 from ..protocol import methods as m
 from . import convert
 from .link import ServerLink
@@ -147,7 +147,7 @@ class McpManager:
         for st in self.states():
             if st.name == name:
                 return st
-        from ..errors import NotFound
+        from ..protocol.errors import NotFound
 
         known = ", ".join(s.name for s in self.cfg.servers) or "none is configured"
         raise NotFound(f"no MCP server named {name!r} ({known}); add one with `agentctl mcp add`", name=name)
