@@ -23,7 +23,7 @@ def blocks(lang: str) -> list[str]:
 
 
 def test_the_config_examples_are_valid():
-    from agentd.config import from_data
+    from agentd.shared.config import from_data
 
     cfg = from_data(tomllib.loads(blocks("toml")[0]))
     assert [s.name for s in cfg.mcp.servers] == ["time", "notes"]
