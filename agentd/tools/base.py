@@ -101,8 +101,10 @@ def effect_key(run_id: str, step_no: int) -> str:
     return f"{run_id}:step-{step_no}"
 
 
-TOOL_ATTRS = ("name", "description", "Params", "timeout_s", "side_effect", "default", "read_only", "idempotent",
-              "external")  # what a wrapper (ContainedTool, GuardedTool) shows of the tool it wraps
+TOOL_ATTRS = ("name", "description", "Params", "timeout_s", "side_effect", "default")  # a wrapper shows these
+# A tool that does not say what it does to the world is taken at the worst:
+# it changes things, a repeat may change them again, and it reaches outside.
+EFFECT_DEFAULTS: dict[str, bool] = {"read_only": False, "idempotent": False, "external": True}
 
 
 class Tool(Protocol):
@@ -158,5 +160,5 @@ def copy_attributes(wrapper: Any, tool: Any) -> None:
     loop hooks, with the defaults of ``OPTIONAL_HOOKS`` for hooks it lacks."""
     for attr in TOOL_ATTRS:
         setattr(wrapper, attr, getattr(tool, attr))
-    for attr, default in OPTIONAL_HOOKS.items():
+    for attr, default in {**EFFECT_DEFAULTS, **OPTIONAL_HOOKS}.items():
         setattr(wrapper, attr, getattr(tool, attr, default))

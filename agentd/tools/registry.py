@@ -23,7 +23,7 @@ from ..agent.messages import ToolSpec
 from ..shared.config import ToolsConfig
 from ..protocol.methods import ToolInfo
 from ..protocol.errors import ToolError
-from .base import Tool, copy_attributes
+from .base import EFFECT_DEFAULTS, Tool, copy_attributes
 
 ALWAYS_ALLOWED = ("finish",)
 
@@ -183,8 +183,7 @@ class ToolRegistry:
 
     def specs(self, allowed: list[str] | None = None) -> list[ToolSpec]:
         return [
-            ToolSpec(name=t.name, description=t.description, parameters=self._schema(t.name),
-                     read_only=t.read_only, idempotent=t.idempotent, external=t.external)
+            ToolSpec(name=t.name, description=t.description, parameters=self._schema(t.name), **effects(t))
             for t in self.select(allowed)
         ]
 
@@ -213,7 +212,7 @@ class ToolRegistry:
         """Every tool as ``tool.list`` reports it."""
         out = [ToolInfo(name=t.name, description=t.description, parameters=copy.deepcopy(self._schemas[t.name]),
                         timeout_s=self.timeout_for(t.name, config), default=t.default, side_effect=t.side_effect,
-                        read_only=t.read_only, idempotent=t.idempotent, external=t.external)
+                        **effects(t))
                for t in self._tools.values()]
         for source in self.sources:
             out += source.infos(lambda n: self.timeout_for(n, config))
@@ -232,6 +231,11 @@ def _param_list(schema: dict[str, Any]) -> str:
     if not props:
         return "it takes no parameters"
     return "its parameters are " + ", ".join(f"{p} (required)" if p in required else p for p in props)
+
+
+def effects(tool: Any) -> dict[str, bool]:
+    """read_only, idempotent, external of ``tool`` (the worst case for what it does not say)."""
+    return {k: bool(getattr(tool, k, default)) for k, default in EFFECT_DEFAULTS.items()}
 
 
 def _field_path(message: str) -> str:
