@@ -45,6 +45,8 @@ HELP = {
     "agentd_notifications_total": ("counter", "Notification deliveries, by kind and outcome."),
     "agentd_delivery_retries_total": ("counter", "Webhook and email delivery retries, by kind."),
     "agentd_ticks_total": ("counter", "Schedule ticks, by decision."),
+    "agentd_runs_tainted_total": ("counter", "Runs into which untrusted content came, by the tool that brought it."),
+    "agentd_guard_blocked_total": ("counter", "Tool calls the exfiltration guard blocked, by tool."),
     "agentd_rpc_requests_total": ("counter", "RPC requests, by method and outcome."),
     "agentd_run_duration_seconds": ("histogram", "Run duration from claim to end."),
     "agentd_rpc_duration_seconds": ("histogram", "RPC request handling time."),
@@ -131,6 +133,12 @@ class Metrics:
         self.inc("agentd_tool_calls_total", tool=tool, outcome="ok" if ok else "error")
         self.inc("agentd_steps_total")
 
+    def run_tainted(self, tool: str) -> None:
+        self.inc("agentd_runs_tainted_total", tool=tool)
+
+    def guard_blocked(self, tool: str) -> None:
+        self.inc("agentd_guard_blocked_total", tool=tool)
+
     def model_call(self, model: str, tokens_in: int, tokens_out: int) -> None:
         self.inc("agentd_model_calls_total", model=model)
         self.inc("agentd_tokens_total", tokens_in, model=model, direction="in")
@@ -151,7 +159,8 @@ class Metrics:
     # -- health
     def goal_health(self, goal_id: str) -> m.GoalHealth:
         """Success rate over the last HEALTH_WINDOW finished runs, the last
-        success, and ``stale``: an active scheduled goal whose schedules were
+        success, the calls the exfiltration guard blocked in the goal's last
+        HEALTH_WINDOW runs, and ``stale``: an active scheduled goal whose schedules were
         due STALE_PERIODS times or more since its last success (or since they
         were created). Read from the store at each call."""
         from .shared import cron
@@ -159,10 +168,11 @@ class Metrics:
 
         def q(conn):
             return (runs_q.recent_outcomes(conn, goal_id, HEALTH_WINDOW), runs_q.last_success_at(conn, goal_id),
-                    goals_q.due_schedules_of(conn, goal_id))
+                    goals_q.due_schedules_of(conn, goal_id),
+                    runs_q.blocked_calls_of_goal(conn, goal_id, HEALTH_WINDOW))
 
         now = self.app.now()
-        outcomes, last_ok, scheds = self.app.store.read(q)
+        outcomes, last_ok, scheds, blocked = self.app.store.read(q)
         rate = (sum(outcomes) / len(outcomes)) if outcomes else None
         stale = False
         if scheds:
@@ -175,7 +185,7 @@ class Metrics:
                     continue
             stale = owed >= STALE_PERIODS
         return m.GoalHealth(runs_considered=len(outcomes), success_rate=None if rate is None else round(rate, 3),
-                            last_success_at=iso(last_ok), stale=stale)
+                            last_success_at=iso(last_ok), stale=stale, blocked_calls=blocked)
 
     def _scheduled_active_goals(self) -> list[str]:
         return self.app.store.read(goals_q.scheduled_active_goals)

@@ -328,6 +328,9 @@ def render_goal(ctx: Context, goal: dict) -> str:
             health_text += f"; last success {out.time(health['last_success_at'])}"
         if health.get("stale"):
             health_text += "; " + out.paint("STALE", "33")
+        if health.get("blocked_calls"):
+            health_text += "; " + out.paint(f"{health['blocked_calls']} call(s) blocked by the exfiltration guard",
+                                            "31")
     pairs: list[tuple[str, Any]] = [
         ("Status", out.status(goal.get("status", "?"))),
         ("Objective", goal.get("objective")),

@@ -90,6 +90,10 @@ def render_run(ctx: Context, run: dict) -> str:
         ("Tokens", tokens_text(usage)),
         ("Cost", usd(usage.get("cost_usd")) if run.get("model_calls") else None),
         ("Recoveries", run.get("recoveries") or None),
+        ("Untrusted", f"content from outside entered at step {run['tainted_at_step']}; data may leave only to "
+                      "the goal's own destinations" if run.get("tainted_at_step") else None),
+        ("Blocked", out.paint(f"{run['blocked_calls']} call(s) blocked by the exfiltration guard", "31")
+         if run.get("blocked_calls") else None),
         ("Error", out.paint(run["error"], "31") if run.get("error") else None),
     ]
     parts = [f"Run {out.bold(run['id'])}", key_values(out, pairs, indent="  ")]
@@ -167,6 +171,10 @@ def run_markdown(run: dict) -> str:
              f"- **Tokens:** {tokens_text(usage)}"]
     if run.get("model_calls"):
         lines.append(f"- **Cost:** {usd(usage.get('cost_usd'))}")
+    if run.get("tainted_at_step"):
+        lines.append(f"- **Untrusted content from:** step {run['tainted_at_step']}")
+    if run.get("blocked_calls"):
+        lines.append(f"- **Blocked by the exfiltration guard:** {run['blocked_calls']} call(s)")
     if run.get("error"):
         lines += ["", "## Error", "", run["error"]]
     if run.get("summary"):
@@ -191,6 +199,9 @@ def run_markdown(run: dict) -> str:
 
 # ---------------------------------------------------------------- logs
 
+
+# The exfiltration guard's marks on a step (Step.guard).
+GUARD_MARKS = {"tainted": "[untrusted content from here on]", "blocked": "[BLOCKED by the exfiltration guard]"}
 
 # How a step that is not a tool call is labelled (Step.kind), in place of "#n tool".
 TEXT_LABELS = {"answer": "final answer:", "summary": "summary:"}
@@ -225,6 +236,8 @@ def step_line(ctx: Context, step: dict, *, full: bool = False) -> str:
     else:
         result, sgr = one_line(step.get("observation") or ""), None
     mark = " (recovered from text)" if step.get("recovered") else ""
+    if step.get("guard") in GUARD_MARKS:
+        mark += " " + GUARD_MARKS[step["guard"]]
     prefix = f"{head} {tool}{mark} {inp_text} → "
     if budget is not None:
         result = truncate(result, max(20, budget - len(prefix) - len(dur)))

@@ -73,6 +73,8 @@ import trio
 
 from .. import log
 from ..budgets import BudgetExhausted, Money, RunBudget
+from ..guard import BLOCKED, TAINTED, GuardRefused, RunGuard
+from ..guard.policy import registry_external
 from ..protocol.errors import AgentdError, ProviderError, ToolError
 from ..protocol import events as ev
 from ..protocol import methods as m
@@ -208,6 +210,7 @@ class RunLoop:
         self.allowed = {s.name for s in self.specs}
         self.known = self.tools.names()  # names a text call may use (not allowed ones get an error back)
         self.schemas = {s.name: s.parameters for s in self.specs}  # tools a described call may name
+        self.guard = RunGuard.for_goal(goal, registry_external(self.tools))
         return st
 
     def _rebuild(self, st: LoopState) -> list[Call]:
@@ -215,7 +218,9 @@ class RunLoop:
         rows = self.store.read(runs_q.step_rows, self.run_id)
         pending: list[Call] = []
         by_turn: dict[int, list] = {}
+        self.guard.reset()
         for r in rows:
+            self.guard.replay(r["step_no"], r["tool_name"], r["tool_input"], r["status"], r["observation"])
             by_turn.setdefault(r["turn"], []).append(r)
             st.next_step = max(st.next_step, r["step_no"] + 1)
             st.turn = max(st.turn, r["turn"])
@@ -637,6 +642,9 @@ class RunLoop:
             if before is not None:
                 raise ToolError(f"this exact {name} call was already delivered in this run (step {before}); "
                                 "it is not sent twice")
+            verdict = self.guard.check(c.step_no, name, params, c.call.arguments)
+            if verdict is not None:  # (an approval, where the goal asks for one, would be asked here)
+                raise GuardRefused(verdict.message, tool=name, destination=verdict.destination)
             tool = self.tools.get(name)
             ctx = ToolContext(goal=GoalView(id=st.goal.id, objective=st.goal.objective,
                                             allowed_domains=list(st.goal.params.allowed_domains),
@@ -645,7 +653,8 @@ class RunLoop:
                               run_id=self.run_id, tool_call_id=c.call.id or f"step{c.step_no}",
                               artifacts=self.artifacts, tools=self.cfg.tools, smtp=self.cfg.smtp,
                               effects=self.effects, memories=self.memories, step_no=c.step_no,
-                              on_retry=self.metrics.delivery_retry if self.metrics else None)
+                              on_retry=self.metrics.delivery_retry if self.metrics else None,
+                              redirect_check=lambda a, b: self.guard.check_redirect(c.step_no, name, a, b))
             timeout = self.tools.timeout_for(name, self.cfg.tools)
             with log.bind(step=c.step_no, tool=name):
                 # The tool's own deadline (its breaker guard) fires first and counts as a
@@ -678,10 +687,11 @@ class RunLoop:
         args = self._args(c) if error is None and tool is not None else None
         working = self._update_working(st, tool, args)
         output = tool.output(args) if args is not None else None
+        mark = self.guard.settle(c.step_no, name, c.call.arguments, observation, error)
 
         def tx(conn, now):
             runs_q.complete_step(conn, self.run_id, c.step_no, status="ok" if error is None else "error",
-                                 observation=observation, error=error, duration_ms=round(ms, 3))
+                                 observation=observation, error=error, duration_ms=round(ms, 3), guard=mark)
             if working is not None:
                 runs_q.set_working_memory(conn, self.run_id, working)
             if output is not None:
@@ -692,6 +702,8 @@ class RunLoop:
                                                   duration_ms=round(ms, 1))]
         if working is not None:
             events.append(ev.MemoryUpdated(keys=sorted(working)))
+        if (note := self.guard.note(c.step_no, mark, error)) is not None:
+            events.append(ev.Note(message=note))
         await self._record_tx(tx, events)
         st.tool_steps += 1
         st.successes += error is None and not (tool is not None and tool.ends_run)
@@ -700,6 +712,10 @@ class RunLoop:
             st.delivered[_same_call(c.call)] = c.step_no
         if self.metrics is not None:
             self.metrics.tool_call(name, error is None)
+            if mark == TAINTED:
+                self.metrics.run_tainted(name)
+            elif mark == BLOCKED:
+                self.metrics.guard_blocked(name)
 
     def _mistake(self, st: LoopState, signature: str) -> None:
         st.mistakes = {signature: st.mistakes.get(signature, 0) + 1}  # only consecutive repeats count

@@ -103,6 +103,7 @@ class GoalHealth(_R):
     success_rate: float | None = None
     last_success_at: str | None = None
     stale: bool = False
+    blocked_calls: int = 0  # calls the exfiltration guard blocked in the runs considered
 
 
 class GoalSpend(_R):
@@ -307,6 +308,10 @@ class Run(_R):
     budget_exhausted: bool = False
     model_calls: list[ModelCall] = []  # run.get only
     approvals: list["Approval"] = []  # run.get only: the run's calls that needed a person's decision
+    # The exfiltration guard (run.get only): the step whose result first brought
+    # untrusted content into the run, and how many calls it blocked.
+    tainted_at_step: int | None = None
+    blocked_calls: int = 0
 
 
 class RunList(_S):
@@ -416,6 +421,7 @@ class Step(_R):
     recovered: bool = False  # the model wrote this call as text; agentd recovered it
     kind: str = "tool"
     cost_usd: float | None = None  # the model call of this step's turn (on the turn's first step, like tokens)
+    guard: str | None = None  # tainted: this result brought untrusted content in; blocked: not let out
 
 
 class RunSteps(_S):

@@ -123,8 +123,25 @@ def get_run(conn: sqlite3.Connection, run_id: str, *, detail: bool = True) -> m.
     if detail:
         from .effects import effects_of
 
-        run = msgspec.structs.replace(run, outputs=outputs_of(conn, run_id), side_effects=effects_of(conn, run_id))
+        tainted_at, blocked = guard_marks(conn, run_id)
+        run = msgspec.structs.replace(run, outputs=outputs_of(conn, run_id), side_effects=effects_of(conn, run_id),
+                                      tainted_at_step=tainted_at, blocked_calls=blocked)
     return run
+
+
+def guard_marks(conn: sqlite3.Connection, run_id: str) -> tuple[int | None, int]:
+    """(the step that tainted the run or None, how many calls the guard blocked)."""
+    row = conn.execute("SELECT min(CASE WHEN guard = 'tainted' THEN step_no END),"
+                       " count(CASE WHEN guard = 'blocked' THEN 1 END) FROM steps"
+                       " WHERE run_id = ? AND guard IS NOT NULL", (run_id,)).fetchone()
+    return row[0], row[1]
+
+
+def blocked_calls_of_goal(conn: sqlite3.Connection, goal_id: str, runs: int) -> int:
+    """Calls the exfiltration guard blocked in the goal's last ``runs`` runs."""
+    return conn.execute(
+        "SELECT count(*) FROM steps WHERE guard = 'blocked' AND run_id IN"
+        " (SELECT id FROM runs WHERE goal_id = ? ORDER BY created_at DESC LIMIT ?)", (goal_id, runs)).fetchone()[0]
 
 
 def list_runs(conn: sqlite3.Connection, goal_id: str | None, status: str | None, limit: int, offset: int) -> tuple[list[m.Run], int]:
@@ -232,10 +249,12 @@ def insert_step(conn: sqlite3.Connection, now: int, run_id: str, *, step_no: int
 
 
 def complete_step(conn: sqlite3.Connection, run_id: str, step_no: int, *, status: str,
-                  observation: str | None, error: str | None, duration_ms: float) -> None:
+                  observation: str | None, error: str | None, duration_ms: float, guard: str | None = None) -> None:
+    """Record a step's outcome; ``guard``: the exfiltration guard's mark (tainted, blocked), if any."""
     conn.execute(
-        "UPDATE steps SET status = ?, observation = ?, error = ?, duration_ms = ? WHERE run_id = ? AND step_no = ?",
-        (status, observation, error, duration_ms, run_id, step_no),
+        "UPDATE steps SET status = ?, observation = ?, error = ?, duration_ms = ?, guard = coalesce(?, guard)"
+        " WHERE run_id = ? AND step_no = ?",
+        (status, observation, error, duration_ms, guard, run_id, step_no),
     )
     conn.execute("UPDATE runs SET steps_executed = (SELECT count(*) FROM steps WHERE run_id = ? AND kind = 'tool'"
                  " AND status NOT IN ('pending', 'awaiting_approval')) WHERE id = ?", (run_id, run_id))
@@ -253,7 +272,7 @@ def _step(row: sqlite3.Row) -> m.Step:
         tool_input=tool_input, tool_call_id=row["tool_call_id"], observation=row["observation"],
         error=row["error"], duration_ms=row["duration_ms"], tokens_in=row["tokens_in"], tokens_out=row["tokens_out"],
         recovered=bool(row["recovered"]),
-        kind=row["kind"],
+        kind=row["kind"], guard=row["guard"],
     )
 
 

@@ -26,6 +26,9 @@ v7: the cost ledger (``model_calls``): one row per model call with its
     deletion never lowers a day's or a month's spend.
 v8: approvals: one row per tool call that waits for (or got) a person's
     decision, with the call's exact arguments, who decided, when and why.
+v9: the exfiltration guard's marks on steps (``steps.guard``: ``tainted`` on
+    the step whose result first brought untrusted content into the run,
+    ``blocked`` on a call the guard did not let out).
 
 Timestamps are INTEGER epoch milliseconds, UTC, everywhere.
 """
@@ -248,6 +251,10 @@ CREATE TABLE approvals (
 CREATE INDEX approvals_status_expires ON approvals(status, expires_at);
 """
 
+V9 = """
+ALTER TABLE steps ADD COLUMN guard TEXT CHECK (guard IN ('tainted', 'blocked'));
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
@@ -257,6 +264,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("ledger status refused", V6),
     ("cost ledger", V7),
     ("approvals", V8),
+    ("exfiltration guard marks on steps", V9),
 ]
 
 LATEST = len(MIGRATIONS)

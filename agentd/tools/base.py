@@ -89,6 +89,8 @@ class ToolContext:
     memories: Memories
     step_no: int = 0
     on_retry: Callable[[str], None] | None = None  # a delivery retry of this kind happened (metrics)
+    # The exfiltration guard's check of a redirect hop (from URL, to URL): raises ToolRefused to stop it.
+    redirect_check: Callable[[str, str], None] | None = None
 
     @property
     def effect_key(self) -> str:

@@ -88,13 +88,17 @@ class NetPolicy:
     tools: ToolsConfig
     allowed_domains: tuple[str, ...] = ()
     resolve: Resolver | None = None  # tests inject a fake DNS; default getaddrinfo
+    # Called with (from URL, to URL) before a redirect is followed; raises
+    # ToolRefused to stop it (the run's exfiltration guard, agentd.guard).
+    redirect_check: Callable[[str, str], None] | None = None
 
     @classmethod
     def of(cls, ctx_or_policy: Any) -> "NetPolicy":
-        """Accept a NetPolicy, or a ToolContext (``.tools`` and ``.goal``)."""
+        """Accept a NetPolicy, or a ToolContext (``.tools``, ``.goal`` and ``.redirect_check``)."""
         if isinstance(ctx_or_policy, NetPolicy):
             return ctx_or_policy
-        return cls(ctx_or_policy.tools, tuple(ctx_or_policy.goal.allowed_domains or ()))
+        return cls(ctx_or_policy.tools, tuple(ctx_or_policy.goal.allowed_domains or ()),
+                   redirect_check=getattr(ctx_or_policy, "redirect_check", None))
 
 
 # ---------------------------------------------------------------- addresses
@@ -516,6 +520,8 @@ async def _follow(pc: PinnedClient, url: str, method: str, headers: dict[str, st
             location = response.headers.get("location")
             if response.status_code in REDIRECT_CODES and location:
                 current = redirect_target(target.url, location)
+                if pc.policy.redirect_check is not None:
+                    pc.policy.redirect_check(str(target.url), str(current))
                 if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                     method, content = "GET", None
                 continue
