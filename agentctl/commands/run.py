@@ -66,10 +66,13 @@ def cmd_show(ctx: Context) -> None:
         return ctx.emit_json(run)
     if fmt == "md":
         return ctx.print(run_markdown(run))
-    ctx.print(render_run(ctx, run))
+    blocked = []
+    if run.get("blocked_calls"):  # which calls: one more request, only for runs that have some
+        blocked = [s for s in ctx.call("run.steps", {"id": run["id"]}).get("steps", []) if s.get("guard") == "blocked"]
+    ctx.print(render_run(ctx, run, blocked))
 
 
-def render_run(ctx: Context, run: dict) -> str:
+def render_run(ctx: Context, run: dict, blocked: list[dict] | None = None) -> str:
     out = ctx.out
     usage = run.get("usage") or {}
     steps = _steps(run) + ("  (budget exhausted)" if run.get("budget_exhausted") else "")
@@ -116,6 +119,11 @@ def render_run(ctx: Context, run: dict) -> str:
     waiting = waiting_lines(ctx, run.get("approvals") or [])
     if waiting:
         parts.append("\nWaiting for approval (the run is parked):\n" + waiting)
+    if blocked:
+        lines = [f"  #{s.get('step_no')} {s.get('tool_name')}: "
+                 + truncate(one_line((s.get("error") or "").removeprefix("BLOCKED by the exfiltration guard: ")),
+                            max(40, (out.width or 200) - 12)) for s in blocked]
+        parts.append("\nBlocked by the exfiltration guard:\n" + "\n".join(out.paint(line, "31") for line in lines))
     rid = run["id"]
     parts.append(f"\nSteps: {ctx.command(f'run logs {rid}')}    "
                  f"Daemon log lines: {ctx.command(f'run logs {rid} --daemon-log')}")

@@ -42,6 +42,11 @@ before any call.
 Every model call's tokens are added to the run's usage, the calls that left no
 step (empty, cut or prose answers) included.
 
+Untrusted content: before each tool call the run's exfiltration guard
+(``agentd.guard``) checks where the call would send data, and after each it
+learns whether the result came from outside (which taints the run); a call
+it blocks is the model's observation, like a tool's refusal.
+
 What the model gets wrong — malformed JSON arguments, an unknown tool, a tool
 this goal does not allow, a tool's own failure — becomes the step's
 observation and goes back to the model. The same mistake repeated more than

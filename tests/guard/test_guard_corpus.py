@@ -150,6 +150,8 @@ def _check_cli(d: Daemon, run: dict, goal: dict, blocked: int) -> None:
     show = d.ctl("run", "show", run["id"])
     assert "content from outside entered at step 1" in show.stdout
     assert f"{blocked} call(s) blocked by the exfiltration guard" in show.stdout
+    listed = show.stdout.split("Blocked by the exfiltration guard:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(listed) == blocked and all(line.lstrip().startswith("#") for line in listed), show.stdout
     gshow = d.ctl("goal", "show", goal["id"])
     assert f"{blocked} call(s) blocked by the exfiltration guard" in gshow.stdout
     md = json.loads(d.ctl("--json", "run", "show", run["id"]).stdout)
