@@ -306,6 +306,7 @@ def registry_external(registry: Any) -> Callable[[str], bool]:
     """``is_external`` for a tool registry: a tool's ``external`` attribute
     (True when it does not say); an unknown name is not a tool and taints nothing."""
     def is_external(name: str) -> bool:
-        return name in registry and bool(getattr(registry.get(name), "external", True))
+        tool = registry.find(name)
+        return tool is not None and bool(tool.external)
 
     return is_external

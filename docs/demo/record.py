@@ -114,7 +114,7 @@ type_run() {  # show the command as if typed, then run it
 }
 clear
 type_run 'agentctl server status'
-type_run 'agentctl goal create "Every Friday collect the week'"'"'s AI news, summarise it by category (research, product, policy) and save it as summaries/<week>.md" --name ai-news --schedule "0 16 * * 5" --timezone Europe/Berlin --webhook "$HOOK" --tools web_search,fetch_page,read_feed,write_file'
+type_run 'agentctl goal create "Every Friday collect the week'"'"'s AI news (search, and the feed $FEED), summarise it by category (research, product, policy) and save it as summaries/<week>.md" --name ai-news --schedule "0 16 * * 5" --timezone Europe/Berlin --webhook "$HOOK" --tools web_search,fetch_page,read_feed,write_file'
 type_run 'agentctl goal next ai-news -n 2'
 type_run 'agentctl goal run ai-news --watch'
 RID=$(agentctl --json run list --goal ai-news | python3 -c 'import json,sys; r = json.load(sys.stdin); print((r["runs"] if isinstance(r, dict) else r)[0]["id"][:8])')
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                 cwd=base, log_path=base / "agentd.log", timeout=30)
         try:
             received = base / "webhook.json"
-            env.update(HOOK=f"{site}/hook", RECEIVED=str(received), TERM="xterm-256color",
+            env.update(HOOK=f"{site}/hook", FEED=f"{site}/feed.xml", RECEIVED=str(received), TERM="xterm-256color",
                        ARTIFACTS=str(Path(env["XDG_DATA_HOME"]) / "agentd" / "artifacts"))
             watcher = threading.Event()
 

@@ -24,18 +24,21 @@ ME = "me@example.test"
 
 def _plans(web) -> list[tuple[list, dict]]:
     hook = web.hook()
+    # The pages are the goals' allowed domain: a run fetches URLs it composed after reading a
+    # page, which the exfiltration guard allows only on the goal's allowed domains.
+    site = ["127.0.0.1"]
     return [
         ([["fetch_page", {"url": web.page("{run}-1")}],
           ["send_webhook", {"url": hook, "payload": {"run": "{run}"}}],
           ["write_file", {"path": "{run}.md", "content": "notes of {run}"}],
           ["fetch_page", {"url": web.page("{run}-4")}]],
-         {"webhook_url": hook, "params": {"email_to": [ME]}}),
+         {"webhook_url": hook, "params": {"email_to": [ME], "allowed_domains": site}}),
         ([["send_email", {"to": [ME], "subject": "run {run}", "body": "hello from {run}"}],
           ["fetch_page", {"url": web.page("{run}-2")}]],
          {"params": {"email_to": [ME]}}),
         ([], {"webhook_url": hook}),
         ([["fetch_page", {"url": web.page("{run}-1")}], ["fetch_page", {"url": web.page("{run}-2")}],
-          ["fetch_page", {"url": web.page("{run}-3")}]], {}),
+          ["fetch_page", {"url": web.page("{run}-3")}]], {"params": {"allowed_domains": site}}),
     ]
 
 

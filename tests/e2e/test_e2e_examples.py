@@ -55,8 +55,8 @@ NEWS_SUMMARY = """# AI news, week {week}
 def test_ai_news_monitor(make_daemon, fake_llm, web, receiver, smtp):
     d = make_daemon(config=config_text(web, smtp))
     goal = create_goal(
-        d, "Every Friday at 4pm UTC, collect top AI news, summarize by categories (research, product, policy), "
-           "and email me",
+        d, f"Every Friday at 4pm UTC, collect top AI news (search, and the feed {web.url('/feed.xml')}), "
+           "summarize by categories (research, product, policy), and email me",
         "--name", "AI news monitor", "--schedule", "0 16 * * 5", "--timezone", "UTC",
         "--webhook", receiver.url, "--email", RECIPIENT,
         "--tools", "web_search,fetch_page,read_feed,write_file,send_email",
@@ -179,6 +179,7 @@ def test_daily_metrics(make_daemon, fake_llm, web, receiver):
            "and POST them to my webhook",
         "--name", "Daily code metrics", "--schedule", "0 9 * * *", "--timezone", "Europe/Berlin",
         "--webhook", receiver.url, "--tools", "web_search,fetch_page,write_file,send_webhook",
+        "--allow-domain", "127.0.0.1",  # the API's host (api.github.com in the example)
     )
     gid = goal["id"]
     secret = secret_of(d, gid)

@@ -156,3 +156,23 @@ def _check_cli(d: Daemon, run: dict, goal: dict, blocked: int) -> None:
     assert f"{blocked} call(s) blocked by the exfiltration guard" in gshow.stdout
     md = json.loads(d.ctl("--json", "run", "show", run["id"]).stdout)
     assert md["blocked_calls"] == blocked
+
+
+def test_a_run_that_reads_nothing_from_outside_stays_clean(world):
+    """Our own tools (memories, files) do not taint: a URL the model composes is
+    fetched, and nothing is marked."""
+    d, w, llm, srv = world
+    srv["news"].route("/composed/42", "<html><body><p>fine</p></body></html>")
+    llm.add(tool_call("recall", {"query": "news"}),
+            tool_call("write_file", {"path": "notes.md", "content": "notes"}),
+            tool_call("read_file", {"path": "notes.md"}),
+            tool_call("fetch_page", {"url": f"{w.news}/composed/42"}),
+            finish_call("done"))
+    goal = d.call("goal.create", {"objective": "Keep notes.", "params": {"step_budget": 8}})
+    run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
+    assert run["status"] == "completed", run.get("error")
+    steps = d.call("run.steps", {"id": run["id"]})["steps"]
+    assert [(s["tool_name"], s["status"], s.get("guard")) for s in steps if s.get("tool_name")] == [
+        ("recall", "ok", None), ("write_file", "ok", None), ("read_file", "ok", None),
+        ("fetch_page", "ok", "tainted"), ("finish", "ok", None)]
+    assert run["tainted_at_step"] == 4 and run["blocked_calls"] == 0
