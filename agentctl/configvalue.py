@@ -139,6 +139,10 @@ def _example_value(t: mi.Type, default: object) -> object:
         return {"name": _example_value(t.value_type, None)}
     if isinstance(t, mi.StructType):  # a table of a list of tables ([[mcp.servers]]): its required keys
         return {f.encode_name: _example_value(f.type, None) for f in t.fields if f.required}
+    if isinstance(t, mi.StrType) and t.pattern:
+        from agentd.shared.config import PATTERN_EXAMPLES
+
+        return PATTERN_EXAMPLES.get(t.pattern, "text")
     return "text"
 
 

@@ -114,6 +114,16 @@ def add_mcp_server_options(p) -> None:
                    help="how long it may take to start and list its tools (default 30)")
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -191,6 +201,21 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
         b.add_argument("--no-email", action="store_true", help="remove every email recipient")
         b.add_argument("--no-expect", action="store_true", help="remove every expected file")
         b.add_argument("--no-expect-sent", action="store_true", help="remove every expected delivery")
+    n = p.add_argument_group("notifications and alerts")
+    n.add_argument("--notify", choices=("always", "on_change", "default") if edit else ("always", "on_change"),
+                   help="send the completion webhook and email after every run (always) or only when the result "
+                        "changed since the last successful run (on_change)"
+                        + ("; default: the daemon's [notify] default" if edit else " (default: [notify] default)"))
+    n.add_argument("--alert-quiet", type=_non_negative_int, metavar="N", dest="alert_quiet",
+                   help="alert once when this scheduled goal had no successful run for N of its periods "
+                        "(0: never; default: [alerts] quiet_periods, 2)")
+    n.add_argument("--alert-failed", type=_non_negative_int, metavar="K", dest="alert_failed",
+                   help="alert once when its last K runs failed (0: never; default: [alerts] failed_runs, 3)")
+    n.add_argument("--alert-via", choices=("webhook", "email"), action="append", dest="alert_via",
+                   help="also send its alerts to the goal's own webhook or email recipients, besides [alerts] "
+                        "(repeatable" + ("; replaces the list)" if edit else ")"))
+    if edit:
+        n.add_argument("--no-alert-via", action="store_true", help="send alerts only to the [alerts] destinations")
     s = p.add_argument_group("scheduling policy")
     s.add_argument("--catchup", choices=("none", "latest", "all"),
                    help="ticks missed while agentd was down: none, the latest (default) or all in the window")

@@ -50,6 +50,7 @@ class App:
         self.runs: Any = None  # RunManager, set by the daemon
         self.scheduler: Any = None  # Scheduler, set by the daemon
         self.approvals: Any = None  # approvals.service.Approvals, set by the daemon
+        self.alerts: Any = None  # notify.alerts.Alerts, set by the daemon
         self.provider: Any = None  # providers.base.Provider
         self.provider_status: m.ProviderStatus | None = None
         self.provider_ready = trio.Event()
@@ -101,11 +102,15 @@ class App:
             self.approvals.forget(run_id)
         if self.metrics is not None:
             self.metrics.run_finished(status, run_id)
+        if self.alerts is not None:
+            self.alerts.goal_changed(goal_id)
 
     # ---------------------------------------------------------------- schedules
     def schedules_changed(self) -> None:
         if self.scheduler is not None:
             self.scheduler.wake()
+        if self.alerts is not None:  # what a goal owes may have changed with it
+            self.alerts.forget()
 
     def describe_cron(self, expr: str) -> str:
         from .shared.describe import describe

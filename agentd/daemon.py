@@ -67,6 +67,9 @@ def build(config: Config, *, clock=None, load_config: Callable[[], Config] | Non
 
         app.approvals = Approvals(app)
         app.approvals.load()
+        from .notify.alerts import Alerts
+
+        app.alerts = Alerts(app)
         from .metrics import Metrics
 
         app.metrics = Metrics(app)
@@ -100,6 +103,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
         await lifecycle.startup(app)
         if app.store.writable:
             app.runs.recover()
+            app.alerts.recover()
         else:
             _log.error("the database cannot be written; serving reads only", reason=app.store.last_write_error)
         dispatcher = Dispatcher(Handlers(app).table())
@@ -115,6 +119,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             await nursery.start(app.mcp.serve)  # before the runs: recovered runs may need its tools
             await nursery.start(app.runs.serve)
             await nursery.start(app.scheduler.serve)
+            await nursery.start(app.alerts.serve)
             await nursery.start(lifecycle.revalidate, app)
             nursery.start_soon(_lag_monitor, app)
             nursery.start_soon(app.metrics.serve_flush)

@@ -163,7 +163,6 @@ class Metrics:
         HEALTH_WINDOW runs, and ``stale``: an active scheduled goal whose schedules were
         due STALE_PERIODS times or more since its last success (or since they
         were created). Read from the store at each call."""
-        from .shared import cron
         from .timeutil import iso
 
         def q(conn):
@@ -174,16 +173,7 @@ class Metrics:
         now = self.app.now()
         outcomes, last_ok, scheds, blocked = self.app.store.read(q)
         rate = (sum(outcomes) / len(outcomes)) if outcomes else None
-        stale = False
-        if scheds:
-            owed = 0
-            for expr, zone, created_at in scheds:
-                since = max(last_ok or 0, created_at)
-                try:  # only whether there are STALE_PERIODS fires, not how many
-                    owed += len(cron.fires_between(expr, zone, since, now, STALE_PERIODS))
-                except Exception:
-                    continue
-            stale = owed >= STALE_PERIODS
+        stale = bool(scheds) and owed_periods(scheds, last_ok, now, STALE_PERIODS) >= STALE_PERIODS
         return m.GoalHealth(runs_considered=len(outcomes), success_rate=None if rate is None else round(rate, 3),
                             last_success_at=iso(last_ok), stale=stale, blocked_calls=blocked)
 
@@ -279,6 +269,24 @@ class Metrics:
             else:
                 lines.extend(by_family[family])
         return "\n".join(lines) + "\n"
+
+
+def owed_periods(scheds, last_ok: int | None, now: int, limit: int) -> int:
+    """How many times the schedules ((cron expression, timezone, created_at)
+    each) were due after the last success ``last_ok`` (or after their
+    creation) up to ``now``, counting at most ``limit`` per schedule: the
+    periods a goal went without success. Goal health's ``stale`` and the
+    quiet-goal alerts (agentd.notify.alerts) both count with it."""
+    from .shared import cron
+
+    owed = 0
+    for expr, zone, created_at in scheds:
+        since = max(last_ok or 0, created_at)
+        try:
+            owed += len(cron.fires_between(expr, zone, since, now, limit))
+        except Exception:  # validated on the way in; an old row may not be: it owes nothing
+            continue
+    return owed
 
 
 def _num(v: float) -> str:

@@ -8,9 +8,9 @@ by ``[redacted <where the secret is configured>]`` before any of that happens.
 
 What counts as a secret (``Redactor.from_config`` and ``add_goal``):
 
-- the providers' API keys and the SMTP password;
+- the providers' API keys, the SMTP password and the alert webhook secret;
 - credentials inside configured URLs (provider base URLs, the search
-  backends, proxy variables ``HTTP(S)_PROXY``/``ALL_PROXY``, each goal's
+  backends, the alert webhook, proxy variables ``HTTP(S)_PROXY``/``ALL_PROXY``, each goal's
   webhook URL): the password of ``user:pass@`` (or the user part alone when it
   is a bare token, ``https://TOKEN@host``), ``user:pass`` in base64 (a Basic
   authorization header), and the values of query parameters whose name says
@@ -132,6 +132,11 @@ class Redactor:
             self.add(f"{name}.api_key", section.api_key)
             self.add_url(f"{name}.base_url", section.base_url)
         self.add("smtp.password", config.smtp.password)
+        secret = config.alerts.webhook_secret
+        self.add("alerts.webhook_secret", secret)
+        if secret and secret.startswith("whsec_"):
+            self.add("alerts.webhook_secret", secret[len("whsec_"):])
+        self.add_url("alerts.webhook_url", config.alerts.webhook_url)
         self.add_url("tools.searxng_url", config.tools.searxng_url)
         self.add_url("tools.duckduckgo_url", config.tools.duckduckgo_url)
         from .shared.mcp import secrets

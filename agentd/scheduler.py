@@ -452,6 +452,8 @@ class Scheduler:
             for w in writes:
                 _log.debug("tick", goal_id=w[1], schedule_id=w[0], due=iso(w[2]), decision=w[3], reason=w[4],
                            run_id=w[5])
+        if app.alerts is not None:  # a period of these goals passed: are they quiet?
+            app.alerts.ticks_recorded({w[1] for w in writes})
         if app.metrics is not None:
             for decision, n in counts.items():
                 app.metrics.inc("agentd_ticks_total", n, decision=decision)

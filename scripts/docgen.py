@@ -94,6 +94,12 @@ KEY_DOCS: dict[str, str] = {
     "mcp.servers": "MCP servers whose tools goals may use: `[[mcp.servers]]` tables with `name`, and `command`/`args`/`env`/`cwd` (stdio) or `url`/`headers` (streamable HTTP), `enabled`, `timeout_s` (per call), `start_timeout_s`. See docs/mcp.md.",
     "mcp.restart_max_delay_s": "A failed MCP server is started again after 1 s, then 2, 4, ... up to this.",
     "mcp.ping_interval_s": "A connected MCP server is pinged this often; no answer marks it unavailable and restarts it.",
+    "notify.default": "The notify mode of goals that set none (`goal create --notify`): `always` sends the completion webhook and email after every run; `on_change` only when the run's result (summary and written files, dates and ids ignored) differs from the last successful run's. See docs/notify.md.",
+    "alerts.quiet_periods": "Alert once when a scheduled goal had no successful run for this many of its periods (a goal's `--alert-quiet` overrides it); 0: never.",
+    "alerts.failed_runs": "Alert once when a scheduled goal's last this-many runs failed (a goal's `--alert-failed` overrides it); 0: never.",
+    "alerts.webhook_url": "Where every goal's alerts and recovery notices are POSTed (events `goal.alert`, `goal.recovered`); a private host needs `tools.private_hosts_allowed`.",
+    "alerts.webhook_secret": "`whsec_` + base64: signs the alert webhooks (Standard Webhooks) (secret). Without it they are sent unsigned.",
+    "alerts.email_to": "Addresses that get every goal's alerts and recovery notices by email (needs `[smtp]`).",
 }
 
 

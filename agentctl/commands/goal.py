@@ -90,6 +90,10 @@ def create_params(args: argparse.Namespace) -> dict:
         expect_sent=args.expect_sent,
         approvals=approval_policy(args, {}),
         approval_timeout_s=args.approval_timeout,
+        notify=args.notify,
+        alert_quiet_periods=args.alert_quiet,
+        alert_failed_runs=args.alert_failed,
+        alert_via=args.alert_via,
     )
     out = drop_none(
         objective=args.objective,
@@ -252,6 +256,8 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         ("Expects", ", ".join(p.get("expect") or []) or None),
         ("Must send", ", ".join(p.get("expect_sent") or []) or None),
         ("Approvals", _approvals_line(p)),
+        ("Notify", p.get("notify") or "daemon default ([notify] default)"),
+        ("Alerts", _alerts_line(p)),
     ]
 
 
@@ -301,6 +307,28 @@ def _approvals_line(p: dict) -> str | None:
     return text + f" (undecided calls denied after {span(p.get('approval_timeout_s', 86400))})"
 
 
+def _alerts_line(p: dict) -> str:
+    def rule(value: Any, what: str, default: str) -> str:
+        if value == 0:
+            return f"never {what}"
+        return f"{what} {value if value is not None else default}"
+
+    parts = [rule(p.get("alert_quiet_periods"), "quiet periods", "[alerts] quiet_periods"),
+             rule(p.get("alert_failed_runs"), "failed runs", "[alerts] failed_runs")]
+    via = ", ".join(["[alerts]", *(f"the goal's {v}" for v in p.get("alert_via") or [])])
+    return f"{'; '.join(parts)}; to {via}"
+
+
+def _incident_line(out: Any, inc: dict | None) -> str | None:
+    if not inc:
+        return None
+    sent = ", ".join(f"{n['notice']} {n['kind']} {n['status']}" for n in inc.get("notices") or []) or "no destinations"
+    if inc.get("closed_at"):
+        return (f"recovered {out.time(inc['closed_at'])} (run {inc.get('recovered_by')}); it was {inc['kind']} "
+                f"since {out.time(inc['opened_at'])}: {inc['reason']} [{sent}]")
+    return out.paint(f"{inc['kind'].upper()} since {out.time(inc['opened_at'])}: {inc['reason']}", "33") + f" [{sent}]"
+
+
 def render_goal(ctx: Context, goal: dict) -> str:
     from ..render import key_values, span
 
@@ -346,6 +374,7 @@ def render_goal(ctx: Context, goal: dict) -> str:
                               f"{ctx.command('approvals --goal ' + goal['id'])}", "33")
          if goal.get("awaiting_approval") else None),
         ("Health", health_text),
+        ("Incident", _incident_line(out, goal.get("incident"))),
         ("Created", out.time(goal.get("created_at"))),
         ("Updated", out.time(goal.get("updated_at"))),
     ]
@@ -388,7 +417,8 @@ def update_params(ctx: Context) -> dict:
                               (args.allow_domains, args.no_allow_domains, "--allow-domain/--no-allow-domains"),
                               (args.emails, args.no_email, "--email/--no-email"),
                               (args.expect, args.no_expect, "--expect/--no-expect"),
-                              (args.expect_sent, args.no_expect_sent, "--expect-sent/--no-expect-sent")):
+                              (args.expect_sent, args.no_expect_sent, "--expect-sent/--no-expect-sent"),
+                              (args.alert_via, args.no_alert_via, "--alert-via/--no-alert-via")):
         if flag is not None and other:
             raise UsageError(f"{name}: give one or the other")
     up: dict[str, Any] = {"id": args.id}
@@ -404,8 +434,11 @@ def update_params(ctx: Context) -> dict:
                         max_cost=args.max_cost, max_cost_per_day=args.max_cost_per_day,
                         max_cost_per_month=args.max_cost_per_month, constraints=args.constraints, allowed_domains=args.allow_domains,
                         email_to=args.emails, expect=args.expect, expect_sent=args.expect_sent,
-                        catchup=args.catchup,
+                        alert_quiet_periods=args.alert_quiet, alert_failed_runs=args.alert_failed,
+                        alert_via=args.alert_via, catchup=args.catchup,
                         catchup_window_s=args.catchup_window, overlap=args.overlap))
+    if args.notify is not None:
+        up["notify"] = None if args.notify == "default" else args.notify
     tools = _split_tools(args.tools)
     if tools is not None:
         up["allowed_tools"] = None if tools == "default" else tools
@@ -430,7 +463,7 @@ def update_params(ctx: Context) -> dict:
             up[key] = None
     for flag, key in ((args.no_constraints, "constraints"), (args.no_allow_domains, "allowed_domains"),
                       (args.no_email, "email_to"), (args.no_expect, "expect"),
-                      (args.no_expect_sent, "expect_sent")):
+                      (args.no_expect_sent, "expect_sent"), (args.no_alert_via, "alert_via")):
         if flag:
             up[key] = []
     if len(up) == 1:

@@ -98,6 +98,7 @@ def render_run(ctx: Context, run: dict, blocked: list[dict] | None = None) -> st
         ("Blocked", out.paint(f"{run['blocked_calls']} call(s) blocked by the exfiltration guard", "31")
          if run.get("blocked_calls") else None),
         ("Error", out.paint(run["error"], "31") if run.get("error") else None),
+        ("Unchanged", _unchanged(run)),
     ]
     parts = [f"Run {out.bold(run['id'])}", key_values(out, pairs, indent="  ")]
     if run.get("summary"):
@@ -167,6 +168,13 @@ def calls_table(ctx: Context, run: dict) -> str:
                        Column("COST", right=True)], rows)
 
 
+def _unchanged(run: dict) -> str | None:
+    since = run.get("unchanged_since")
+    if not since:
+        return None
+    return f"since run {since}: the result is the same, so completion deliveries were not sent (notify: on_change)"
+
+
 def run_markdown(run: dict) -> str:
     usage = run.get("usage") or {}
     lines = [f"# Run {run['id']}", "",
@@ -183,6 +191,8 @@ def run_markdown(run: dict) -> str:
         lines.append(f"- **Untrusted content from:** step {run['tainted_at_step']}")
     if run.get("blocked_calls"):
         lines.append(f"- **Blocked by the exfiltration guard:** {run['blocked_calls']} call(s)")
+    if run.get("unchanged_since"):
+        lines.append(f"- **Unchanged:** {_unchanged(run)}")
     if run.get("error"):
         lines += ["", "## Error", "", run["error"]]
     if run.get("summary"):
@@ -263,6 +273,8 @@ def cmd_logs(ctx: Context) -> int | None:
             return ctx.emit_json(res)
         for step in res.get("steps", []):
             ctx.print(step_line(ctx, step, full=a.full))
+        if res.get("unchanged_since"):
+            ctx.print(f"unchanged {_unchanged(res)}")
         if not res.get("steps"):
             ctx.info(f"Run {res.get('run_id')} has no steps yet ({res.get('run_status')}).")
         return None
@@ -381,6 +393,8 @@ def _follow(ctx: Context, res: dict) -> int:
             res = ctx.call("run.steps", {"id": run_id, "after": after})
             show(res)
     status = res.get("run_status")
+    if res.get("unchanged_since") and not ctx.json:
+        ctx.print(f"unchanged {_unchanged(res)}")
     ctx.info(f"Run {run_id} {status}.")
     return 0 if status == "completed" else 1
 

@@ -10,6 +10,12 @@ resumed without repeating anything):
    ``<run>:completion-email``), when SMTP is configured;
 4. the run ends ``completed`` or ``failed`` with its reason.
 
+Before 2 and 3, a successful run's result is fingerprinted
+(``agentd.notify.changes``); when the goal's notify mode is ``on_change`` and
+the result is the same as the last successful run's, 2 and 3 are skipped and
+a note says "unchanged since run X". The run's own send_webhook/send_email
+calls are not affected (see docs/notify.md).
+
 A notification that fails is retried, recorded in the ledger and as an event,
 and shown by ``run show``; it never turns a completed run into a failed one.
 One whose earlier attempt was cut by a crash (ledger ``unknown``) is not sent
@@ -112,9 +118,34 @@ async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -
     except (ToolError, OSError) as exc:
         _log.warning("could not write the summary artifact", error=str(exc))
     run = app.store.read(runs_q.get_run, run_id, detail=True)  # with the summary output
-    await _notify(app, goal, run, outcome, text, rel)
+    if await unchanged_since(app, goal, run, outcome, text) is None:
+        await _notify(app, goal, run, outcome, text, rel)
     await app.finish_run(run_id, goal_id, outcome.status, error=outcome.error, summary=outcome.summary,
                          budget_exhausted=outcome.budget_exhausted)
+
+
+async def unchanged_since(app: "App", goal, run, outcome: RunOutcome, text: str) -> str | None:
+    """For a goal notified on_change, the run this successful run's result is
+    unchanged since (its completion deliveries are then skipped, with a note
+    saying so), else None. Every successful run is fingerprinted whatever the
+    mode; a comparison that fails is logged and counts as changed."""
+    from ..notify import changes
+
+    if outcome.status != "completed" or run.steps_executed == 0:
+        return None
+    try:
+        since = await changes.check(app, goal.id, run.id, text)
+    except (OSError, AgentdError) as exc:
+        _log.warning("could not compare the run's result with the last one; notifying", error=str(exc))
+        return None
+    if since is None or (goal.params.notify or app.config.notify.default) != "on_change":
+        return None
+    kinds = " and ".join(k for k, on in (("webhook", goal.webhook_url), ("email", goal.params.email_to)) if on)
+    await app.emit(run.id, goal.id, ev.Note(
+        message=f"unchanged since run {since}: the result is the same as that run's"
+                + (f", so the completion {kinds} {'was' if ' and ' not in kinds else 'were'} not sent"
+                   if kinds else "") + " (notify: on_change)"))
+    return since
 
 
 async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: str) -> None:

@@ -29,6 +29,8 @@ ApprovalPolicy = Literal["allow", "ask", "deny"]
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
 EffectStatus = Literal["intent", "delivered", "failed", "refused", "unknown"]
 TickDecision = Literal["fired", "skipped", "missed", "coalesced", "caught_up", "queued"]
+NotifyMode = Literal["always", "on_change"]
+AlertVia = Literal["webhook", "email"]
 
 DEFAULT_STEP_BUDGET = 20
 DEFAULT_APPROVAL_TIMEOUT_S = 86400
@@ -87,6 +89,16 @@ class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
     max_cost_per_month: float | None = None  # all of the goal's runs in a UTC month
     approvals: dict[str, ApprovalPolicy] = {}  # tool name -> allow | ask | deny (absent: allow)
     approval_timeout_s: int = DEFAULT_APPROVAL_TIMEOUT_S  # an undecided call is denied after this
+    # Completion webhook and email: every run (always) or only when the result
+    # changed since the last successful run (on_change); None: [notify] default.
+    notify: NotifyMode | None = None
+    # Alert when a scheduled goal had no success for this many of its periods
+    # / when its last this-many runs failed; None: the [alerts] setting; 0: off.
+    alert_quiet_periods: int | None = None
+    alert_failed_runs: int | None = None
+    # Also send the goal's alerts to its own webhook and/or email recipients
+    # (besides the daemon-wide [alerts] destinations).
+    alert_via: list[AlertVia] = []
 
 
 class Tick(_R):
@@ -118,6 +130,32 @@ class GoalSpend(_R):
     per_month_budget_usd: float | None = None
 
 
+class IncidentNotice(_R):
+    """One delivery of an incident's alert or recovery notice."""
+
+    notice: Literal["alert", "recovery"]
+    kind: str  # webhook | email
+    target: str
+    status: EffectStatus
+    attempts: int = 0
+    detail: str = ""
+
+
+class Incident(_R):
+    """A scheduled goal gone quiet (``quiet``: no successful run for several
+    of its periods) or failing (``failing``: its last runs all failed). Open
+    until a run of the goal succeeds (``closed_at``, ``recovered_by``)."""
+
+    id: str
+    goal_id: str
+    kind: Literal["quiet", "failing"]
+    reason: str
+    opened_at: str
+    closed_at: str | None = None
+    recovered_by: str | None = None
+    notices: list[IncidentNotice] = []
+
+
 class Goal(_R):
     id: str
     objective: str
@@ -134,6 +172,7 @@ class Goal(_R):
     last_run: "Run | None" = None
     health: GoalHealth | None = None
     recent_ticks: list[Tick] = []
+    incident: Incident | None = None  # goal.get: the open incident, else the latest closed one
     webhook_secret: str | None = None  # only with goal.get {secrets: true}
     # goal.create / goal.update only: settings that cannot work with the daemon's
     # configuration as it is (a private webhook host not allowed, email without
@@ -199,6 +238,10 @@ class GoalUpdate(_S):
     max_cost_per_month: float | None | UnsetType = UNSET
     approvals: dict[str, ApprovalPolicy] | UnsetType = UNSET
     approval_timeout_s: int | UnsetType = UNSET
+    notify: NotifyMode | None | UnsetType = UNSET
+    alert_quiet_periods: int | None | UnsetType = UNSET
+    alert_failed_runs: int | None | UnsetType = UNSET
+    alert_via: list[AlertVia] | UnsetType = UNSET
     catchup: CatchUp | UnsetType = UNSET
     catchup_window_s: int | UnsetType = UNSET
     overlap: Overlap | UnsetType = UNSET
@@ -312,6 +355,9 @@ class Run(_R):
     # untrusted content into the run, and how many calls it blocked.
     tainted_at_step: int | None = None
     blocked_calls: int = 0
+    # notify on_change: this run's result is the same as that run's, so its
+    # completion webhook and email were not sent.
+    unchanged_since: str | None = None
 
 
 class RunList(_S):
@@ -434,6 +480,7 @@ class RunStepsResult(_R):
     run_id: str
     steps: list[Step]
     run_status: RunStatus
+    unchanged_since: str | None = None  # as Run.unchanged_since
 
 
 class RunOutputsResult(_R):

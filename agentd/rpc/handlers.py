@@ -18,6 +18,7 @@ from ..protocol.errors import InvalidState, NotFound, ShuttingDown, ValidationFa
 from ..protocol import methods as m
 from ..store import goals as goals_q
 from ..store import memories as memories_q
+from ..store import notify as notify_q
 from ..store import runs as runs_q
 from ..store import ticks as ticks_q
 from ..store.ids import resolve
@@ -137,6 +138,24 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
                                    "directory (no leading / or ~, no ..)", field=prefix + "expect", value=rel)
     _check_expect_sent(app, p, prefix)
     approval_policy.check(app.tools, p, prefix)
+    for name in ("alert_quiet_periods", "alert_failed_runs"):
+        value = getattr(p, name)
+        if value is not None and not 0 <= value <= MAX_ALERT_COUNT:
+            raise ValidationFailed(f"{name} must be between 0 (no alert) and {MAX_ALERT_COUNT}, not {value}",
+                                   field=prefix + name, value=value)
+
+
+MAX_ALERT_COUNT = 1000
+
+
+def _check_alert_via(p: m.GoalParams, webhook_url: str | None, prefix: str = "params.") -> None:
+    """A goal's alerts can go to its own webhook and email only if it has them."""
+    if "webhook" in p.alert_via and not webhook_url:
+        raise ValidationFailed("alerts via webhook need the goal's webhook URL (--webhook URL)",
+                               field=prefix + "alert_via", value="webhook")
+    if "email" in p.alert_via and not p.email_to:
+        raise ValidationFailed("alerts via email need the goal's email recipients (--email ADDRESS)",
+                               field=prefix + "alert_via", value="email")
 
 
 def _check_expect_sent(app: "App", p: m.GoalParams, prefix: str) -> None:
@@ -203,13 +222,14 @@ class Handlers:
         def q(conn):
             goal = budgets.goal_spend(conn, [goals_q.get_goal(conn, goal_id, secrets=secrets)], app.config, app.now())[0]
             return (goal, runs_q.last_run(conn, goal_id), ticks_q.recent(conn, goal_id, ticks),
-                    len(approvals_q.waiting(conn, goal_id=goal_id)))
+                    len(approvals_q.waiting(conn, goal_id=goal_id)), notify_q.incident_of(conn, goal_id))
 
-        goal, last, recent, awaiting = app.store.read(q)
+        goal, last, recent, awaiting, incident = app.store.read(q)
         schedules = [msgspec.structs.replace(s, description=app.describe_cron(s.cron),
                                              next_fire=app.next_fire_iso(s)) for s in goal.schedules]
         return msgspec.structs.replace(goal, schedules=schedules, last_run=last, recent_ticks=recent,
-                                       health=app.goal_health(goal_id), awaiting_approval=awaiting)
+                                       health=app.goal_health(goal_id), awaiting_approval=awaiting,
+                                       incident=incident)
 
     # -- goals
     async def goal_create(self, p: m.GoalCreate, conn) -> m.Goal:
@@ -219,6 +239,7 @@ class Handlers:
         if p.webhook_url is not None:
             _check_url(p.webhook_url, "webhook_url")
         _check_params(self.app, p.params)
+        _check_alert_via(p.params, p.webhook_url)
         _check_window(p.catchup_window_s)
         secret = self.app.new_webhook_secret()
         gid = await self.app.store.write(goals_q.insert_goal, self.app.now(), p, secret)
@@ -255,7 +276,8 @@ class Handlers:
             _check_url(p.webhook_url, "webhook_url")
         if p.catchup_window_s is not msgspec.UNSET:
             _check_window(p.catchup_window_s)
-        current = self.app.store.read(goals_q.get_goal, gid).params
+        goal_now = self.app.store.read(goals_q.get_goal, gid)
+        current = goal_now.params
         merged = {**msgspec.to_builtins(current)}
         for f in m.GoalParams.__struct_fields__:
             v = getattr(p, f, msgspec.UNSET)
@@ -266,6 +288,7 @@ class Handlers:
         except msgspec.ValidationError as exc:
             raise ValidationFailed(f"invalid goal parameters: {exc}") from None
         _check_params(self.app, params, prefix="")
+        _check_alert_via(params, goal_now.webhook_url if p.webhook_url is msgspec.UNSET else p.webhook_url, prefix="")
         await self.app.store.write(goals_q.update_goal, self.app.now(), gid, p)
         if p.webhook_url not in (msgspec.UNSET, None):
             self.app.redactor.add_goal(gid, None, p.webhook_url)
@@ -276,6 +299,9 @@ class Handlers:
         """``goal`` with ``warnings``: its notifications that the current
         configuration will refuse, each with the fix (see delivery_warnings)."""
         warnings = delivery_warnings(goal.webhook_url, goal.params.email_to, self.app.config)
+        if goal.params.expect_sent and (goal.params.notify or self.app.config.notify.default) == "on_change":
+            warnings.append("notify on_change holds back only agentd's completion webhook and email, not the "
+                            "send_webhook/send_email calls this goal's runs must make (--expect-sent)")
         return msgspec.structs.replace(goal, warnings=warnings) if warnings else goal
 
     async def goal_delete(self, p: m.GoalRef, conn) -> m.Deleted:
@@ -356,10 +382,11 @@ class Handlers:
 
         def q(c):
             steps = runs_q.steps_of(c, rid, p.after, max(1, min(p.limit, 10000)))
-            return budgets.steps_with_cost(c, rid, steps), runs_q.run_row(c, rid)["status"]
+            return (budgets.steps_with_cost(c, rid, steps), runs_q.run_row(c, rid)["status"],
+                    notify_q.unchanged_since(c, rid))
 
-        steps, status = self.app.store.read(q)
-        return m.RunStepsResult(run_id=rid, steps=steps, run_status=status)
+        steps, status, since = self.app.store.read(q)
+        return m.RunStepsResult(run_id=rid, steps=steps, run_status=status, unchanged_since=since)
 
     async def run_outputs(self, p: m.RunRef, conn) -> m.RunOutputsResult:
         rid = self._run_id(p.id)

@@ -34,6 +34,14 @@ AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 
+# Strings with a shape, and a good value of each (`agentctl config set` shows it).
+URL_PATTERN = r"^https?://[^\s/]+"
+SECRET_PATTERN = r"^whsec_[A-Za-z0-9+/]+={0,2}$"
+EMAIL_PATTERN = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
+PATTERN_EXAMPLES = {URL_PATTERN: "https://hooks.example.com/agentd", SECRET_PATTERN: "whsec_c2VjcmV0LWtleQ==",
+                    EMAIL_PATTERN: "me@example.com"}
+
+
 class _C(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
@@ -142,6 +150,25 @@ class BudgetsConfig(_C):
     daemon_per_day_usd: USD | None = None
 
 
+class NotifyConfig(_C):
+    # The notify mode of goals that set none: "always" or "on_change" (the
+    # completion webhook and email only when the result changed).
+    default: Literal["always", "on_change"] = "always"
+
+
+class AlertsConfig(_C):
+    # A scheduled goal with no successful run for this many of its periods
+    # is alerted on once (0: never).
+    quiet_periods: Count = 2
+    # ... or one whose last this-many runs all failed (0: never).
+    failed_runs: Count = 3
+    # Daemon-wide destinations of every goal's alerts and recovery notices.
+    webhook_url: Annotated[str, msgspec.Meta(pattern=URL_PATTERN)] | None = None
+    # "whsec_<base64>": signs the alert webhooks (Standard Webhooks).
+    webhook_secret: Annotated[str, msgspec.Meta(pattern=SECRET_PATTERN)] | None = None
+    email_to: list[Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN)]] = []
+
+
 class Config(_C):
     daemon: DaemonConfig = msgspec.field(default_factory=DaemonConfig)
     provider: ProviderConfig = msgspec.field(default_factory=ProviderConfig)
@@ -154,6 +181,8 @@ class Config(_C):
     budgets: BudgetsConfig = msgspec.field(default_factory=BudgetsConfig)
     prices: dict[str, ModelPrice] = {}
     mcp: McpConfig = msgspec.field(default_factory=McpConfig)  # [[mcp.servers]]: agentd/shared/mcp.py
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     # Filled in by load(), not read from the file:
     config_file: str = ""
 
@@ -228,7 +257,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "SMTP_SECURITY": ("smtp", "security"),
 }
 
-SECRET_KEYS = {"api_key", "password"}
+SECRET_KEYS = {"api_key", "password", "webhook_secret"}
 # The variable that holds each provider's API key (``agentctl init`` names it).
 API_KEY_VARS = {section: var for var, (section, key) in ENV_VARS.items() if key == "api_key"}
 

@@ -122,10 +122,12 @@ def get_run(conn: sqlite3.Connection, run_id: str, *, detail: bool = True) -> m.
     run = _run(run_row(conn, run_id))
     if detail:
         from .effects import effects_of
+        from .notify import unchanged_since
 
         tainted_at, blocked = guard_marks(conn, run_id)
         run = msgspec.structs.replace(run, outputs=outputs_of(conn, run_id), side_effects=effects_of(conn, run_id),
-                                      tainted_at_step=tainted_at, blocked_calls=blocked)
+                                      tainted_at_step=tainted_at, blocked_calls=blocked,
+                                      unchanged_since=unchanged_since(conn, run_id))
     return run
 
 

@@ -29,6 +29,11 @@ v8: approvals: one row per tool call that waits for (or got) a person's
 v9: the exfiltration guard's marks on steps (``steps.guard``: ``tainted`` on
     the step whose result first brought untrusted content into the run,
     ``blocked`` on a call the guard did not let out).
+v10: notify on change and quiet-goal alerts (agentd.notify): ``run_results``
+    (a completed run's result fingerprint, and the run it is unchanged since),
+    ``incidents`` (at most one open per goal: a goal gone quiet or failing)
+    and ``incident_deliveries`` (each alert and recovery notice, with the
+    ledger's intent/outcome discipline).
 
 Timestamps are INTEGER epoch milliseconds, UTC, everywhere.
 """
@@ -255,6 +260,45 @@ V9 = """
 ALTER TABLE steps ADD COLUMN guard TEXT CHECK (guard IN ('tainted', 'blocked'));
 """
 
+V10 = """
+CREATE TABLE run_results (
+    run_id          TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    goal_id         TEXT NOT NULL REFERENCES goals(id) ON DELETE CASCADE,
+    digest          TEXT NOT NULL,
+    unchanged_since TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX run_results_goal ON run_results(goal_id, created_at);
+
+CREATE TABLE incidents (
+    id           TEXT PRIMARY KEY,
+    goal_id      TEXT NOT NULL REFERENCES goals(id) ON DELETE CASCADE,
+    kind         TEXT NOT NULL CHECK (kind IN ('quiet', 'failing')),
+    reason       TEXT NOT NULL,
+    opened_at    INTEGER NOT NULL,
+    closed_at    INTEGER,
+    recovered_by TEXT
+);
+CREATE UNIQUE INDEX incidents_open_goal ON incidents(goal_id) WHERE closed_at IS NULL;
+CREATE INDEX incidents_goal_opened ON incidents(goal_id, opened_at);
+
+CREATE TABLE incident_deliveries (
+    id              TEXT PRIMARY KEY,
+    incident_id     TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+    notice          TEXT NOT NULL CHECK (notice IN ('alert', 'recovery')),
+    kind            TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    target          TEXT NOT NULL,
+    summary         TEXT NOT NULL DEFAULT '',
+    status          TEXT NOT NULL CHECK (status IN ('intent', 'delivered', 'failed', 'refused', 'unknown')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    detail          TEXT NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX incident_deliveries_incident ON incident_deliveries(incident_id);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("seed tables", V1),
     ("runtime, ticks, side-effect ledger", V2),
@@ -265,6 +309,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("cost ledger", V7),
     ("approvals", V8),
     ("exfiltration guard marks on steps", V9),
+    ("notify on change, quiet-goal incidents", V10),
 ]
 
 LATEST = len(MIGRATIONS)
