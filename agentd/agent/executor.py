@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from .. import log
-from ..protocol.errors import AgentdError, ProviderError, StoreError, ToolError
+from ..protocol.errors import AgentdError, ProviderError, RepeatedMistake, StoreError, ToolError
 from ..protocol import events as ev
 from ..store import goals as goals_q
 from ..store import runs as runs_q
@@ -38,7 +38,7 @@ from ..tools.delivery import EARLIER_UNKNOWN
 from ..tools.files import goal_artifacts, write_artifact
 from ..approvals.gate import Parked
 from .adapters import LedgerEffects
-from .loop import LoopParts, RepeatedMistake, RunLoop, RunOutcome
+from .loop import LoopParts, RunLoop, RunOutcome
 
 if TYPE_CHECKING:
     from ..app import App

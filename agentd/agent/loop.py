@@ -80,7 +80,7 @@ from .. import log
 from ..budgets import BudgetExhausted, Money, RunBudget
 from ..guard import BLOCKED, TAINTED, GuardRefused, RunGuard
 from ..guard.policy import registry_external
-from ..protocol.errors import AgentdError, ProviderError, ToolError
+from ..protocol.errors import ProviderError, RepeatedMistake, ToolError
 from ..protocol import events as ev
 from ..protocol import methods as m
 from ..store import goals as goals_q
@@ -816,10 +816,6 @@ class RunLoop:
                                                    output=ev.short(UNKNOWN_OUTCOME), duration_ms=0.0)])
 
 
-class RepeatedMistake(AgentdError):
-    kind = "repeated_mistake"
-
-
 def _same_call(call: ToolCall) -> tuple[str, str]:
     """A call's tool and arguments in one canonical form (key order and
     spacing do not matter), to recognise a send the run already made."""
@@ -836,4 +832,4 @@ def _quote(text: str, limit: int = 120) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-__all__ = ["RunLoop", "RunOutcome", "RepeatedMistake"]
+__all__ = ["LoopParts", "RunLoop", "RunOutcome"]

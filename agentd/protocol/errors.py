@@ -17,7 +17,9 @@ and one ``agentctl`` exit status.
     ├── ToolError                    -32030  a tool failed (model-visible)
     │   └── ToolRefused              -32031  a tool refused its input (SSRF, path escape...)
     ├── ShuttingDown                 -32040  the daemon is stopping       exit 1
-    └── ConfigError                  -32050  the configuration is wrong   exit 1
+    ├── ConfigError                  -32050  the configuration is wrong   exit 1
+    └── RepeatedMistake              -32000  the model made one mistake too often in a row;
+                                              it fails the run (the run's error), never a request
 
 Protocol-level errors (-32700 parse, -32600 invalid request, -32601 method not
 found, -32602 invalid params, -32603 internal) are not exceptions of this tree:
@@ -128,6 +130,13 @@ class ShuttingDown(AgentdError):
 class ConfigError(AgentdError):
     code = -32050
     kind = "config_error"
+
+
+class RepeatedMistake(AgentdError):
+    """The model repeated the same mistake more than ``runs.max_repeated_mistakes``
+    times in a row; the agent loop raises it and the run fails with its message."""
+
+    kind = "repeated_mistake"
 
 
 BY_CODE: dict[int, type[AgentdError]] = {

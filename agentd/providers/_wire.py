@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from .base import MalformedResponse
 
 # ---------------------------------------------------------------- request structs
 
@@ -137,10 +138,6 @@ encode = msgspec.json.Encoder().encode
 _decode_response = msgspec.json.Decoder(_RResponse).decode
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 _decode_any = msgspec.json.Decoder().decode
-
-
-class MalformedResponse(Exception):
-    """The server answered 200 with a body we cannot read (internal; retried)."""
 
 
 # ---------------------------------------------------------------- request encoding

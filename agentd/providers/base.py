@@ -1,8 +1,9 @@
 """The provider interface. Implementations: openai.py (OpenAI, OpenRouter and any
 OpenAI-compatible server), ollama.py.
 
-Errors: every SDK or transport error is translated inside the provider module
-into the ``ProviderError`` subclasses of ``agentd.protocol.errors`` (``raise ... from``):
+Errors: every SDK or transport error is translated inside the provider module,
+through the one map here (``status_error``, ``failure_error``), into the
+``ProviderError`` subclasses of ``agentd.protocol.errors`` (``raise ... from``):
 ProviderUnavailable (connection refused, timeouts and 5xx left after retries;
 an answer over ``provider.max_answer_bytes`` decoded; a SOCKS proxy without
 SOCKS support),
@@ -18,6 +19,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import msgspec
 
 from ..agent.messages import Completion, Message, ToolSpec
+from ..protocol.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from ..retry import RetryPolicy, retry
 
 T = TypeVar("T")
@@ -48,6 +50,52 @@ async def retry_counted(provider: Any, fn: Callable[[], Awaitable[T]], policy: R
 
     return await retry(fn, policy=policy, is_transient=provider._is_transient,
                        on_retry=count, rng=provider._rng, sleep=provider._sleep)
+
+
+class MalformedResponse(Exception):
+    """The server answered with a body we cannot read (internal; retried)."""
+
+
+class StreamBroken(Exception):
+    """A stream failed after text was delivered (internal; not retried: the
+    watcher already saw that text)."""
+
+
+# With every 5xx (and Ollama's -1, "no status"): worth retrying.
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+
+
+def transient_status(status: int) -> bool:
+    return status in TRANSIENT_STATUS or status >= 500 or status == -1
+
+
+def status_error(who: str, status: int, detail: str, *, hint: str = "", **data: Any) -> ProviderError:
+    """The error for an HTTP ``status`` a model server answered with: 429 is
+    rate limited, the other transient statuses unavailable, any other status
+    rejected (``hint`` says what to check)."""
+    if status == 429:
+        return ProviderRateLimited(f"{who}: rate limited: {detail}", status=status, **data)
+    if transient_status(status):
+        return ProviderUnavailable(f"{who}: server error {status}: {detail}", status=status, **data)
+    return ProviderRejected(f"{who}: rejected ({status}): {detail}{hint}", status=status, **data)
+
+
+def failure_error(who: str, exc: BaseException, *, timeout_s: float, unreachable: str,
+                  **data: Any) -> ProviderError | None:
+    """The error for a failure without an HTTP status: a timeout or no
+    connection (``unreachable`` says where and what to check) or an answer we
+    could not read is unavailable; None for anything else."""
+    import httpx
+
+    from ._httpx_client import AnswerTooLarge
+
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderUnavailable(f"{who}: timed out after {timeout_s:g} s", **data)
+    if isinstance(exc, (ConnectionError, httpx.TransportError)):
+        return ProviderUnavailable(f"{who}: {unreachable}", **data)
+    if isinstance(exc, (MalformedResponse, StreamBroken, AnswerTooLarge, httpx.DecodingError)):
+        return ProviderUnavailable(f"{who}: {exc}", **data)
+    return None
 
 
 class CheckResult(msgspec.Struct, frozen=True):

@@ -19,8 +19,9 @@ re-encoded to JSON text and ids are synthesized.
 
 Errors: ``ollama.ResponseError`` (an HTTP status), the package's
 ``ConnectionError`` and raw ``httpx`` transport errors (raised while a stream
-is read) are retried per ``agentd.retry`` when transient (408, 429, 5xx,
-connection refused, timeouts, malformed bodies), then translated with
+is read) are retried per ``agentd.retry`` when transient (408, 409, 429, 5xx,
+connection refused, timeouts, malformed bodies), then translated with the
+providers' shared map (``base.status_error``, ``base.failure_error``) and
 ``raise ... from exc``: ProviderRateLimited (429), ProviderUnavailable (5xx,
 unreachable, timeouts, malformed), ProviderIncompatible (400 "does not support
 tools"), ProviderRejected (other 4xx; 404 says to run ``ollama pull``).
@@ -37,26 +38,17 @@ from typing import Any
 import msgspec
 
 from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
-from ..protocol.errors import (
-    ProviderError, ProviderIncompatible, ProviderRateLimited, ProviderRejected, ProviderUnavailable,
-)
+from ..protocol.errors import ProviderError, ProviderIncompatible, ProviderUnavailable
 from ..retry import OnRetry, RetryPolicy
 from . import _wire
-from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,
+from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, describe_failure, error_text, limit_answers,
                             open_client)
-from .base import CheckResult, RetryNotice, retry_counted
+from .base import (CheckResult, MalformedResponse, RetryNotice, StreamBroken, failure_error, retry_counted,
+                   status_error, transient_status)
 
 OLLAMA_BASE_URL = "http://localhost:11434"
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-
-
-class MalformedResponse(Exception):
-    """Ollama answered with something we cannot read (internal; retried)."""
-
-
-class _StreamBroken(Exception):
-    """The stream failed after text was delivered (internal; not retried)."""
 
 
 def _arguments_object(text: str) -> dict[str, Any]:
@@ -233,11 +225,11 @@ class OllamaProvider:
                 raw_calls.extend(part.message.tool_calls or ())
         except (pydantic.ValidationError, json.JSONDecodeError, TypeError) as exc:
             if text:
-                raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
+                raise StreamBroken(f"stream broke after text was delivered: {exc}") from exc
             raise MalformedResponse(f"unreadable stream: {exc}") from exc
         except Exception as exc:
             if text:
-                raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
+                raise StreamBroken(f"stream broke after text was delivered: {exc}") from exc
             raise
         if last is None or not last.done:
             raise MalformedResponse("stream ended before it finished")
@@ -256,39 +248,30 @@ class OllamaProvider:
 
         if isinstance(exc, ollama.ResponseError):
             status = exc.status_code
-            return True if status in (408, 429) or status >= 500 or status == -1 else None
+            return True if transient_status(status) else None
         if isinstance(exc, (ConnectionError, httpx.TransportError, MalformedResponse)):
             return True
         return None
 
     def _translate(self, exc: BaseException) -> ProviderError:
-        import httpx
         import ollama
 
         who = f"ollama ({self.model})"
         data = {"provider": "ollama"}
         if isinstance(exc, ollama.ResponseError):
             status, detail = exc.status_code, exc.error
-            if status == 429:
-                return ProviderRateLimited(f"{who}: rate limited: {detail}", status=status, **data)
-            if status >= 500 or status in (408, -1):
-                return ProviderUnavailable(f"{who}: server error {status}: {detail}", status=status, **data)
-            if "does not support tools" in str(detail):
+            if not transient_status(status) and "does not support tools" in str(detail):
                 return ProviderIncompatible(
                     f"{who}: the model cannot call tools ({detail}); pick a tools model, e.g. llama3.1 or qwen2.5",
                     status=status, **data)
-            if status == 404:
-                return ProviderRejected(f"{who}: {detail}; run `ollama pull {self.model}`", status=status, **data)
-            return ProviderRejected(f"{who}: rejected ({status}): {detail}", status=status, **data)
-        if isinstance(exc, httpx.TimeoutException):
-            return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g}s", **data)
-        if isinstance(exc, (ConnectionError, httpx.TransportError)):
-            return ProviderUnavailable(
-                f"{who}: cannot reach Ollama at {self.base_url} ({error_text(exc)}); is `ollama serve` running?",
-                **data)
-        if isinstance(exc, (MalformedResponse, _StreamBroken, AnswerTooLarge, httpx.DecodingError)):
-            return ProviderUnavailable(f"{who}: {exc}", **data)
-        raise exc
+            hint = f"; run `ollama pull {self.model}`" if status == 404 else ""
+            return status_error(who, status, detail, hint=hint, **data)
+        known = failure_error(who, exc, timeout_s=self.timeout_s, **data,
+                              unreachable=f"cannot reach Ollama at {self.base_url} ({error_text(exc)}); "
+                                          f"is `ollama serve` running?")
+        if known is None:
+            raise exc
+        return known
 
     # -- validation helpers (each raises the ProviderError subclasses; no retries:
     #    validation reports "degraded" instead of waiting)

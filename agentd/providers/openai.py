@@ -35,13 +35,14 @@ from typing import Any
 
 from .. import __version__
 from ..agent.messages import Completion, Message, ToolSpec
-from ..protocol.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from ..protocol.errors import ProviderError, ProviderRejected
 from ..retry import OnRetry, RetryPolicy, retry_after_from_headers
 from . import _wire
-from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, describe_failure, error_text, limit_answers,
+from ._httpx_client import (DEFAULT_MAX_ANSWER_BYTES, describe_failure, error_text, limit_answers,
                             open_client)
-from ._wire import MalformedResponse, MessageCache, ToolsCache
-from .base import CheckResult, RetryNotice, retry_counted
+from ._wire import MessageCache, ToolsCache
+from .base import (CheckResult, MalformedResponse, RetryNotice, StreamBroken, failure_error, retry_counted,
+                   status_error, transient_status)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -49,7 +50,6 @@ KEY_HINTS = {
     "openai": "OPENAI_API_KEY (or `api_key` in the [openai] section of config.toml)",
     "openrouter": "OPENROUTER_API_KEY (or `api_key` in the [openrouter] section of config.toml)",
 }
-TRANSIENT_STATUS = frozenset({408, 409, 429})
 MIN_POOL = 8
 PROBE_MAX_TOKENS = 160
 _JSON_HEADERS = {"accept": "application/json"}
@@ -67,10 +67,6 @@ def uses_completion_cap(provider: str, model: str) -> bool:
         return False
     name = model.lower().rsplit("/", 1)[-1]
     return bool(re.match(r"(o\d|gpt-5)", name))
-
-
-class _StreamBroken(Exception):
-    """The stream failed after deltas were delivered (internal; not retried)."""
 
 
 class _StatusError(Exception):
@@ -324,7 +320,7 @@ class OpenAIProvider:
             return acc.result()
         except Exception as exc:
             if acc.emitted:  # retrying would deliver the same text twice
-                raise _StreamBroken(f"stream broke after text was delivered: {exc}") from exc
+                raise StreamBroken(f"stream broke after text was delivered: {exc}") from exc
             raise
         finally:
             await response.aclose()
@@ -334,7 +330,7 @@ class OpenAIProvider:
         import httpx
 
         if isinstance(exc, _StatusError):
-            if exc.status in TRANSIENT_STATUS or exc.status >= 500:
+            if transient_status(exc.status):
                 return retry_after_from_headers(exc.headers) or True
             return None
         if isinstance(exc, (MalformedResponse, httpx.TransportError)):
@@ -353,25 +349,17 @@ class OpenAIProvider:
         who = f"{self.name} ({self.model})"
         if isinstance(exc, _StatusError):
             status = exc.status
-            detail = _wire.error_detail(exc.body, f"HTTP {status}")
-            data = {"provider": self.name, "status": status}
-            if status == 429:
-                return ProviderRateLimited(f"{who}: rate limited: {detail}", **data)
-            if status in TRANSIENT_STATUS or status >= 500:
-                return ProviderUnavailable(f"{who}: server error {status}: {detail}", **data)
             hint = ""
             if status in (401, 403):
                 hint = f"; check {self.key_hint}"
             elif status == 404:
                 hint = f"; check the model name {self.model!r} and the base URL {self.base_url}"
-            return ProviderRejected(f"{who}: rejected ({status}): {detail}{hint}", **data)
-        if isinstance(exc, httpx.TimeoutException):
-            return ProviderUnavailable(f"{who}: timed out after {self.timeout_s:g} s", provider=self.name)
-        if isinstance(exc, httpx.TransportError):
-            return ProviderUnavailable(f"{who}: cannot reach {self.base_url}: {error_text(exc)}",
-                                       provider=self.name)
-        if isinstance(exc, (MalformedResponse, _StreamBroken, AnswerTooLarge, httpx.DecodingError)):
-            return ProviderUnavailable(f"{who}: {exc}", provider=self.name)
+            return status_error(who, status, _wire.error_detail(exc.body, f"HTTP {status}"), hint=hint,
+                                provider=self.name)
+        known = failure_error(who, exc, timeout_s=self.timeout_s, provider=self.name,
+                              unreachable=f"cannot reach {self.base_url}: {error_text(exc)}")
+        if known is not None:
+            return known
         if isinstance(exc, httpx.HTTPError):
             return ProviderError(f"{who}: {exc}", provider=self.name)
         raise exc

@@ -39,8 +39,7 @@ from typing import Protocol
 
 from ..agent.messages import Completion, Message, ToolSpec
 from ..protocol.errors import ProviderError, ProviderIncompatible, ProviderRejected
-from ._wire import MalformedResponse
-from .base import CheckResult, CheckState
+from .base import CheckResult, CheckState, MalformedResponse
 
 
 class _Probed(Protocol):
