@@ -8,8 +8,9 @@ the first ``MAX_NEST`` levels of elements as markdown and anything nested
 deeper as plain text (lexbor extracts it without recursion in Python): a page
 nested thousands of elements deep converts instead of raising RecursionError.
 markdownify (BeautifulSoup-based)
-gives the same shape but takes ~1.5 s on a 1 MB page against ~40 ms here, so
-it is kept only as ``html_to_markdown_slow`` for comparison.
+gives the same shape but is many times slower on big pages (``bench.extract``,
+bench/README.md), so it is kept only as ``html_to_markdown_slow``, for
+that comparison.
 
 ``wrap_untrusted`` marks text from the web as data, not instructions.
 """
@@ -129,8 +130,8 @@ def html_to_markdown_slow(html: str) -> tuple[str, str]:
 
 def collapse_ws(text: str) -> str:
     """Runs of spaces and tabs become one space, lines are stripped, and at most
-    one blank line separates blocks. One pass over the lines (a 1 MB page's
-    markdown in ~5 ms; five regex passes over the whole text took ~22 ms)."""
+    one blank line separates blocks, in one pass over the lines (cheaper than
+    a regex pass over the whole text per rule)."""
     out: list[str] = []
     append = out.append
     blank = True  # no blank lines at the start
