@@ -1,5 +1,5 @@
-"""Every method of issue 2 over raw JSON-RPC on the real socket, the refusals
-that must write nothing, id prefixes, and a goal deleted with its children."""
+"""The goal, run and daemon methods over raw JSON-RPC on the real socket, the
+refusals that must write nothing, id prefixes, and a goal deleted with its children."""
 
 from __future__ import annotations
 
