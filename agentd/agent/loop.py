@@ -93,7 +93,7 @@ from . import prompt
 from .adapters import GoalMemories, LedgerEffects
 from .expected import SEND_TOOLS, misplaced, missing_outputs, missing_reason, missing_sent
 from .messages import Completion, Message, ToolCall
-from .textcalls import recover_calls
+from .textcalls import broken_call, recover_calls
 
 if TYPE_CHECKING:
     from ..approvals.service import Approvals
@@ -462,6 +462,13 @@ class RunLoop:
             await self._unused_answer(st, completion, "empty answer")
             st.messages += [Message(role="assistant", content=""), Message(role="user", content=prompt.NUDGE)]
             self._mistake(st, "empty answer")
+            return None
+        broken = broken_call(text, self.known)
+        if broken is not None:  # a call gone wrong is not a final answer: send it back for fixing
+            await self._unused_answer(st, completion, f"a {broken[0]} call that is not valid JSON", text=text)
+            st.messages += [Message(role="assistant", content=text),
+                            Message(role="user", content=prompt.broken_call(*broken))]
+            self._mistake(st, f"{broken[0]}: call not valid JSON")
             return None
         if st.successes == 0:  # prose before any real work is not a final answer
             if not st.nudged:

@@ -121,6 +121,13 @@ def text_call_result(name: str, observation: str | None, error: str | None, todo
     return f"Result of {name}:\n{observation or '(empty)'}\n\n{tail}"
 
 
+def broken_call(name: str, why: str) -> str:
+    """What the model is told when its text call of ``name`` is not valid JSON."""
+    return (f"Your {name} call could not be read: it is not valid JSON ({why}). JSON has no expressions, "
+            "variables or string concatenation: write every value out in full (work out any sum or count "
+            f"yourself and write the result). Reply with the corrected {name} call.")
+
+
 def still_to_do(paths: Sequence[str], unsent: Sequence[str]) -> str | None:
     """The closing line of a tool result while declared outputs are missing
     (None when nothing declared is missing)."""

@@ -359,4 +359,24 @@ def _claimed_span(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int] | N
     return None
 
 
-__all__ = ["recover_calls"]
+_ATTEMPT = re.compile(r'\{\s*"name"\s*:\s*"(' + _NAME_CHARS + r')"\s*,\s*"(?:arguments|parameters)"\s*:')
+
+
+def broken_call(text: str, tool_names: Collection[str]) -> tuple[str, str] | None:
+    """(tool, why) when ``text`` starts a JSON call of a known tool that does
+    not parse — a coder model writes ``"content": "Total: " + (3 + 5)`` —,
+    else None. Call it only when :func:`recover_calls` found nothing: such an
+    answer is a call gone wrong, to be sent back for fixing, not prose."""
+    names = _Names(tool_names)
+    for m in _ATTEMPT.finditer(text or ""):
+        name = names.resolve(m.group(1))
+        if name is None:
+            continue
+        try:
+            _DECODER.raw_decode(text, m.start())
+        except ValueError as exc:
+            return name, str(exc)
+    return None
+
+
+__all__ = ["broken_call", "recover_calls"]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agentd.testing.fakellm import TEXT_FORMS, json_prose, text_call, text_plan, tool_call
+from agentd.testing.fakellm import TEXT_FORMS, TextTurn, json_prose, text_call, text_plan, tool_call
 
 from loop_helpers import artifacts, config, events_of, run_goal, steps_of
 
@@ -108,3 +108,27 @@ def test_default_tools_offer_what_the_objective_names_first(make_daemon, fake_ll
              objective="Fetch https://example.com/news and save the headlines to a file")
     names = [t["function"]["name"] for t in fake_llm.requests[0]["tools"]]
     assert names[0] == "fetch_page" and names[1] == "write_file" and names[-1] == "finish", names
+
+
+def test_a_text_call_that_is_not_valid_json_goes_back_to_be_fixed(make_daemon, fake_llm):
+    """A coder model writes an expression where JSON needs a value: that is a
+    call gone wrong, not the final answer — the model is told and fixes it."""
+    broken = ('{"name": "write_file", "arguments": {"path": "total.txt", "content": "Total: " + (3 + 5)}}')
+    goal, run = run_goal(make_daemon(config=config()), fake_llm, [
+        TextTurn(broken),
+        text_call("write_file", {"path": "total.txt", "content": "Total: 8"}),
+        text_call("finish", {"summary": "Wrote total.txt."}),
+    ], "--tools", "write_file")
+    assert run["status"] == "completed", run
+    fake_llm.assert_complete()
+    told = fake_llm.requests[1]["messages"][-1]
+    assert told["role"] == "user" and told["content"].startswith("Your write_file call could not be read: it is not "
+                                                                 "valid JSON"), told
+    assert "JSON has no expressions" in told["content"], told
+
+
+def test_the_same_broken_call_again_and_again_fails_the_run(make_daemon, fake_llm):
+    broken = '{"name": "write_file", "arguments": {"path": "t.txt", "content": 1 + 2}}'
+    goal, run = run_goal(make_daemon(config=config()), fake_llm, [TextTurn(broken)] * 4, "--tools", "write_file")
+    assert run["status"] == "failed", run
+    assert "same mistake" in run["error"] and "write_file: call not valid JSON" in run["error"], run["error"]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentd.agent.textcalls import recover_calls
+from agentd.agent.textcalls import broken_call, recover_calls
 
 TOOLS = ("web_search", "fetch_page", "read_file", "write_file", "send_webhook", "finish")
 
@@ -344,3 +344,30 @@ def test_described_looking_text_that_is_not_a_call(text):
 
 def test_described_calls_need_schemas():
     assert recover_calls(REAL_DESCRIBED, TOOLS) == []
+
+
+# -------------------------------------------------------------- calls gone wrong
+# Verbatim from Qwen2.5-Coder-1.5B after reading numbers.txt: an expression where JSON needs a value.
+REAL_EXPRESSION = ('{"name": "write_file", "arguments": {"path":"total.txt", "content":"The total is: "'
+                   '+(412+1093+87+2250+316+529+134), "append": false}}')
+
+
+@pytest.mark.parametrize("text, tool", [
+    (REAL_EXPRESSION, "write_file"),
+    ('```json\n{"name": "read_file", "arguments": {"path": numbers.txt}}\n```', "read_file"),
+    ('I will call it: {"name": "Write-File", "parameters": {"path": \'a\'}}', "write_file"),
+])
+def test_a_known_tools_call_that_does_not_parse_is_broken(text, tool):
+    assert recover_calls(text, TOOLS) == []
+    found = broken_call(text, TOOLS)
+    assert found is not None and found[0] == tool and found[1], found
+
+
+@pytest.mark.parametrize("text", [
+    '{"name": "write_file", "arguments": {"path": "a", "content": "b"}}',  # parses: a call, not broken
+    '{"name": "start_run", "arguments": {"x": 1 + 2}}',  # not a known tool
+    'The JSON was {"name": "Mars", "moons": 2 + 0}',  # not the shape of a call
+    "Done: total.txt holds 4821.",
+])
+def test_text_that_is_not_a_broken_call(text):
+    assert broken_call(text, TOOLS) is None
