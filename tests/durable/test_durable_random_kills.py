@@ -35,7 +35,7 @@ def _plans(web) -> list[tuple[list, dict]]:
          {"webhook_url": hook, "params": {"email_to": [ME], "allowed_domains": site}}),
         ([["send_email", {"to": [ME], "subject": "run {run}", "body": "hello from {run}"}],
           ["fetch_page", {"url": web.page("{run}-2")}]],
-         {"params": {"email_to": [ME]}}),
+         {"params": {"email_to": [ME], "allowed_domains": site}}),  # an email's answer taints too
         ([], {"webhook_url": hook}),
         ([["fetch_page", {"url": web.page("{run}-1")}], ["fetch_page", {"url": web.page("{run}-2")}],
           ["fetch_page", {"url": web.page("{run}-3")}]], {"params": {"allowed_domains": site}}),
