@@ -67,6 +67,7 @@ pending ones and screened again.
 from __future__ import annotations
 
 import json
+import re
 
 import time
 from collections.abc import Awaitable, Callable
@@ -412,6 +413,19 @@ class RunLoop:
                 return prompt.call_skeleton(spec, known)
         return None
 
+    def _first_call(self, st: LoopState, text: str) -> str | None:
+        """The skeleton of a first call, for a model that described the work
+        instead of doing it: the tool its answer names (else the first tool
+        offered), with the objective's URL filled in when it has exactly one."""
+        offered = [s for s in self.specs if not getattr(self.tools.find(s.name), "ends_run", False)]
+        if not offered:
+            return None
+        named = [s for s in offered if re.search(r"(?<![A-Za-z0-9_])" + re.escape(s.name) + r"(?![A-Za-z0-9_])", text)]
+        spec = (named or offered)[0]
+        urls = list(dict.fromkeys(re.findall(r"https?://[^\s<>\"'`)\]]+", st.goal.objective)))
+        known = {"url": urls[0].rstrip(".,;:")} if len(urls) == 1 and "url" in spec.parameters.get("properties", {}) else {}
+        return prompt.call_skeleton(spec, known)
+
     def _todo(self, st: LoopState) -> str | None:
         """The closing line of a tool result while declared outputs are missing."""
         if not st.goal.params.expect and not st.goal.params.expect_sent:
@@ -476,7 +490,7 @@ class RunLoop:
                 await self._unused_answer(st, completion, "a plain answer before any tool call succeeded; "
                                                           "the model was asked to act", text=text)
                 st.messages += [Message(role="assistant", content=text),
-                                Message(role="user", content=prompt.ACT_NUDGE)]
+                                Message(role="user", content=prompt.act_nudge(self._first_call(st, text)))]
                 return None
             await self._unused_answer(st, completion, "a plain answer again", text=text)
             before = "any tool call succeeded" if st.tool_steps else "using any tool"

@@ -104,6 +104,14 @@ NUDGE = "Reply with a tool call, or call `finish` with your summary if the objec
 ACT_NUDGE = ("You have not used any tool yet, so nothing has been done. Do not describe the work: do it. "
              "Reply with one tool call now, or call `finish` and explain why the objective cannot be met.")
 
+
+def act_nudge(first_call: str | None) -> str:
+    """ACT_NUDGE with the skeleton of a first call (small models copy it and
+    fill it in; described once more, the work fails the run)."""
+    if not first_call:
+        return ACT_NUDGE
+    return ACT_NUDGE + "\nThe call looks like this (replace any <placeholders> with real values):\n" + first_call
+
 LENGTH_CUT = ("Your last answer was cut off at the output limit, so it could not be used. Reply again, much "
               "shorter: only the next tool call, or a call to `finish` with a short summary.")
 

@@ -193,3 +193,25 @@ def test_text_results_say_what_is_still_to_do_and_a_misplaced_file_is_named(make
     assert "you wrote `artifacts/report.md`" in reminder and "must be written as `report.md`" in reminder, reminder
     done = fake_llm.requests[3]["messages"][-1]["content"]
     assert "Still to do" not in done and "call `finish`" in done, done  # nothing missing: the usual line
+
+
+def test_the_nudge_shows_the_first_call_with_the_objectives_url(make_daemon, fake_llm):
+    """A model that describes the first step gets the call to make as a
+    skeleton: the tool its prose names, the objective's one URL filled in."""
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        text("To save the headlines, the first tool needed is `fetch_page`."),
+        tool_call("fetch_page", {"url": "http://127.0.0.1:9/news"}),  # refused (private host): still a call
+        tool_call("write_file", {"path": "h.md", "content": "x"}),
+        tool_call("finish", {"summary": "Saved."}),
+    ], "--tools", "fetch_page,write_file", objective="Fetch http://127.0.0.1:9/news and save its headlines to h.md.")
+    assert run["status"] == "completed", run
+    nudge = fake_llm.requests[1]["messages"][-1]["content"]
+    assert nudge.startswith("You have not used any tool yet"), nudge
+    assert nudge.endswith('{"name": "fetch_page", "arguments": {"url": "http://127.0.0.1:9/news"}}'), nudge
+
+    d2 = make_daemon(config=config())
+    fake_llm.requests.clear()
+    run_goal(d2, fake_llm, [text("I will start now."), text("Starting.")], "--tools", "write_file,fetch_page")
+    nudge = fake_llm.requests[1]["messages"][-1]["content"]  # no tool named: the first offered, placeholders
+    assert nudge.endswith('{"name": "write_file", "arguments": {"path": "<path>", "content": "<content>"}}'), nudge
