@@ -7,7 +7,10 @@ no state and needs no trio (the SDK runs on asyncio here).
 
 Tools: ``list_goals``, ``create_goal``, ``run_goal``, ``pause_goal``,
 ``resume_goal``, ``list_runs``, ``show_run`` (status, error, summary,
-outputs). Resources: ``agentd://runs/{run_id}/summary`` (a run's summary in
+outputs), ``list_approvals`` (calls waiting for a person's decision, with
+their exact arguments and digest), ``approve_call`` (needs the digest that
+list_approvals showed: the approval applies to exactly those arguments) and
+``deny_call``. Resources: ``agentd://runs/{run_id}/summary`` (a run's summary in
 markdown) and ``agentd://goals/{goal_id}/artifacts/{path}`` (a text file the
 goal's runs wrote, confined to that goal's artifacts directory).
 
@@ -105,6 +108,30 @@ def build(ctx: Context):
         r = await call("run.get", {"id": run})
         return _dump({**_run(r), "outputs": r.get("outputs", [])})
 
+    @server.tool(annotations=read)
+    async def list_approvals(goal: str | None = None) -> str:
+        """Tool calls waiting for a person's decision: run, tool, exact arguments, why it was asked, when it
+        expires, and the digest to pass to approve_call."""
+        params = {"goal_id": (await call("goal.get", {"id": goal}))["id"]} if goal else {}
+        res = await call("approval.list", params)
+        return _dump([_approval(x) for x in res["approvals"]])
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, idempotent_hint=False, open_world_hint=True))
+    async def approve_call(run: str, call_id: str, digest: str) -> str:
+        """Approve one waiting call (ids and digest from list_approvals). It applies only to the exact arguments
+        the digest names; the run resumes and the call is made once."""
+        res = await call("run.approve", {"id": run, "call": call_id, "digest": digest, "by": _BY})
+        return _dump({"run_id": res["run_id"], "resumed": res["resumed"],
+                      "decided": [_approval(x) for x in res["decided"]]})
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, idempotent_hint=True, open_world_hint=False))
+    async def deny_call(run: str, call_id: str | None = None, reason: str | None = None) -> str:
+        """Deny one waiting call of a run (or all of them without call_id); the reason is told to the agent."""
+        params = {"id": run, "by": _BY, **({"call": call_id} if call_id else {}), **({"reason": reason} if reason else {})}
+        res = await call("run.deny", params)
+        return _dump({"run_id": res["run_id"], "resumed": res["resumed"],
+                      "decided": [_approval(x) for x in res["decided"]]})
+
     @server.resource("agentd://runs/{run_id}/summary", mime_type="text/markdown")
     async def run_summary(run_id: str) -> str:
         """A run's summary in markdown."""
@@ -149,6 +176,14 @@ def _goal(g: dict) -> dict:
             "schedules": [f"{s['cron']} ({s['timezone']})" for s in g.get("schedules", [])],
             "tools": (g.get("params") or {}).get("allowed_tools"),
             "last_run": {"id": last["id"], "status": last["status"]} if last else None}
+
+
+_BY = "an MCP client (agentctl mcp serve)"
+
+
+def _approval(x: dict) -> dict:
+    return {k: x.get(k) for k in ("id", "run_id", "goal_id", "goal_name", "tool", "arguments", "digest", "reason",
+                                  "status", "requested_at", "expires_at", "decided_by", "note", "executed")}
 
 
 def _run(r: dict) -> dict:

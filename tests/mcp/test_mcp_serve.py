@@ -68,3 +68,58 @@ def test_an_artifact_outside_the_goals_directory_is_refused(tmp_path):
         assert "outside" in str(exc)
     else:
         raise AssertionError("read outside the artifacts")
+
+
+def test_an_mcp_client_sees_a_waiting_call_and_approves_exactly_it(make_daemon, fake_llm):
+    """approve_call needs the digest list_approvals showed; a wrong one is
+    refused; the approved call is made once and the decision names the client."""
+    from e2e_servers import WebhookReceiver
+
+    with WebhookReceiver() as hook:
+        d = make_daemon(config='[tools]\nprivate_hosts_allowed = ["127.0.0.1"]\n')
+        fake_llm.add(tool_call("send_webhook", {"url": hook.url, "payload": {"report": 1}}), finish_call("sent"))
+        r = d.ctl("--json", "goal", "create", "send the report", "--name", "reporter", "--webhook", hook.url,
+                  "--ask", "send_webhook")
+        assert r.returncode == 0, r.stderr
+        run = d.call("goal.run", {"id": json.loads(r.stdout)["id"]})
+
+        async def body(s):
+            names = {t.name: t for t in (await s.list_tools()).tools}
+            assert names["list_approvals"].annotations.read_only_hint is True
+            with trio.fail_after(30):
+                while not (waiting := json.loads(_text(await s.call_tool("list_approvals", {})))):
+                    await trio.sleep(0.05)
+            (x,) = waiting
+            wrong = await s.call_tool("approve_call", {"run": x["run_id"], "call_id": x["id"], "digest": "0" * 64})
+            ok = json.loads(_text(await s.call_tool("approve_call", {"run": x["run_id"], "call_id": x["id"],
+                                                                     "digest": x["digest"]})))
+            return x, wrong, ok
+
+        x, wrong, ok = trio.run(_session, d, body)
+        assert x["tool"] == "send_webhook" and json.loads(x["arguments"])["payload"] == {"report": 1}
+        assert wrong.is_error and "not the call that was shown" in wrong.content[0].text, wrong
+        assert ok["resumed"] is True and ok["decided"][0]["decided_by"] == "an MCP client (agentctl mcp serve)"
+        done = d.wait_run(run["id"])
+        assert done["status"] == "completed", done
+        assert [h.payload for h in hook.hooks if "type" not in h.payload] == [{"report": 1}]
+
+
+def test_an_mcp_client_denies_a_waiting_call_with_a_reason(make_daemon, fake_llm):
+    from e2e_servers import WebhookReceiver
+
+    with WebhookReceiver() as hook:
+        d = make_daemon(config='[tools]\nprivate_hosts_allowed = ["127.0.0.1"]\n')
+        fake_llm.add(tool_call("send_webhook", {"url": hook.url, "payload": {"report": 1}}), finish_call("not sent"))
+        r = d.ctl("--json", "goal", "create", "send the report", "--webhook", hook.url, "--ask", "send_webhook")
+        run = d.call("goal.run", {"id": json.loads(r.stdout)["id"]})
+
+        async def body(s):
+            with trio.fail_after(30):
+                while not json.loads(_text(await s.call_tool("list_approvals", {}))):
+                    await trio.sleep(0.05)
+            return json.loads(_text(await s.call_tool("deny_call", {"run": run["id"], "reason": "not today"})))
+
+        res = trio.run(_session, d, body)
+        assert res["decided"][0]["status"] == "denied" and res["decided"][0]["note"] == "not today", res
+        assert d.wait_run(run["id"])["status"] == "completed"
+        assert [h.payload for h in hook.hooks if "type" not in h.payload] == []
