@@ -182,6 +182,9 @@ def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
     if edit:
         b.add_argument("--allow", metavar="TOOL", action="append", dest="allow",
                        help="make calls of TOOL without asking again (undoes --ask/--deny; repeatable)")
+    b.add_argument("--guard", choices=("block", "ask"),
+                   help="after a run read untrusted content, a call that would send data where the goal does not "
+                        "name: block it (default) or ask a person (see `agentctl approvals`)")
     b.add_argument("--approval-timeout", type=_positive_int, metavar="SECONDS",
                    help="a call nobody decides on within this is denied (default 86400: 24 h)")
     b.add_argument("--expect-sent", choices=("webhook", "email"), action="append", dest="expect_sent",

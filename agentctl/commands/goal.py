@@ -90,6 +90,7 @@ def create_params(args: argparse.Namespace) -> dict:
         expect_sent=args.expect_sent,
         approvals=approval_policy(args, {}),
         approval_timeout_s=args.approval_timeout,
+        guard=args.guard,
         notify=args.notify,
         alert_quiet_periods=args.alert_quiet,
         alert_failed_runs=args.alert_failed,
@@ -256,6 +257,7 @@ def _params_lines(p: dict) -> list[tuple[str, Any]]:
         ("Expects", ", ".join(p.get("expect") or []) or None),
         ("Must send", ", ".join(p.get("expect_sent") or []) or None),
         ("Approvals", _approvals_line(p)),
+        ("Guard", "ask a person before a send the exfiltration guard would block" if p.get("guard") == "ask" else None),
         ("Notify", p.get("notify") or "daemon default ([notify] default)"),
         ("Alerts", _alerts_line(p)),
     ]
@@ -428,6 +430,8 @@ def update_params(ctx: Context) -> dict:
         up["approvals"] = approval_policy(args, (goal.get("params") or {}).get("approvals") or {}) or {}
     if args.approval_timeout is not None:
         up["approval_timeout_s"] = args.approval_timeout
+    if args.guard is not None:
+        up["guard"] = args.guard
     up.update(drop_none(objective=args.objective, name=args.name, webhook_url=args.webhook,
                         step_budget=args.step_budget, token_budget=args.token_budget,
                         time_limit_s=args.time_limit, max_concurrent=args.max_concurrent,

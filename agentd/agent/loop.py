@@ -217,7 +217,19 @@ class RunLoop:
         self.known = self.tools.names()  # names a text call may use (not allowed ones get an error back)
         self.schemas = {s.name: s.parameters for s in self.specs}  # tools a described call may name
         self.guard = RunGuard.for_goal(goal, registry_external(self.tools))
+        if goal.params.guard == "ask":  # what the guard would block goes to a person instead
+            self.gate.ask_when(self._guard_question)
         return st
+
+    def _guard_question(self, step_no: int, name: str, arguments: str) -> str | None:
+        """Why a person is asked about this call: the guard would block it."""
+        try:
+            params = self.tools.decode_args(name, arguments)
+        except ToolError:
+            return None
+        verdict = self.guard.would_block(name, params, arguments)
+        return None if verdict is None else f"the exfiltration guard would block it: {verdict.destination}: " \
+                                           f"{verdict.reason}"
 
     def _rebuild(self, st: LoopState) -> list[Call]:
         """Rebuild the conversation from the journal; return calls left pending."""
@@ -669,7 +681,9 @@ class RunLoop:
                 raise ToolError(f"this exact {name} call was already delivered in this run (step {before}); "
                                 "it is not sent twice")
             verdict = self.guard.check(c.step_no, name, params, c.call.arguments)
-            if verdict is not None:  # (an approval, where the goal asks for one, would be asked here)
+            if verdict is not None and st.goal.params.guard == "ask" and self.gate.approved(c.step_no):
+                self.guard.marks.pop(c.step_no, None)  # a person approved exactly this call: not blocked
+            elif verdict is not None:
                 raise GuardRefused(verdict.message, tool=name, destination=verdict.destination)
             tool = self.tools.get(name)
             ctx = ToolContext(goal=GoalView(id=st.goal.id, objective=st.goal.objective,

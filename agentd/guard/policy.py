@@ -177,6 +177,11 @@ class RunGuard:
         self.sent.extend(_strings(arguments))
 
     # ------------------------------------------------------------ checks
+    def would_block(self, name: str, params: Any, arguments: str | None = None) -> Verdict | None:
+        """What :meth:`check` would say, without recording or marking anything
+        (for asking a person before the call, when the goal says so)."""
+        return self._verdict(name, params, arguments) if self.tainted else None
+
     def check(self, step_no: int, name: str, params: Any, arguments: str | None = None) -> Verdict | None:
         """Whether the call may be made. Records the call's arguments (links a
         later page merely echoes are not "seen"). None: allowed; a Verdict:

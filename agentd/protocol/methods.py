@@ -30,6 +30,8 @@ ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
 EffectStatus = Literal["intent", "delivered", "failed", "refused", "unknown"]
 TickDecision = Literal["fired", "skipped", "missed", "coalesced", "caught_up", "queued"]
 NotifyMode = Literal["always", "on_change"]
+# What a call the exfiltration guard would block does: refused, or asked of a person (approvals).
+GuardMode = Literal["block", "ask"]
 AlertVia = Literal["webhook", "email"]
 
 DEFAULT_STEP_BUDGET = 20
@@ -89,6 +91,7 @@ class GoalParams(Struct, frozen=True, forbid_unknown_fields=True):
     max_cost_per_month: float | None = None  # all of the goal's runs in a UTC month
     approvals: dict[str, ApprovalPolicy] = {}  # tool name -> allow | ask | deny (absent: allow)
     approval_timeout_s: int = DEFAULT_APPROVAL_TIMEOUT_S  # an undecided call is denied after this
+    guard: GuardMode = "block"  # a send the exfiltration guard would block: refused, or asked of a person
     # Completion webhook and email: every run (always) or only when the result
     # changed since the last successful run (on_change); None: [notify] default.
     notify: NotifyMode | None = None
@@ -238,6 +241,7 @@ class GoalUpdate(_S):
     max_cost_per_month: float | None | UnsetType = UNSET
     approvals: dict[str, ApprovalPolicy] | UnsetType = UNSET
     approval_timeout_s: int | UnsetType = UNSET
+    guard: GuardMode | UnsetType = UNSET
     notify: NotifyMode | None | UnsetType = UNSET
     alert_quiet_periods: int | None | UnsetType = UNSET
     alert_failed_runs: int | None | UnsetType = UNSET
