@@ -501,8 +501,13 @@ class RunLoop:
                 st.nudged = True
                 await self._unused_answer(st, completion, "a plain answer before any tool call succeeded; "
                                                           "the model was asked to act", text=text)
-                st.messages += [Message(role="assistant", content=text),
-                                Message(role="user", content=prompt.act_nudge(self._first_call(st, text)))]
+                nudge = prompt.act_nudge(self._first_call(st, text))
+                if len(st.messages) == 2:  # nothing but the objective yet: ask again without the answer in view
+                    # (the 1.5B model answered the nudge by repeating its own answer word for word;
+                    # asked again with the nudge in the first message it made the call)
+                    st.messages[1] = Message(role="user", content=f"{st.messages[1].content}\n\n{nudge}")
+                else:
+                    st.messages += [Message(role="assistant", content=text), Message(role="user", content=nudge)]
                 return None
             await self._unused_answer(st, completion, "a plain answer again", text=text)
             before = "any tool call succeeded" if st.tool_steps else "using any tool"

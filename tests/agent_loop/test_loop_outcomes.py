@@ -20,8 +20,11 @@ def test_prose_first_gets_one_nudge_then_the_work_is_done(make_daemon, fake_llm)
     ], "--tools", "write_file")
     assert run["status"] == "completed" and run["summary"] == "Wrote facts.md.", run
     fake_llm.assert_complete()
-    nudge = fake_llm.requests[1]["messages"][-1]
-    assert nudge["role"] == "user" and nudge["content"].startswith(ACT)
+    # Asked again without its prose in view: the nudge joins the first user message.
+    second = fake_llm.requests[1]["messages"]
+    assert [m["role"] for m in second] == ["system", "user"], second
+    first, nudge = second[1]["content"].split("\n\n" + ACT, 1)
+    assert first == fake_llm.requests[0]["messages"][1]["content"] and nudge, second
     assert [s["tool_name"] for s in steps_of(d, run["id"])] == ["write_file", "finish"]
     notes = [e["message"] for e in events_of(d, run["id"]) if e["type"] == "note"]
     assert any("plain answer before any tool call succeeded" in n for n in notes), notes
@@ -207,7 +210,7 @@ def test_the_nudge_shows_the_first_call_with_the_objectives_url(make_daemon, fak
     ], "--tools", "fetch_page,write_file", objective="Fetch http://127.0.0.1:9/news and save its headlines to h.md.")
     assert run["status"] == "completed", run
     nudge = fake_llm.requests[1]["messages"][-1]["content"]
-    assert nudge.startswith("You have not used any tool yet"), nudge
+    assert "\n\nYou have not used any tool yet" in nudge, nudge
     assert nudge.endswith('{"name": "fetch_page", "arguments": {"url": "http://127.0.0.1:9/news"}}'), nudge
 
     d2 = make_daemon(config=config())
