@@ -490,6 +490,8 @@ class RunLoop:
             self._mistake(st, "empty answer")
             return None
         broken = broken_call(text, self.known)
+        if broken is not None and getattr(self.tools.find(broken[0]), "ends_run", False):
+            broken = None  # a finish that does not parse is still the model's last word: a plain answer
         if broken is not None:  # a call gone wrong is not a final answer: send it back for fixing
             await self._unused_answer(st, completion, f"a {broken[0]} call that is not valid JSON", text=text)
             st.messages += [Message(role="assistant", content=text),

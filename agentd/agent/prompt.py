@@ -131,9 +131,10 @@ def text_call_result(name: str, observation: str | None, error: str | None, todo
 
 def broken_call(name: str, why: str) -> str:
     """What the model is told when its text call of ``name`` is not valid JSON."""
-    return (f"Your {name} call could not be read: it is not valid JSON ({why}). JSON has no expressions, "
-            "variables or string concatenation: write every value out in full (work out any sum or count "
-            f"yourself and write the result). Reply with the corrected {name} call.")
+    return (f"Your {name} call could not be read: it is not valid JSON ({why}). Write every value out in "
+            "full: JSON has no expressions, variables or string concatenation (work out any sum or count "
+            "yourself and write the result), and a double quote inside a string is written \\\". "
+            f"Reply with the corrected {name} call.")
 
 
 def still_to_do(paths: Sequence[str], unsent: Sequence[str]) -> str | None:

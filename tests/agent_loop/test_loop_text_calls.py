@@ -132,3 +132,16 @@ def test_the_same_broken_call_again_and_again_fails_the_run(make_daemon, fake_ll
     goal, run = run_goal(make_daemon(config=config()), fake_llm, [TextTurn(broken)] * 4, "--tools", "write_file")
     assert run["status"] == "failed", run
     assert "same mistake" in run["error"] and "write_file: call not valid JSON" in run["error"], run["error"]
+
+
+def test_a_finish_that_does_not_parse_is_the_answer_not_a_mistake(make_daemon, fake_llm):
+    """Seen from the 1.5B model after its work: a finish whose summary holds
+    unescaped quotes. It is the model's last word (a plain answer), not a call
+    to send back — sending it back made the model repeat it until the run failed."""
+    summary = '{"name": "finish", "arguments": {"summary": "Posted {"count": 4} to the webhook."}}'
+    goal, run = run_goal(make_daemon(config=config()), fake_llm, [
+        text_call("write_file", {"path": "facts.md", "content": FACTS}),
+        TextTurn(summary),
+    ], "--tools", "write_file")
+    assert run["status"] == "completed" and run["summary"] == summary, run
+    fake_llm.assert_complete()
