@@ -179,36 +179,15 @@ def _bare(text: str, names: _Names, claimed: list[tuple[int, int]]) -> list[_Fou
     """JSON calls outside tags and fences: each ``{`` or ``[`` that starts a
     JSON value is decoded, and the scan goes on after the value (a call nested
     inside some other JSON object is data, not a call)."""
-    out: list[_Found] = []
-    pos = 0
-    while True:
-        m = _OPEN.search(text, pos)
-        if m is None:
-            return out
-        start = m.start()
-        span = _claimed_span(start, claimed)
-        if span is not None:
-            pos = span[1]
-            continue
-        try:
-            value, end = _DECODER.raw_decode(text, start)
-        except ValueError:
-            pos = start + 1
-            continue
-        out += [_Found(start, end, n, a) for n, a in _calls_in(value, names, need_args=True)]
-        pos = end
+    return [_Found(start, end, n, a) for start, end, value in _json_values(text, _OPEN, claimed)
+            for n, a in _calls_in(value, names, need_args=True)]
 
 
-def _described(text: str, schemas: Mapping[str, Mapping[str, Any]]) -> list[_Found]:
-    """A call explained in prose: the first JSON object of the text (outside
-    fences of another language) taken as the arguments of the tool named last
-    before it, when that tool's schema fits the object's keys."""
-    skip = [m.span() for m in _FENCE.finditer(text) if m.group(1).lower() not in _CALL_FENCES]
+def _json_values(text: str, opener: re.Pattern[str], skip: list[tuple[int, int]]):
+    """(start, end, value) of each JSON value that starts at a match of
+    ``opener`` outside the ``skip`` spans; the scan goes on after each value."""
     pos = 0
-    while True:
-        m = _BRACE.search(text, pos)
-        if m is None:
-            return []
+    while (m := opener.search(text, pos)) is not None:
         start = m.start()
         span = _claimed_span(start, skip)
         if span is not None:
@@ -219,7 +198,19 @@ def _described(text: str, schemas: Mapping[str, Mapping[str, Any]]) -> list[_Fou
         except ValueError:
             pos = start + 1
             continue
-        break
+        yield start, end, value
+        pos = end
+
+
+def _described(text: str, schemas: Mapping[str, Mapping[str, Any]]) -> list[_Found]:
+    """A call explained in prose: the first JSON object of the text (outside
+    fences of another language) taken as the arguments of the tool named last
+    before it, when that tool's schema fits the object's keys."""
+    skip = [m.span() for m in _FENCE.finditer(text) if m.group(1).lower() not in _CALL_FENCES]
+    first = next(_json_values(text, _BRACE, skip), None)
+    if first is None:
+        return []
+    start, end, value = first
     if not isinstance(value, dict) or not value:
         return []
     name = _named_before(text, start, schemas)
