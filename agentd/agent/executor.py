@@ -34,7 +34,7 @@ from ..protocol.errors import AgentdError, ProviderError, RepeatedMistake, Store
 from ..protocol import events as ev
 from ..store import goals as goals_q
 from ..store import runs as runs_q
-from ..tools.delivery import EARLIER_UNKNOWN
+from ..tools.delivery import deliver_notice
 from ..tools.files import goal_artifacts, write_artifact
 from ..approvals.gate import Parked
 from .adapters import LedgerEffects
@@ -160,33 +160,12 @@ async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: st
                    "error": outcome.error, "summary_path": rel, "steps": run.steps_executed,
                    "outputs": [{"kind": o.kind, "path_or_payload": o.path_or_payload} for o in run.outputs],
                    "budget_exhausted": outcome.budget_exhausted}
-        await _deliver(app, run, goal, "webhook", goal.webhook_url, lambda: webhook.deliver_webhook(
+        await deliver_notice(app, run.id, goal.id, "webhook", goal.webhook_url, lambda: webhook.deliver_webhook(
             goal.webhook_url, payload, secret=goal.webhook_secret, key=f"{run.id}:completion-webhook",
             policy=NetPolicy(app.config.tools, ()), effects=effects, source="completion", on_retry=on_retry))
     if goal.params.email_to:  # SMTP not configured: recorded as refused, with the keys to set
         subject = f"[agentd] {goal.name or goal.objective[:60]} — run {outcome.status}"
-        await _deliver(app, run, goal, "email", ", ".join(goal.params.email_to), lambda: email.deliver_email(
+        await deliver_notice(app, run.id, goal.id, "email", ", ".join(goal.params.email_to), lambda: email.deliver_email(
             list(goal.params.email_to), subject, text, key=f"{run.id}:completion-email", smtp=app.config.smtp,
             tools=app.config.tools, effects=effects, source="completion", on_retry=on_retry))
 
-
-async def _deliver(app: "App", run, goal, kind: str, target: str, send) -> None:
-    """Send one completion notification; whatever happens, the run's own
-    outcome stands (a notification never fails a finished run)."""
-    try:
-        delivery = await send()
-    except Exception as exc:  # noqa: BLE001 - refused before recording (bad URL), or a bug of ours
-        if not isinstance(exc, AgentdError):
-            _log.error("completion notification failed unexpectedly", exc_info=exc, kind=kind)
-        error = exc.message if isinstance(exc, AgentdError) else f"{type(exc).__name__}: {exc}"
-        await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=error, attempts=0))
-        if app.metrics is not None:
-            app.metrics.notification(kind, False)
-        return
-    if delivery.status == "delivered":
-        await app.emit(run.id, goal.id, ev.NotificationSent(kind=kind, target=target, attempts=delivery.attempts))
-    elif delivery.status in ("failed", "refused", "unknown"):
-        await app.emit(run.id, goal.id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
-                                                              attempts=delivery.attempts))
-    elif delivery.detail == EARLIER_UNKNOWN:  # skipped: an attempt before a crash may or may not have arrived
-        await app.emit(run.id, goal.id, ev.Note(message=f"completion {kind} to {target}: {delivery.detail}"))

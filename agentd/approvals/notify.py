@@ -100,16 +100,6 @@ async def _email(app: "App", a: m.Approval, goal: m.Goal, name: str) -> None:
 
 
 async def _send(app: "App", a: m.Approval, kind: str, target: str, send) -> None:
-    try:
-        delivery = await send()
-    except Exception as exc:  # noqa: BLE001 - refused before recording, or a bug of ours: logged, run untouched
-        if not isinstance(exc, AgentdError):
-            _log.error("approval notification failed unexpectedly", exc_info=exc, kind=kind)
-        error = exc.message if isinstance(exc, AgentdError) else f"{type(exc).__name__}: {exc}"
-        await app.emit(a.run_id, a.goal_id, ev.NotificationFailed(kind=kind, target=target, error=error, attempts=0))
-        return
-    if delivery.status == "delivered":
-        await app.emit(a.run_id, a.goal_id, ev.NotificationSent(kind=kind, target=target, attempts=delivery.attempts))
-    elif delivery.status in ("failed", "refused", "unknown"):
-        await app.emit(a.run_id, a.goal_id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
-                                                                  attempts=delivery.attempts))
+    from ..tools.delivery import deliver_notice
+
+    await deliver_notice(app, a.run_id, a.goal_id, kind, target, send, what="approval")

@@ -21,13 +21,14 @@ behind; the run manager marks those ``unknown`` when the run ends.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from .. import log
 from ..shared.config import ToolsConfig
-from ..protocol.errors import ToolError, ToolRefused
+from ..protocol import events as ev
+from ..protocol.errors import AgentdError, ToolError, ToolRefused
 from ..retry import RetryPolicy, retry
 from .base import EffectRecord, SideEffects
 
@@ -141,3 +142,27 @@ async def deliver_effect(once: Callable[[], Awaitable[str]], *, effects: SideEff
         status, detail, attempts = await deliver(once, tools, kind=kind, on_retry=on_retry)
     await effects.finish(record.id, status=status, detail=detail, attempts=attempts)
     return Delivery(status, detail, attempts, message_id)
+
+
+async def deliver_notice(app: Any, run_id: str, goal_id: str, kind: str, target: str, send, *,
+                         what: str = "completion") -> None:
+    """Send one notification of a run (``what``: completion, approval) and
+    journal how it went; whatever happens, the run's own outcome stands (a
+    notification never fails a run)."""
+    try:
+        delivery = await send()
+    except Exception as exc:  # noqa: BLE001 - refused before recording (bad URL), or a bug of ours
+        if not isinstance(exc, AgentdError):
+            _log.error(f"{what} notification failed unexpectedly", exc_info=exc, kind=kind)
+        error = exc.message if isinstance(exc, AgentdError) else f"{type(exc).__name__}: {exc}"
+        await app.emit(run_id, goal_id, ev.NotificationFailed(kind=kind, target=target, error=error, attempts=0))
+        if app.metrics is not None:
+            app.metrics.notification(kind, False)
+        return
+    if delivery.status == "delivered":
+        await app.emit(run_id, goal_id, ev.NotificationSent(kind=kind, target=target, attempts=delivery.attempts))
+    elif delivery.status in ("failed", "refused", "unknown"):
+        await app.emit(run_id, goal_id, ev.NotificationFailed(kind=kind, target=target, error=delivery.detail,
+                                                              attempts=delivery.attempts))
+    elif delivery.detail == EARLIER_UNKNOWN:  # skipped: an attempt before a crash may or may not have arrived
+        await app.emit(run_id, goal_id, ev.Note(message=f"{what} {kind} to {target}: {delivery.detail}"))

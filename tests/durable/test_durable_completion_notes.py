@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import trio
 
-from agentd.agent.executor import _deliver
 from agentd.protocol import events as ev
 from agentd.tools.base import EffectRecord
-from agentd.tools.delivery import earlier_outcome
+from agentd.tools.delivery import deliver_notice, earlier_outcome
 
 
 class _App:
@@ -21,17 +20,13 @@ class _App:
         self.emitted.extend(events)
 
 
-class _Ref:
-    id = "r1"
-
-
 def _emitted_for(record: EffectRecord) -> list:
     app = _App()
 
     async def send():
         return earlier_outcome(record)
 
-    trio.run(_deliver, app, _Ref(), _Ref(), "email", "a@example.org", send)
+    trio.run(deliver_notice, app, "r1", "g1", "email", "a@example.org", send)
     return app.emitted
 
 
