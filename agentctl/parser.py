@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any, Callable, NamedTuple
 
 from agentd.protocol import loglevels
 
@@ -140,94 +141,167 @@ def _list_options(p: argparse.ArgumentParser, limit: int) -> None:
                    help="table (default), json (same as --json) or md (a markdown table)")
 
 
+def _split_tools(text: str) -> list[str] | None:
+    """``--tools a,b`` → ["a", "b"]; ``default`` (or ``all``) → None: every default tool."""
+    if text.strip().lower() in ("default", "all"):
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _notify_mode(text: str) -> str | None:
+    """``--notify``'s value; ``default`` → None: the daemon's [notify] default."""
+    return None if text == "default" else text
+
+
+class GoalOption(NamedTuple):
+    """One option of ``goal create`` and ``goal edit``: how argparse reads it
+    and which goal.create / goal.update field it fills.
+
+    ``field`` None: commands/goal.py combines the option with others itself
+    (schedules from --schedule and --timezone, the approval policy from
+    --ask/--deny/--allow). ``clear``: edit's flag that removes the value (to
+    [] for a repeatable option, else None); for a repeatable option edit's help
+    says that it replaces the list. goal.update takes every field at its top
+    level; goal.create takes the run parameters (``in_params``) in ``params``.
+    """
+
+    flag: str
+    field: str | None
+    group: str
+    help: str
+    metavar: str | None = None
+    type: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] | None = None
+    repeat: bool = False  # repeatable (action="append")
+    switch: bool = False  # a flag without a value (True when given)
+    parse: Callable[[Any], Any] | None = None  # the value → the field's value
+    clear: tuple[str, str] | None = None  # edit: (flag, help) that removes the value
+    only: str | None = None  # "create" or "edit": the other command has no such option
+    in_params: bool = True  # create: a field of GoalCreate.params (GoalParams), else of GoalCreate
+
+    @property
+    def dest(self) -> str:
+        return self.field or self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def clear_dest(self) -> str:
+        return self.clear[0].lstrip("-").replace("-", "_") if self.clear else ""
+
+
+_GOAL, _RUN, _NOTIFY, _SCHED = "goal", "run parameters", "notifications and alerts", "scheduling policy"
+
+GOAL_OPTIONS: tuple[GoalOption, ...] = (
+    GoalOption("--objective", "objective", _GOAL, "a new objective", only="edit", in_params=False),
+    GoalOption("--name", "name", _GOAL, "a short name, shown in lists and accepted wherever the goal's id is",
+               in_params=False),
+    GoalOption("--schedule", None, _GOAL, "a cron expression", metavar="CRON", repeat=True,
+               clear=("--no-schedule", "remove every schedule")),
+    GoalOption("--timezone", None, _GOAL, "IANA timezone of the schedules (default: this machine's)",
+               metavar="TZ"),
+    GoalOption("--webhook", "webhook_url", _GOAL, "POST a signed notification here when a run ends",
+               metavar="URL", clear=("--no-webhook", "remove the webhook"), in_params=False),
+    GoalOption("--step-budget", "step_budget", _RUN, "at most N steps per run (default 20)", metavar="N",
+               type=_positive_int),
+    GoalOption("--tools", "allowed_tools", _RUN,
+               "the tools a run may use (comma-separated; 'default' for all default tools)", metavar="A,B",
+               parse=_split_tools),
+    GoalOption("--allow-domain", "allowed_domains", _RUN,
+               "a domain the web tools may reach; without any, every public host", metavar="DOMAIN",
+               repeat=True, clear=("--no-allow-domains", "allow any public host again")),
+    GoalOption("--constraint", "constraints", _RUN, "a rule the agent must follow", metavar="TEXT", repeat=True,
+               clear=("--no-constraints", "remove every constraint")),
+    GoalOption("--email", "email_to", _RUN, "email the summary to this address", metavar="ADDRESS",
+               repeat=True, clear=("--no-email", "remove every email recipient")),
+    GoalOption("--token-budget", "token_budget", _RUN, "at most N tokens per run", metavar="N",
+               type=_positive_int, clear=("--no-token-budget", "remove the token budget")),
+    GoalOption("--time-limit", "time_limit_s", _RUN, "at most this long per run", metavar="SECONDS",
+               type=_non_negative_float, clear=("--no-time-limit", "remove the time limit")),
+    GoalOption("--max-concurrent", "max_concurrent", _RUN, "at most N runs of this goal at once", metavar="N",
+               type=_positive_int),
+    GoalOption("--max-cost", "max_cost", _RUN,
+               "money budget per run, in US dollars (a model call that could exceed it is not made)",
+               metavar="USD", type=_non_negative_float,
+               clear=("--no-max-cost",
+                      "remove the goal's per-run money budget (the config's [budgets] default applies)")),
+    GoalOption("--max-cost-per-day", "max_cost_per_day", _RUN,
+               "money budget for all of the goal's runs in a UTC day", metavar="USD", type=_non_negative_float,
+               clear=("--no-max-cost-per-day", "remove the goal's daily money budget (the config's default applies)")),
+    GoalOption("--max-cost-per-month", "max_cost_per_month", _RUN,
+               "money budget for all of the goal's runs in a UTC month", metavar="USD", type=_non_negative_float,
+               clear=("--no-max-cost-per-month",
+                      "remove the goal's monthly money budget (the config's default applies)")),
+    GoalOption("--expect", "expect", _RUN,
+               "a file (relative to the goal's artifacts) each run must write; a run that ends without it, or "
+               "with it empty, fails", metavar="FILE", repeat=True,
+               clear=("--no-expect", "remove every expected file")),
+    GoalOption("--ask", None, _RUN,
+               "ask a person before each call of TOOL (send_email, send_webhook, external tools not read-only); "
+               "the run waits, parked, for `run approve`/`run deny`", metavar="TOOL", repeat=True),
+    GoalOption("--deny", None, _RUN, "never make calls of TOOL: the agent is told it is denied", metavar="TOOL",
+               repeat=True),
+    GoalOption("--allow", None, _RUN, "make calls of TOOL without asking again, undoing --ask/--deny",
+               metavar="TOOL", repeat=True, only="edit"),
+    GoalOption("--guard", "guard", _RUN,
+               "after a run read untrusted content, a call that would send data where the goal does not name: "
+               "block it (default) or ask a person (see `agentctl approvals`)", choices=("block", "ask")),
+    GoalOption("--approval-timeout", "approval_timeout_s", _RUN,
+               "a call nobody decides on within this is denied (default 86400: 24 h)", metavar="SECONDS",
+               type=_positive_int),
+    GoalOption("--expect-sent", "expect_sent", _RUN,
+               "a delivery each run must make: webhook (send_webhook) or email (send_email); a run that ends "
+               "without one delivered fails", choices=("webhook", "email"), repeat=True,
+               clear=("--no-expect-sent", "remove every expected delivery")),
+    GoalOption("--notify", "notify", _NOTIFY,
+               "send the completion webhook and email after every run (always) or only when the result changed "
+               "since the last successful run (on_change); default: the daemon's [notify] default",
+               choices=("always", "on_change", "default"), parse=_notify_mode),
+    GoalOption("--alert-quiet", "alert_quiet_periods", _NOTIFY,
+               "alert once when this scheduled goal had no successful run for N of its periods "
+               "(0: never; default: [alerts] quiet_periods, 2)", metavar="N", type=_non_negative_int),
+    GoalOption("--alert-failed", "alert_failed_runs", _NOTIFY,
+               "alert once when its last K runs failed (0: never; default: [alerts] failed_runs, 3)", metavar="K",
+               type=_non_negative_int),
+    GoalOption("--alert-via", "alert_via", _NOTIFY,
+               "also send its alerts to the goal's own webhook or email recipients, besides [alerts]",
+               choices=("webhook", "email"), repeat=True,
+               clear=("--no-alert-via", "send alerts only to the [alerts] destinations")),
+    GoalOption("--catchup", "catchup", _SCHED,
+               "ticks missed while agentd was down: none, the latest (default) or all in the window",
+               choices=("none", "latest", "all"), in_params=False),
+    GoalOption("--catchup-window", "catchup_window_s", _SCHED, "how far back catch-up looks (default 86400)",
+               metavar="SECONDS", type=_positive_int, in_params=False),
+    GoalOption("--overlap", "overlap", _SCHED,
+               "a tick while a run is active: skip it (default), queue one, or cancel the running one",
+               choices=("skip", "queue", "cancel"), in_params=False),
+    GoalOption("--paused", "paused", _SCHED, "create the goal paused", switch=True, only="create",
+               in_params=False),
+)
+
+
+def goal_options(command: str) -> list[GoalOption]:
+    """The options of ``goal create`` or ``goal edit`` (``command``), in help order."""
+    return [o for o in GOAL_OPTIONS if o.only in (None, command)]
+
+
 def _goal_options(p: argparse.ArgumentParser, edit: bool) -> None:
-    g = p.add_argument_group("goal")
-    if edit:
-        g.add_argument("--objective", help="a new objective")
-    g.add_argument("--name", help="a short name, shown in lists and accepted wherever the goal's id is")
-    g.add_argument("--schedule", metavar="CRON", action="append",
-                   help="a cron expression (repeatable)" + ("; replaces all schedules" if edit else ""))
-    g.add_argument("--timezone", metavar="TZ",
-                   help="IANA timezone of the schedules (default: this machine's)")
-    g.add_argument("--webhook", metavar="URL", help="POST a signed notification here when a run ends")
-    if edit:
-        g.add_argument("--no-schedule", action="store_true", help="remove every schedule")
-        g.add_argument("--no-webhook", action="store_true", help="remove the webhook")
-    b = p.add_argument_group("run parameters")
-    b.add_argument("--step-budget", type=_positive_int, metavar="N", help="at most N steps per run (default 20)")
-    b.add_argument("--tools", metavar="A,B", help="the tools a run may use (comma-separated; 'default' for all default tools)")
-    b.add_argument("--allow-domain", metavar="DOMAIN", action="append", dest="allow_domains",
-                   help="a domain the web tools may reach (repeatable; default: any public host)")
-    b.add_argument("--constraint", metavar="TEXT", action="append", dest="constraints",
-                   help="a rule the agent must follow (repeatable)")
-    b.add_argument("--email", metavar="ADDRESS", action="append", dest="emails",
-                   help="email the summary to this address (repeatable)")
-    b.add_argument("--token-budget", type=_positive_int, metavar="N", help="at most N tokens per run")
-    b.add_argument("--time-limit", type=_non_negative_float, metavar="SECONDS", help="at most this long per run")
-    b.add_argument("--max-concurrent", type=_positive_int, metavar="N", help="at most N runs of this goal at once")
-    b.add_argument("--max-cost", type=_non_negative_float, metavar="USD",
-                   help="money budget per run, in US dollars (a model call that could exceed it is not made)")
-    b.add_argument("--max-cost-per-day", type=_non_negative_float, metavar="USD",
-                   help="money budget for all of the goal's runs in a UTC day")
-    b.add_argument("--max-cost-per-month", type=_non_negative_float, metavar="USD",
-                   help="money budget for all of the goal's runs in a UTC month")
-    b.add_argument("--expect", metavar="FILE", action="append", dest="expect",
-                   help="a file (relative to the goal's artifacts) each run must write; a run that ends "
-                        "without it, or with it empty, fails (repeatable" + ("; replaces the list)" if edit else ")"))
-    b.add_argument("--ask", metavar="TOOL", action="append", dest="ask",
-                   help="ask a person before each call of TOOL (send_email, send_webhook, external tools not "
-                        "read-only); the run waits, parked, for `run approve`/`run deny` (repeatable)")
-    b.add_argument("--deny", metavar="TOOL", action="append", dest="deny",
-                   help="never make calls of TOOL: the agent is told it is denied (repeatable)")
-    if edit:
-        b.add_argument("--allow", metavar="TOOL", action="append", dest="allow",
-                       help="make calls of TOOL without asking again (undoes --ask/--deny; repeatable)")
-    b.add_argument("--guard", choices=("block", "ask"),
-                   help="after a run read untrusted content, a call that would send data where the goal does not "
-                        "name: block it (default) or ask a person (see `agentctl approvals`)")
-    b.add_argument("--approval-timeout", type=_positive_int, metavar="SECONDS",
-                   help="a call nobody decides on within this is denied (default 86400: 24 h)")
-    b.add_argument("--expect-sent", choices=("webhook", "email"), action="append", dest="expect_sent",
-                   help="a delivery each run must make: webhook (send_webhook) or email (send_email); a run that "
-                        "ends without one delivered fails (repeatable" + ("; replaces the list)" if edit else ")"))
-    if edit:
-        b.add_argument("--no-token-budget", action="store_true", help="remove the token budget")
-        b.add_argument("--no-time-limit", action="store_true", help="remove the time limit")
-        b.add_argument("--no-max-cost", action="store_true",
-                       help="remove the goal's per-run money budget (the config's [budgets] default applies)")
-        b.add_argument("--no-max-cost-per-day", action="store_true",
-                       help="remove the goal's daily money budget (the config's default applies)")
-        b.add_argument("--no-max-cost-per-month", action="store_true",
-                       help="remove the goal's monthly money budget (the config's default applies)")
-        b.add_argument("--no-constraints", action="store_true", help="remove every constraint")
-        b.add_argument("--no-allow-domains", action="store_true", help="allow any public host again")
-        b.add_argument("--no-email", action="store_true", help="remove every email recipient")
-        b.add_argument("--no-expect", action="store_true", help="remove every expected file")
-        b.add_argument("--no-expect-sent", action="store_true", help="remove every expected delivery")
-    n = p.add_argument_group("notifications and alerts")
-    n.add_argument("--notify", choices=("always", "on_change", "default") if edit else ("always", "on_change"),
-                   help="send the completion webhook and email after every run (always) or only when the result "
-                        "changed since the last successful run (on_change)"
-                        + ("; default: the daemon's [notify] default" if edit else " (default: [notify] default)"))
-    n.add_argument("--alert-quiet", type=_non_negative_int, metavar="N", dest="alert_quiet",
-                   help="alert once when this scheduled goal had no successful run for N of its periods "
-                        "(0: never; default: [alerts] quiet_periods, 2)")
-    n.add_argument("--alert-failed", type=_non_negative_int, metavar="K", dest="alert_failed",
-                   help="alert once when its last K runs failed (0: never; default: [alerts] failed_runs, 3)")
-    n.add_argument("--alert-via", choices=("webhook", "email"), action="append", dest="alert_via",
-                   help="also send its alerts to the goal's own webhook or email recipients, besides [alerts] "
-                        "(repeatable" + ("; replaces the list)" if edit else ")"))
-    if edit:
-        n.add_argument("--no-alert-via", action="store_true", help="send alerts only to the [alerts] destinations")
-    s = p.add_argument_group("scheduling policy")
-    s.add_argument("--catchup", choices=("none", "latest", "all"),
-                   help="ticks missed while agentd was down: none, the latest (default) or all in the window")
-    s.add_argument("--catchup-window", type=_positive_int, metavar="SECONDS",
-                   help="how far back catch-up looks (default 86400)")
-    s.add_argument("--overlap", choices=("skip", "queue", "cancel"),
-                   help="a tick while a run is active: skip it (default), queue one, or cancel the running one")
-    if not edit:
-        s.add_argument("--paused", action="store_true", help="create the goal paused")
+    """Add GOAL_OPTIONS to ``goal create`` or (``edit``) ``goal edit``: by
+    group, each group's clearing flags (edit) after its options."""
+    options = goal_options("edit" if edit else "create")
+    for name in dict.fromkeys(o.group for o in options):
+        g = p.add_argument_group(name)
+        group = [o for o in options if o.group == name]
+        for o in group:
+            if o.switch:
+                g.add_argument(o.flag, action="store_true", default=None, dest=o.dest, help=o.help)
+                continue
+            help = o.help
+            if o.repeat:
+                help += " (repeatable; replaces the list)" if edit and o.clear else " (repeatable)"
+            g.add_argument(o.flag, dest=o.dest, metavar=o.metavar, type=o.type, choices=o.choices,
+                           action="append" if o.repeat else "store", help=help)
+        for o in group:
+            if edit and o.clear:
+                g.add_argument(o.clear[0], action="store_true", help=o.clear[1])
 
 
 def build_parser() -> argparse.ArgumentParser:

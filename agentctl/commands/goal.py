@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from ..context import Context, UsageError, drop_none
+from ..parser import GoalOption, goal_options
 from ..render import Column, markdown_table, one_line, shorten, table
 
 
@@ -37,15 +38,6 @@ def local_timezone() -> str:
     return "UTC"
 
 
-def _split_tools(text: str | None) -> Any:
-    """``a,b`` → ["a", "b"]; ``default`` → None (every default tool)."""
-    if text is None:
-        return None
-    if text.strip().lower() in ("default", "all"):
-        return "default"
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _schedules(args: argparse.Namespace) -> list[dict] | None:
     if not args.schedule:
         return None
@@ -71,43 +63,24 @@ def approval_policy(args: argparse.Namespace, current: dict) -> dict | None:
     return {t: p for t, p in policy.items() if p != "allow"}
 
 
+def _value(o: GoalOption, args: argparse.Namespace) -> Any:
+    """The field's value from option ``o``; None when it was not given (or its
+    value means "the default", e.g. ``--tools default``)."""
+    value = getattr(args, o.dest)
+    return o.parse(value) if value is not None and o.parse else value
+
+
 def create_params(args: argparse.Namespace) -> dict:
-    """goal.create params (GoalCreate) from the options."""
-    tools = _split_tools(args.tools)
-    params = drop_none(
-        step_budget=args.step_budget,
-        allowed_tools=None if tools == "default" else tools,
-        constraints=args.constraints,
-        allowed_domains=args.allow_domains,
-        email_to=args.emails,
-        token_budget=args.token_budget,
-        time_limit_s=args.time_limit,
-        max_concurrent=args.max_concurrent,
-        max_cost=args.max_cost,
-        max_cost_per_day=args.max_cost_per_day,
-        max_cost_per_month=args.max_cost_per_month,
-        expect=args.expect,
-        expect_sent=args.expect_sent,
-        approvals=approval_policy(args, {}),
-        approval_timeout_s=args.approval_timeout,
-        guard=args.guard,
-        notify=args.notify,
-        alert_quiet_periods=args.alert_quiet,
-        alert_failed_runs=args.alert_failed,
-        alert_via=args.alert_via,
-    )
-    out = drop_none(
-        objective=args.objective,
-        name=args.name,
-        schedules=_schedules(args),
-        webhook_url=args.webhook,
-        params=params or None,
-        catchup=args.catchup,
-        catchup_window_s=args.catchup_window,
-        overlap=args.overlap,
-    )
-    if args.paused:
-        out["paused"] = True
+    """goal.create params (GoalCreate) from the options: the run parameters in
+    ``params``, options left out (None) left to the daemon's defaults."""
+    out: dict[str, Any] = drop_none(objective=args.objective, schedules=_schedules(args))
+    params: dict[str, Any] = drop_none(approvals=approval_policy(args, {}))
+    for o in goal_options("create"):
+        value = _value(o, args) if o.field else None
+        if value is not None:
+            (params if o.in_params else out)[o.field] = value
+    if params:
+        out["params"] = params
     return out
 
 
@@ -404,48 +377,26 @@ def cmd_show(ctx: Context) -> None:
 
 
 def update_params(ctx: Context) -> dict:
-    """goal.update params (GoalUpdate) from the options; only what was given."""
+    """goal.update params (GoalUpdate) from the options; only what was given
+    (an option's --no-… flag sends [] or None). Raises UsageError for an
+    option given together with its --no-… flag, or for no option at all."""
     args = ctx.args
-    for flag, other, name in ((args.schedule, args.no_schedule, "--schedule/--no-schedule"),
-                              (args.webhook, args.no_webhook, "--webhook/--no-webhook"),
-                              (args.token_budget, args.no_token_budget, "--token-budget/--no-token-budget"),
-                              (args.time_limit, args.no_time_limit, "--time-limit/--no-time-limit"),
-                              (args.max_cost, args.no_max_cost, "--max-cost/--no-max-cost"),
-                              (args.max_cost_per_day, args.no_max_cost_per_day,
-                               "--max-cost-per-day/--no-max-cost-per-day"),
-                              (args.max_cost_per_month, args.no_max_cost_per_month,
-                               "--max-cost-per-month/--no-max-cost-per-month"),
-                              (args.constraints, args.no_constraints, "--constraint/--no-constraints"),
-                              (args.allow_domains, args.no_allow_domains, "--allow-domain/--no-allow-domains"),
-                              (args.emails, args.no_email, "--email/--no-email"),
-                              (args.expect, args.no_expect, "--expect/--no-expect"),
-                              (args.expect_sent, args.no_expect_sent, "--expect-sent/--no-expect-sent"),
-                              (args.alert_via, args.no_alert_via, "--alert-via/--no-alert-via")):
-        if flag is not None and other:
-            raise UsageError(f"{name}: give one or the other")
+    options = goal_options("edit")
+    for o in options:
+        if o.clear and getattr(args, o.dest) is not None and getattr(args, o.clear_dest):
+            raise UsageError(f"{o.flag}/{o.clear[0]}: give one or the other")
     up: dict[str, Any] = {"id": args.id}
     if args.ask or args.deny or args.allow:
         goal = ctx.call("goal.get", {"id": args.id})
         up["id"] = goal["id"]
         up["approvals"] = approval_policy(args, (goal.get("params") or {}).get("approvals") or {}) or {}
-    if args.approval_timeout is not None:
-        up["approval_timeout_s"] = args.approval_timeout
-    if args.guard is not None:
-        up["guard"] = args.guard
-    up.update(drop_none(objective=args.objective, name=args.name, webhook_url=args.webhook,
-                        step_budget=args.step_budget, token_budget=args.token_budget,
-                        time_limit_s=args.time_limit, max_concurrent=args.max_concurrent,
-                        max_cost=args.max_cost, max_cost_per_day=args.max_cost_per_day,
-                        max_cost_per_month=args.max_cost_per_month, constraints=args.constraints, allowed_domains=args.allow_domains,
-                        email_to=args.emails, expect=args.expect, expect_sent=args.expect_sent,
-                        alert_quiet_periods=args.alert_quiet, alert_failed_runs=args.alert_failed,
-                        alert_via=args.alert_via, catchup=args.catchup,
-                        catchup_window_s=args.catchup_window, overlap=args.overlap))
-    if args.notify is not None:
-        up["notify"] = None if args.notify == "default" else args.notify
-    tools = _split_tools(args.tools)
-    if tools is not None:
-        up["allowed_tools"] = None if tools == "default" else tools
+    for o in options:
+        if o.field is None:
+            continue
+        if getattr(args, o.dest) is not None:
+            up[o.field] = _value(o, args)
+        elif o.clear and getattr(args, o.clear_dest):
+            up[o.field] = [] if o.repeat else None
     if args.no_schedule:
         if args.timezone:
             raise UsageError("--timezone with --no-schedule makes no sense")
@@ -459,17 +410,6 @@ def update_params(ctx: Context) -> dict:
         up["schedules"] = [{"cron": s["cron"], "timezone": args.timezone} for s in goal.get("schedules") or []]
         if not up["schedules"]:
             raise UsageError("the goal has no schedules to move to --timezone")
-    for flag, key in ((args.no_webhook, "webhook_url"), (args.no_token_budget, "token_budget"),
-                      (args.no_time_limit, "time_limit_s"), (args.no_max_cost, "max_cost"),
-                      (args.no_max_cost_per_day, "max_cost_per_day"),
-                      (args.no_max_cost_per_month, "max_cost_per_month")):
-        if flag:
-            up[key] = None
-    for flag, key in ((args.no_constraints, "constraints"), (args.no_allow_domains, "allowed_domains"),
-                      (args.no_email, "email_to"), (args.no_expect, "expect"),
-                      (args.no_expect_sent, "expect_sent"), (args.no_alert_via, "alert_via")):
-        if flag:
-            up[key] = []
     if len(up) == 1:
         raise UsageError("nothing to change: give at least one option (see goal edit --help)")
     return up
