@@ -32,7 +32,7 @@ ELLIPSIS = "…"
 _STATUS_SGR = {
     "active": "32", "ok": "32", "completed": "32", "delivered": "32", "fired": "32",
     "caught_up": "32", "closed": "32", "true": "32",
-    "paused": "33", "pending": "33", "degraded": "33", "queued": "33", "intent": "33",
+    "paused": "33", "pending": "33", "awaiting": "33", "degraded": "33", "queued": "33", "intent": "33",
     "coalesced": "33", "half_open": "33", "unchecked": "33", "stopping": "33",
     "running": "36",
     "failed": "31", "refused": "31", "error": "31", "incompatible": "31", "missed": "31", "open": "31",
@@ -41,6 +41,13 @@ _STATUS_SGR = {
     "cancelled": "2", "archived": "2", "skipped": "2",
 }
 TERMINAL_RUN_STATES = frozenset({"completed", "failed", "cancelled"})
+
+
+def run_status(run: dict) -> str:
+    """A run's status as shown: ``awaiting approval`` for a run parked until a
+    person decides on a call (the daemon says ``pending`` and lists the calls
+    in ``awaiting_approval``), else its status."""
+    return "awaiting approval" if run.get("awaiting_approval") else run.get("status") or "?"
 
 
 class Out:

@@ -113,6 +113,17 @@ def cmd_deny(ctx: Context) -> None:
     ctx.info(f"Denied {names}{tail}.")
 
 
+def decide_hint(ctx: Context, run: dict) -> str:
+    """What to type for a parked run (a run from run.list / run.get with
+    ``awaiting_approval``): ``call C waits: agentctl run approve R or agentctl
+    run deny R`` (with --call when several calls wait)."""
+    rid, calls = run["id"], run.get("awaiting_approval") or []
+    call = " --call CALL" if len(calls) > 1 else ""
+    return (f"{'call' if len(calls) == 1 else 'calls'} {', '.join(calls)} "
+            f"{'waits' if len(calls) == 1 else 'wait'}: {ctx.command(f'run approve {rid}{call}')} or "
+            f"{ctx.command(f'run deny {rid}{call}')}")
+
+
 def waiting_lines(ctx: Context, approvals: list[Any]) -> str | None:
     """``run show``'s lines for its calls still waiting, or None."""
     waiting = [x for x in approvals if x.get("status") == "pending"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..context import Context, UsageError, drop_none
 from ..parser import GoalOption, goal_options
-from ..render import Column, markdown_table, one_line, shorten, table
+from ..render import Column, markdown_table, one_line, run_status, shorten, table
 
 
 def local_timezone() -> str:
@@ -149,7 +149,7 @@ def _last_run(goal: dict) -> tuple[str | None, str | None]:
     run = goal.get("last_run")
     if not run:
         return None, None
-    return run.get("status"), run.get("ended_at") or run.get("started_at") or run.get("created_at")
+    return run_status(run), run.get("ended_at") or run.get("started_at") or run.get("created_at")
 
 
 def _health_cell(g: dict) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 from ..context import Context, drop_none
 from ..render import (
-    TERMINAL_RUN_STATES, Column, duration_ms, elapsed, key_values, markdown_table, one_line, table,
-    truncate, usd,
+    TERMINAL_RUN_STATES, Column, duration_ms, elapsed, key_values, markdown_table, one_line, run_status,
+    table, truncate, usd,
 )
 
 
@@ -26,17 +26,17 @@ def cmd_list(ctx: Context) -> None:
         return ctx.emit_json(res)
     runs = res.get("runs", [])
     if ctx.fmt == "md":
-        rows = [[r["id"], r["goal_id"], r["status"], r.get("trigger"), _steps(r), r.get("started_at") or "-",
-                 elapsed(r.get("started_at"), r.get("ended_at")), _note(r)] for r in runs]
+        rows = [[r["id"], r["goal_id"], run_status(r), r.get("trigger"), _steps(r), r.get("started_at") or "-",
+                 elapsed(r.get("started_at"), r.get("ended_at")), _note(ctx, r)] for r in runs]
         ctx.print(markdown_table(["ID", "Goal", "Status", "Trigger", "Steps", "Started", "Took", "Note"], rows))
     elif not runs:
         ctx.info("No runs.")
         return
     else:
         out = ctx.out
-        rows = [[r["id"], r["goal_id"], r["status"], r.get("trigger"), _steps(r),
+        rows = [[r["id"], r["goal_id"], run_status(r), r.get("trigger"), _steps(r),
                  out.time(r.get("started_at") or r.get("created_at")),
-                 elapsed(r.get("started_at"), r.get("ended_at")), _note(r)] for r in runs]
+                 elapsed(r.get("started_at"), r.get("ended_at")), _note(ctx, r)] for r in runs]
         cols = [Column("ID"), Column("GOAL"), Column("STATUS", paint=out.status), Column("TRIGGER"),
                 Column("STEPS", right=True), Column("STARTED"), Column("TOOK", right=True),
                 Column("NOTE", flex=True)]
@@ -50,7 +50,11 @@ def _steps(run: dict) -> str:
     return f"{run.get('steps_executed', 0)}/{run.get('step_budget', '?')}"
 
 
-def _note(run: dict) -> str:
+def _note(ctx: Context, run: dict) -> str:
+    if run.get("awaiting_approval"):
+        from .approvals import decide_hint
+
+        return decide_hint(ctx, run)
     if run.get("error"):
         return run["error"]
     return one_line(run.get("summary") or "")
@@ -80,9 +84,9 @@ def render_run(ctx: Context, run: dict, blocked: list[dict] | None = None) -> st
     if run.get("scheduled_for"):
         trigger += f"  (tick of {out.time(run['scheduled_for'])})"
     pairs: list[tuple[str, Any]] = [
-        ("Status", out.status(run.get("status", "?"))
-         + ("  (parked: waiting for approval)" if any(a.get("status") == "pending" for a in run.get("approvals") or [])
-            and run.get("status") == "pending" else "")),
+        ("Status", out.status(run_status(run))
+         + ("  (parked: it holds no slot until a person decides; see below)" if run.get("awaiting_approval")
+            else "")),
         ("Goal", run.get("goal_id")),
         ("Trigger", trigger),
         ("Created", out.time(run.get("created_at"))),
@@ -178,7 +182,7 @@ def _unchanged(run: dict) -> str | None:
 def run_markdown(run: dict) -> str:
     usage = run.get("usage") or {}
     lines = [f"# Run {run['id']}", "",
-             f"- **Status:** {run.get('status')}",
+             f"- **Status:** {run_status(run)}",
              f"- **Goal:** {run.get('goal_id')}",
              f"- **Trigger:** {run.get('trigger')}",
              f"- **Started:** {run.get('started_at') or '-'}",

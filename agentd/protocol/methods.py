@@ -355,6 +355,9 @@ class Run(_R):
     budget_exhausted: bool = False
     model_calls: list[ModelCall] = []  # run.get only
     approvals: list["Approval"] = []  # run.get only: the run's calls that needed a person's decision
+    # Parked (status pending, holding no slot): the ids of its calls waiting for
+    # a person's decision (run.approve / run.deny); empty otherwise.
+    awaiting_approval: list[str] = []
     # The exfiltration guard (run.get only): the step whose result first brought
     # untrusted content into the run, and how many calls it blocked.
     tainted_at_step: int | None = None

@@ -67,6 +67,11 @@ def waiting(conn: sqlite3.Connection, run_id: str | None = None, goal_id: str | 
     return conn.execute(sql + " ORDER BY a.requested_at, a.id", args).fetchall()
 
 
+def waiting_ids(conn: sqlite3.Connection, run_id: str) -> list[str]:
+    """The ids of the run's calls waiting for a decision (none unless it is parked)."""
+    return [r["id"] for r in waiting(conn, run_id)]
+
+
 def parked_runs(conn: sqlite3.Connection) -> dict[str, str]:
     """run id -> goal id of every parked run."""
     return {r["run_id"]: r["goal_id"] for r in waiting(conn)}

@@ -13,6 +13,7 @@ from ..protocol.events import RunFinished
 from ..timeutil import iso
 from . import events as events_q
 from . import spend as spend_q
+from .approvals import waiting_ids
 from .ids import new_id
 
 _enc = msgspec.json.Encoder()
@@ -100,7 +101,7 @@ def bump_recoveries(conn: sqlite3.Connection, run_id: str) -> int:
     return conn.execute("SELECT recoveries FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
 
 
-def _run(row: sqlite3.Row) -> m.Run:
+def _run(conn: sqlite3.Connection, row: sqlite3.Row) -> m.Run:
     return m.Run(
         id=row["id"], goal_id=row["goal_id"], status=row["status"], trigger=row["trigger"],
         created_at=iso(row["created_at"]), step_budget=row["step_budget"], steps_executed=row["steps_executed"],
@@ -108,6 +109,7 @@ def _run(row: sqlite3.Row) -> m.Run:
         working_memory=_dec.decode(row["working_memory"]), error=row["error"], summary=row["summary"],
         usage=m.Usage(tokens_in=row["tokens_in"], tokens_out=row["tokens_out"]), recoveries=row["recoveries"],
         budget_exhausted=bool(row["budget_exhausted"]),
+        awaiting_approval=waiting_ids(conn, row["id"]) if row["status"] == "pending" else [],
     )
 
 
@@ -119,7 +121,7 @@ def run_row(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
 
 
 def get_run(conn: sqlite3.Connection, run_id: str, *, detail: bool = True) -> m.Run:
-    run = _run(run_row(conn, run_id))
+    run = _run(conn, run_row(conn, run_id))
     if detail:
         from .effects import effects_of
         from .notify import unchanged_since
@@ -158,12 +160,12 @@ def list_runs(conn: sqlite3.Connection, goal_id: str | None, status: str | None,
     total = conn.execute(f"SELECT count(*) FROM runs {where}", args).fetchone()[0]
     rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                         [*args, limit, offset]).fetchall()
-    return [_run(r) for r in rows], total
+    return [_run(conn, r) for r in rows], total
 
 
 def last_run(conn: sqlite3.Connection, goal_id: str) -> m.Run | None:
     row = conn.execute("SELECT * FROM runs WHERE goal_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (goal_id,)).fetchone()
-    return _run(row) if row else None
+    return _run(conn, row) if row else None
 
 
 def last_runs(conn: sqlite3.Connection, goal_ids: list[str]) -> dict[str, m.Run]:

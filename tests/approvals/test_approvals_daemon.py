@@ -7,6 +7,7 @@ server on loopback."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -106,7 +107,7 @@ def test_approved_call_is_made_once_and_the_decision_is_journaled(make_daemon, f
         assert listed.returncode == 0 and asked["approval_id"] in listed.stdout and "send_webhook" in listed.stdout
         shown = d.ctl("goal", "show", goal["id"]).stdout
         assert "1 call(s) wait for approval" in shown and "ask before send_webhook" in shown
-        assert "waiting for approval" in d.ctl("run", "show", run["id"]).stdout
+        assert "awaiting approval" in d.ctl("run", "show", run["id"]).stdout
         assert tool_posts(hook) == []
 
         # Without a terminal approving needs --yes; with it, the call is shown and approved.
@@ -162,6 +163,38 @@ def test_denied_call_is_not_made_and_the_model_is_told_why(make_daemon, fake_llm
     assert "not to that address" in told[0]["content"] and "It was not made" in told[0]["content"]
     (a,) = done["approvals"]
     assert (a["status"], a["note"]) == ("denied", "not to that address")
+
+
+def test_a_parked_run_shows_as_awaiting_approval_with_what_to_run(make_daemon, fake_llm):
+    with WebhookReceiver() as hook:
+        d = make_daemon(config=CONFIG)
+        goal, run = parked_goal(d, fake_llm, hook)
+        rid = run["id"]
+        (call,) = [a["id"] for a in d.call("approval.list", {"run_id": rid})["approvals"]]
+        env = {**d.env, "COLUMNS": "300"}
+
+        # --json keeps the status (pending: a parked run holds no slot) and names the waiting call.
+        (listed,) = ctl_json(d, "run", "list")["runs"]
+        assert (listed["status"], listed["awaiting_approval"]) == ("pending", [call])
+        assert ctl_json(d, "goal", "show", goal["id"])["last_run"]["awaiting_approval"] == [call]
+        # The text says what it waits for and what to run.
+        hint = f"call {call} waits: agentctl run approve {rid} or agentctl run deny {rid}"
+        table = d.ctl("run", "list", env=env).stdout
+        assert "awaiting approval" in table and hint in table and "pending" not in table, table
+        assert f"| awaiting approval |" in d.ctl("run", "list", "--format", "md", env=env).stdout
+        shown = d.ctl("run", "show", rid, env=env).stdout
+        assert re.search(r"Status +awaiting approval  \(parked", shown), shown
+        assert f"agentctl run approve {rid}" in shown and call in shown
+        assert "- **Status:** awaiting approval" in d.ctl("run", "show", rid, "--format", "md").stdout
+        assert f"{rid}  awaiting approval" in d.ctl("goal", "show", goal["id"], env=env).stdout
+        assert "awaiting approval" in d.ctl("goal", "list", env=env).stdout
+
+        # What the hint says to run works; then the run is no longer shown waiting.
+        deny = hint.split(" or ")[1].split()
+        assert deny[0] == "agentctl" and d.ctl(*deny[1:]).returncode == 0
+        assert d.wait_run(rid)["status"] == "completed"
+        (listed,) = ctl_json(d, "run", "list")["runs"]
+        assert listed["awaiting_approval"] == [] and "awaiting approval" not in d.ctl("run", "list", env=env).stdout
 
 
 def test_an_undecided_call_expires_denied_and_the_model_is_told(make_daemon, fake_llm):
