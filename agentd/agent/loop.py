@@ -438,11 +438,14 @@ class RunLoop:
         known = {"url": urls[0].rstrip(".,;:")} if len(urls) == 1 and "url" in spec.parameters.get("properties", {}) else {}
         return prompt.call_skeleton(spec, known)
 
-    def _todo(self, st: LoopState) -> str | None:
-        """The closing line of a tool result while declared outputs are missing."""
+    def _todo(self, st: LoopState, planned: list[Call]) -> str | None:
+        """The closing line of a tool result while declared outputs are missing
+        (first the tool that reads what the results only point to, if any)."""
         if not st.goal.params.expect and not st.goal.params.expect_sent:
             return None
-        return prompt.still_to_do(*self._missing(st))
+        reads = [getattr(self.tools.find(c.call.name), "read_next", None) for c in planned]
+        read_first = next((r for r in reads if r in self.allowed), None)
+        return prompt.still_to_do(*self._missing(st), read_first=read_first)
 
     async def _turns(self, st: LoopState) -> RunOutcome:
         budget = st.goal.params.step_budget
@@ -658,7 +661,7 @@ class RunLoop:
         # run as itself rather than inside an exception group.
         finished = any(results[c.step_no][1] is None and getattr(self.tools.find(c.call.name), "ends_run", False)
                        for c in planned)
-        todo = None if finished else self._todo(st)  # a finish gets the reminder instead
+        todo = None if finished else self._todo(st, planned)  # a finish gets the reminder instead
         st.messages += self._result_messages([(c.call, results[c.step_no][0], results[c.step_no][1])
                                               for c in planned], planned[0].recovered, todo)
         for c in planned:

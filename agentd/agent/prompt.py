@@ -137,14 +137,17 @@ def broken_call(name: str, why: str) -> str:
             f"Reply with the corrected {name} call.")
 
 
-def still_to_do(paths: Sequence[str], unsent: Sequence[str]) -> str | None:
+def still_to_do(paths: Sequence[str], unsent: Sequence[str], *, read_first: str | None = None) -> str | None:
     """The closing line of a tool result while declared outputs are missing
-    (None when nothing declared is missing)."""
+    (None when nothing declared is missing). ``read_first``: the result only
+    points to the data (search snippets); the tool that reads it comes first
+    (told "write the file" right after a search, the model wrote the snippets)."""
     items = [f"write `{p}` with `write_file`" for p in paths]
     items += [f"send the {kind} with `{SEND_TOOLS[kind]}`" for kind in unsent]
     if not items:
         return None
-    return "Still to do for this objective: " + "; ".join(items) + ". Reply with the next tool call."
+    first = f", from the page itself: first fetch the result you need with `{read_first}`" if read_first else ""
+    return "Still to do for this objective: " + "; ".join(items) + first + ". Reply with the next tool call."
 
 
 def call_skeleton(spec: ToolSpec, known: Mapping[str, Any]) -> str:

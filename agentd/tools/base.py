@@ -144,6 +144,9 @@ class LoopHooks(Protocol):
     ledger: ClassVar[bool]
     # (bucket, argument): the run's working memory lists this argument of each successful call
     working_memory: ClassVar[tuple[str, str] | None]
+    # The tool that reads what this one only points to (web_search's results are
+    # snippets: "fetch_page"); the loop says so when outputs are still to be written
+    read_next: ClassVar[str | None]
 
     def output(self, args: dict[str, Any]) -> tuple[str, str] | None:
         """The run output (kind, path or payload) a successful call with ``args`` records, or None."""
@@ -154,7 +157,8 @@ def _no_output(args: dict[str, Any]) -> None:
     return None
 
 
-OPTIONAL_HOOKS: dict[str, Any] = {"ends_run": False, "ledger": False, "working_memory": None, "output": _no_output}
+OPTIONAL_HOOKS: dict[str, Any] = {"ends_run": False, "ledger": False, "working_memory": None, "read_next": None,
+                                  "output": _no_output}
 
 
 def copy_attributes(wrapper: Any, tool: Any) -> None:

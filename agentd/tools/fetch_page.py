@@ -9,6 +9,7 @@ import trio
 
 from ..protocol.errors import ToolError
 from .base import ToolContext
+from .facts import data_facts, with_facts
 from .html import collapse_ws, html_to_markdown, wrap_untrusted
 from .net import fetch
 
@@ -54,4 +55,5 @@ class FetchPage:
         if result.final_url != result.url:
             notes.insert(0, f"[redirected to {result.final_url}]")
         body = "\n".join([*notes, text]) if notes else text
-        return wrap_untrusted(result.final_url, body, title=title)
+        facts = None if result.truncated else data_facts(text)  # a cut page's counts would be wrong
+        return wrap_untrusted(result.final_url, with_facts(body, facts, ctx.tools.observation_limit - 400), title=title)

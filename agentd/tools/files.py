@@ -36,6 +36,7 @@ import trio
 
 from ..protocol.errors import ToolError, ToolRefused
 from .base import ToolContext
+from .facts import data_facts, with_facts
 
 MAX_PATH = 512
 NAME_MAX = 255  # bytes in one path component (Linux file systems)
@@ -325,7 +326,10 @@ class ReadFile:
         end = params.offset + len(part)
         if end < len(text):
             part += f"\n[… {len(text) - end} more characters; read on with offset={end}]"
-        return part if part else f"{params.path} is empty (or offset {params.offset} is past its end, {len(text)} characters)."
+        if not part:
+            return f"{params.path} is empty (or offset {params.offset} is past its end, {len(text)} characters)."
+        # The facts of the whole file, with its first part only (later parts are read to see more, not to count again).
+        return with_facts(part, data_facts(text) if params.offset == 0 else None, limit)
 
 
 class WriteFile:

@@ -15,6 +15,7 @@ import trio
 
 from ..protocol.errors import ToolError, ToolRefused
 from .base import ToolContext
+from .facts import HEAD
 from .html import html_to_text, wrap_untrusted
 from .net import fetch
 
@@ -69,8 +70,9 @@ def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def parse_feed(data: str | bytes, limit: int = 10) -> tuple[str, list[FeedEntry]]:
-    """Return (feed title, entries). Raises ToolRefused for DTDs, ToolError for non-feeds."""
+def parse_feed(data: str | bytes, limit: int = 10) -> tuple[str, list[FeedEntry], int]:
+    """Return (feed title, its first ``limit`` entries, how many entries it has).
+    Raises ToolRefused for DTDs, ToolError for non-feeds."""
     if isinstance(data, str):  # already decoded: drop the declaration's (now wrong) encoding
         data = _XML_DECL.sub("", data, count=1).encode("utf-8")
     raw = data
@@ -97,13 +99,18 @@ def parse_feed(data: str | bytes, limit: int = 10) -> tuple[str, list[FeedEntry]
             published=_text(_child(item, "published", "pubdate", "updated", "date")),
             summary=shorten(html_to_text(summary)),
         ))
-    return " ".join(_text(_child(channel, "title")).split()), entries
+    return " ".join(_text(_child(channel, "title")).split()), entries, len(items)
 
 
-def format_feed(title: str, entries: list[FeedEntry]) -> str:
-    lines = [f"Feed: {title or '(untitled)'} — {len(entries)} entries"]
+def format_feed(title: str, entries: list[FeedEntry], total: int | None = None) -> str:
+    """The entries as numbered text, closed by their exact count (the line
+    models copy instead of counting; see agentd.tools.facts)."""
+    total = len(entries) if total is None else total
+    lines = [f"Feed: {title or '(untitled)'} — {total} entries"]
     for i, e in enumerate(entries, 1):
         lines.append(f"{i}. {e.title}\n   Link: {e.link}\n   Published: {e.published or 'unknown'}\n   {e.summary}".rstrip())
+    shown = "all shown" if len(entries) == total else f"the first {len(entries)} shown (ask for more with `limit`)"
+    lines.append(f"\n{HEAD} the feed has {total} entries, {shown}.")
     return "\n".join(lines)
 
 
@@ -123,5 +130,6 @@ class ReadFeed:
         result = await fetch(params.url, ctx)
         if not 200 <= result.status < 300:
             raise ToolError(f"{result.final_url} answered HTTP {result.status}")
-        title, entries = await trio.to_thread.run_sync(parse_feed, result.text, params.limit, abandon_on_cancel=True)
-        return wrap_untrusted(result.final_url, format_feed(title, entries))
+        title, entries, total = await trio.to_thread.run_sync(parse_feed, result.text, params.limit,
+                                                              abandon_on_cancel=True)
+        return wrap_untrusted(result.final_url, format_feed(title, entries, total))

@@ -103,6 +103,7 @@ class WebSearch:
     timeout_s: ClassVar[float] = 30.0
     side_effect: ClassVar[bool] = False
     working_memory: ClassVar[tuple[str, str] | None] = ("searches", "query")
+    read_next: ClassVar[str | None] = "fetch_page"  # results are snippets: a page is read to use it
     read_only: ClassVar[bool] = True
     idempotent: ClassVar[bool] = True
     external: ClassVar[bool] = True

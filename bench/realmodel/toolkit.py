@@ -1,7 +1,12 @@
 """The tools the frameworks get: the same names, descriptions and JSON Schemas
 as agentd's built-ins (the harness passes agentd's own specs in), implemented
 here with the standard library only, because this module runs inside the
-frameworks' venv, which does not have agentd.
+frameworks' venv, which does not have agentd. One exception, so that the
+comparison is of the agent loops and not of the tools: the line of exact
+counts agentd's data tools add (``agentd/tools/facts.py``, standard library
+only) is loaded from its file and added here in the same places — after a
+fetched page (its tables, JSON or column of numbers), after a file, after a
+feed's entries.
 
 They reach the same fixture servers as agentd's tools, work in the same kind
 of sandbox directory (a goal's files; no absolute paths, no ``..``), and
@@ -14,7 +19,9 @@ recorded in ``Toolkit.calls``.
 from __future__ import annotations
 
 import html.parser
+import importlib.util
 import json
+import sys
 import smtplib
 import urllib.error
 import urllib.parse
@@ -23,6 +30,18 @@ import xml.etree.ElementTree as ET
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Callable
+
+def _load_facts() -> Any:
+    path = Path(__file__).resolve().parents[2] / "agentd" / "tools" / "facts.py"
+    spec = importlib.util.spec_from_file_location("agentd_facts", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+facts = _load_facts()
 
 SKIP_TAGS = {"script", "style", "nav", "footer", "iframe", "noscript", "head", "svg", "form"}
 HEADINGS = {"h1": "# ", "h2": "## ", "h3": "### ", "h4": "#### "}
@@ -37,6 +56,8 @@ class _Text(html.parser.HTMLParser):
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.skip = 0
+        self.tables: list[list[list[str]]] = []  # each table's rows of cells, for the facts line
+        self.cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in SKIP_TAGS:
@@ -46,26 +67,49 @@ class _Text(html.parser.HTMLParser):
                 self.out.append("\n\n" + HEADINGS[tag])
             elif tag == "li":
                 self.out.append("\n- ")
+            elif tag == "table":
+                self.tables.append([])
+            elif tag == "tr" and self.tables:
+                self.tables[-1].append([])
+                self.out.append("\n|")
+            elif tag in ("td", "th"):
+                self.cell = []
+                self.out.append(" ")
             elif tag in BLOCKS:
                 self.out.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in SKIP_TAGS:
             self.skip = max(0, self.skip - 1)
-        elif not self.skip and (tag in HEADINGS or tag in BLOCKS):
+        elif not self.skip and tag in ("td", "th") and self.cell is not None:
+            if self.tables and self.tables[-1]:
+                self.tables[-1][-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+            self.out.append(" |")
+        if not self.skip and (tag in HEADINGS or tag in BLOCKS):
             self.out.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
             self.out.append(" ".join(data.split()) if data.strip() else "")
+            if self.cell is not None:
+                self.cell.append(data)
 
 
 def html_to_text(page: str) -> str:
+    return _html(page)[0]
+
+
+def _html(page: str) -> tuple[str, str | None]:
+    """The page's text, and the facts line of its tables (as agentd's fetch_page
+    gives them: each table as markdown, counted by agentd.tools.facts)."""
     p = _Text()
     p.feed(page)
     lines = [" ".join(ln.split()) for ln in "".join(p.out).splitlines()]
     text = "\n".join(ln for ln in lines if ln)
-    return text.replace("\n#", "\n\n#").strip()
+    md = "\n\n".join("\n".join(["| " + " | ".join(t[0]) + " |", "| " + " | ".join("---" for _ in t[0]) + " |"]
+                                 + ["| " + " | ".join(r) + " |" for r in t[1:]]) for t in p.tables if t and t[0])
+    return text.replace("\n#", "\n\n#").strip(), facts.data_facts(md) if md else None
 
 
 def _local(tag: str) -> str:
@@ -146,8 +190,10 @@ class Toolkit:
     def fetch_page(self, url: str) -> str:
         text = self._get(url)
         if text.lstrip().startswith("<"):
-            return html_to_text(text)
-        return text
+            text, found = _html(text)
+        else:
+            found = facts.data_facts(text)
+        return facts.with_facts(text, found, 12000)
 
     def read_feed(self, url: str, limit: int = 10) -> str:
         root = ET.fromstring(self._get(url).encode())
@@ -156,12 +202,14 @@ class Toolkit:
         else:
             channel = next((e for e in root if _local(e.tag) == "channel"), root)
             title, items = _child_text(channel, "title"), [e for e in channel if _local(e.tag) == "item"]
-        lines = [f"Feed: {title or '(untitled)'} — {len(items[:limit])} entries"]
+        lines = [f"Feed: {title or '(untitled)'} — {len(items)} entries"]
         for i, it in enumerate(items[:limit], 1):
             summary = html_to_text(_child_text(it, "summary", "description", "content"))
             lines.append(f"{i}. {_child_text(it, 'title') or '(untitled)'}\n   Link: {_entry_link(it)}\n"
                          f"   Published: {_child_text(it, 'published', 'pubdate', 'updated') or 'unknown'}\n"
                          f"   {summary}".rstrip())
+        shown = "all shown" if len(items) <= limit else f"the first {limit} shown (ask for more with `limit`)"
+        lines.append(f"\n{facts.HEAD} the feed has {len(items)} entries, {shown}.")
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- files
@@ -175,8 +223,10 @@ class Toolkit:
         p = self._path(path)
         if not p.is_file():
             raise ToolError(f"{path}: no such file")
-        text = p.read_text(errors="replace")[offset:]
-        return text[:max_chars] if max_chars else text[:12000]
+        whole = p.read_text(errors="replace")
+        text = whole[offset:]
+        part = text[:max_chars] if max_chars else text[:12000]
+        return facts.with_facts(part, facts.data_facts(whole) if offset == 0 else None, 12000)
 
     def write_file(self, path: str, content: str, append: bool = False) -> str:
         p = self._path(path)

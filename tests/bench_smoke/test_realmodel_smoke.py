@@ -111,3 +111,25 @@ def test_proxy_counts_streamed_and_plain_answers():
         assert fake.requests[0]["max_tokens"] == 64 and fake.requests[0]["stream_options"]["include_usage"]
         assert (meter.calls, meter.prompt_tokens, meter.completion_tokens) == (2, 24, 10)
         assert (meter.native_tool_calls, meter.refused) == (1, 1)
+
+
+def test_framework_tools_give_the_same_facts_as_agentds(tmp_path):
+    """The frameworks' stdlib tools add the exact-counts line agentd's data tools
+    add (loaded from agentd/tools/facts.py), so the comparison is of the agent
+    loops: the status table, the orders JSON, the feed's count, the numbers file."""
+    sys.path.insert(0, str(ROOT))
+    from bench.realmodel.goals import NUMBERS, make_world
+    from bench.realmodel.toolkit import Toolkit
+
+    with make_world() as world:
+        kit = Toolkit(tmp_path, world.search_url, ("127.0.0.1", world.smtp_port, "agent@example.com"))
+        status = kit.call("fetch_page", {"url": f"{world.base}/status"})
+        assert "| billing | down |" in status  # cells kept apart (they ran together before)
+        assert status.endswith('by `State`: 3 "up" (api, search, storage), 2 "down" (billing, mail).'), status
+        orders = kit.call("fetch_page", {"url": f"{world.base}/api/orders"})
+        assert 'by `status`: 4 "open"' in orders, orders
+        feed = kit.call("read_feed", {"url": f"{world.base}/space.atom", "limit": 2})
+        assert feed.endswith("the feed has 4 entries, the first 2 shown (ask for more with `limit`)."), feed
+        (tmp_path / "numbers.txt").write_text("\n".join(map(str, NUMBERS)) + "\n")
+        numbers = kit.call("read_file", {"path": "numbers.txt"})
+        assert numbers.endswith(f"they add up to {sum(NUMBERS)}."), numbers

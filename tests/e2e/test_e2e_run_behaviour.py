@@ -181,3 +181,35 @@ def test_two_emails_in_two_turns_are_both_sent(make_daemon, fake_llm, smtp):
     assert steps[1]["observation"].startswith("Email sent"), steps[1]
     subjects = sorted(m.subject for m in smtp.wait_messages(3))
     assert "first" in subjects and "second" in subjects, subjects
+
+
+def test_search_points_to_fetch_and_data_comes_with_exact_counts(make_daemon, fake_llm, web):
+    """What a small model needs from the results (written as text calls, as such
+    models write them): after a search, the still-to-do line says to fetch a
+    result before writing (told only "write the file", the model wrote the
+    snippets); fetched JSON ends with its exact counts, inside the untrusted
+    block (the model counted 8 "open" orders of which 4 were)."""
+    from agentd.testing.fakellm import text_call
+    orders = {"orders": [{"id": f"A-{i}", "status": "open" if i % 2 else "shipped"} for i in range(1, 7)]}
+    web.route("/api/orders", json.dumps(orders), ctype="application/json")
+    d = make_daemon(config=config_text(web))
+    goal, rid, run = _run(d, fake_llm, ["--tools", "web_search,fetch_page,write_file", "--expect", "open.txt"], [
+        text_call("web_search", {"query": "orders api"}),
+        text_call("fetch_page", {"url": web.url("/api/orders")}),
+        text_call("write_file", {"path": "open.txt", "content": "3"}),
+        text_call("finish", {"summary": "3 open orders, in open.txt."}),
+    ], objective=f"Find the order API ({web.url('/api/orders')}) and write how many orders are open to open.txt.")
+    assert run["status"] == "completed", run
+    fake_llm.assert_complete()
+    after_search = fake_llm.requests[1]["messages"][-1]["content"]
+    assert after_search.endswith("Still to do for this objective: write `open.txt` with `write_file`, from the page "
+                                 "itself: first fetch the result you need with `fetch_page`. Reply with the next tool "
+                                 "call."), after_search
+    after_fetch = fake_llm.requests[2]["messages"][-1]["content"]
+    assert ('Counted by agentd (exact): `orders` has 6 items; by `status`: 3 "open" (A-1, A-3, A-5), '
+            '3 "shipped" (A-2, A-4, A-6).\n</untrusted_content>') in after_fetch, after_fetch
+    assert after_fetch.endswith("Still to do for this objective: write `open.txt` with `write_file`. "
+                                "Reply with the next tool call."), after_fetch
+    # the same line is what `run logs` shows of the step
+    fetched = [s for s in steps_of(d, rid) if s["tool_name"] == "fetch_page"][0]
+    assert "Counted by agentd (exact): `orders` has 6 items" in fetched["observation"]

@@ -155,11 +155,13 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_rss_and_atom_parsing():
-    title, entries = parse_feed(RSS)
-    assert title == "My Feed" and entries[0].title == "First post" and entries[0].link == "https://blog.example/1"
+    title, entries, total = parse_feed(RSS)
+    assert total == 2 and title == "My Feed" and entries[0].title == "First post" and entries[0].link == "https://blog.example/1"
     assert entries[0].published.startswith("Mon, 03 Jun") and entries[0].summary == "Hello world"
     assert len(entries[1].summary) <= 400 and entries[1].summary.endswith("…")
-    title, entries = parse_feed(ATOM, limit=10)
+    title, entries, total = parse_feed(ATOM, limit=1)
+    assert total == 2 and len(entries) == 1
+    title, entries, total = parse_feed(ATOM, limit=10)
     assert title == "Atom Feed" and [e.link for e in entries] == ["https://atom.example/e1", "https://atom.example/e2"]
     assert entries[0].summary == "Summary here" and entries[1].published == "2024-06-02T00:00:00Z"
 
@@ -184,5 +186,9 @@ def test_read_feed_tool(serve, make_ctx):
     s = serve(lambda m, p, h, b: (200, {"content-type": "application/rss+xml"}, RSS))
     ctx = make_ctx(tools=ToolsConfig(private_hosts_allowed=[s.hostport]))
     out = run(ReadFeed().run, ReadFeedParams(s.base + "/feed.xml", 1), ctx)
-    assert "Feed: My Feed — 1 entries" in out and "1. First post" in out and "Second" not in out
+    assert "Feed: My Feed — 2 entries" in out and "1. First post" in out and "Second" not in out
+    # the exact count, for models that would count the entries shown (or copy the limit they asked for)
+    assert "Counted by agentd (exact): the feed has 2 entries, the first 1 shown (ask for more with `limit`)." in out
+    out = run(ReadFeed().run, ReadFeedParams(s.base + "/feed.xml", 10), ctx)
+    assert out.rstrip().endswith("Counted by agentd (exact): the feed has 2 entries, all shown.\n</untrusted_content>")
     assert "<untrusted_content" in out
