@@ -1,7 +1,10 @@
-"""The daemon's parts, wired together: store, events, run manager, scheduler,
-provider state, tools. Handlers reach everything through this object; a
-run's loop gets the few parts it needs (``agent.loop.LoopParts``). Nothing
-here is global. ``journal`` (agentd.journal) is how a run records anything.
+"""The daemon's parts, wired together: what the services share (``Core``:
+store, journal, metrics, tools, provider...) and the services that run on it
+(run manager, scheduler, approvals, alerts), every one built here, in
+``App.__init__``; only the provider comes later (``provider_life.make``:
+building it can fail with a configuration error the daemon reports).
+Handlers reach everything through this object; the services and a run's loop
+get the parts they need (``agent.loop.LoopParts``). Nothing here is global.
 """
 
 from __future__ import annotations
@@ -12,20 +15,20 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import trio
 
 from . import __version__, log
-from .budgets import Money
-from .shared.config import Config
-from .protocol.errors import ProviderUnavailable, StoreUnavailable
-from .events import EventHub
-from .journal import Journal
+from .agent.executor import make_executor
+from .approvals.service import Approvals
+from .core import Core
+from .notify.alerts import Alerts
 from .protocol import methods as m
-from .protocol.events import Event
-from .redact import Redactor
+from .protocol.errors import StoreUnavailable
+from .runs import Executor, RunManager
+from .scheduler import Scheduler
+from .shared.config import Config
 from .store import Store
 from .store import goals as goals_q
 from .store import runs as runs_q
@@ -34,48 +37,31 @@ from .timeutil import iso
 _log = log.get("agentd")
 
 
-class App:
-    def __init__(self, config: Config, store: Store, *, clock: Callable[[], int] | None = None) -> None:
-        self.config = config
-        self.store = store
-        # Every secret agentd holds, hidden from the foreign text runs record;
-        # goals' webhook secrets are added as goals are loaded and created.
-        self.redactor = Redactor.from_config(config, os.environ)
-        self._clock = clock or (lambda: time.time_ns() // 1_000_000)
+class App(Core):
+    """``load_config``: how ``daemon.reload`` reads the configuration again
+    (default: file and environment; the CLI's re-applies its flags).
+    ``executor``: how a claimed run is run (default: the agent loop)."""
+
+    def __init__(self, config: Config, store: Store, *, clock: Callable[[], int] | None = None,
+                 load_config: Callable[[], Config] | None = None, executor: Executor | None = None) -> None:
+        super().__init__(config, store, clock=clock)
+        self.load_config = load_config or (lambda: _config_from_file(self.config))
         self.started_at = self.now()
         self.started_mono = time.monotonic()
         self.pid = os.getpid()
-        self.events = EventHub(store)
-        self.journal = Journal(store, self.events, self.redactor, self.now)
-        self.runs: Any = None  # RunManager, set by the daemon
-        self.scheduler: Any = None  # Scheduler, set by the daemon
-        self.approvals: Any = None  # approvals.service.Approvals, set by the daemon
-        self.alerts: Any = None  # notify.alerts.Alerts, set by the daemon
-        self.provider: Any = None  # providers.base.Provider
-        self.provider_status: m.ProviderStatus | None = None
-        self.provider_ready = trio.Event()
-        self.provider_pinged = 0.0  # monotonic time of the last reachability check (providers.lifecycle)
-        self.retired_providers: list[Any] = []  # replaced by a reload, still held by runs
         self.reload_lock = trio.Lock()  # daemon.reload: one at a time (agentd.reload)
-        self.metrics: Any = None
-        self.breakers: Any = None  # breaker.Board
-        self.tools: Any = None  # tools.registry.ToolRegistry
-        self.mcp: Any = None  # mcp.manager.McpManager (MCP servers as tool sources)
         self.stopping = False
         self.stop_requested = trio.Event()
         self.stop_deadline_s = config.daemon.shutdown_grace_s
         self.stop_reason = ""
-        self.lag_ms = 0.0
-        self.lag_max_ms = 0.0
-        self.money = Money()  # model prices as looked up, holds of the calls in flight (agentd.budgets)
-
-    def now(self) -> int:
-        return self._clock()
+        self.approvals = Approvals(self, lambda run_id, goal_id: self.runs.resume(run_id, goal_id))
+        self.approvals.load()
+        self.runs = RunManager(self, executor or make_executor(self, self.approvals, self.finish_run),
+                               self.approvals, self.run_ended, max_concurrent=config.daemon.max_concurrent_runs)
+        self.alerts = Alerts(self)
+        self.scheduler = Scheduler(self, self.runs, self.approvals, self.alerts, stopping=lambda: self.stopping)
 
     # ---------------------------------------------------------------- journal
-    async def emit(self, run_id: str, goal_id: str, *events: Event) -> None:
-        await self.journal.emit(run_id, goal_id, *events)
-
     async def finish_run(self, run_id: str, goal_id: str, status: str, *, error: str | None = None,
                          summary: str | None = None, budget_exhausted: bool = False) -> bool:
         now = self.now()
@@ -98,19 +84,14 @@ class App:
     def run_ended(self, run_id: str, goal_id: str | None, status: str, error: str | None) -> None:
         """Log and count a run's end (after its ``run_finished`` was committed)."""
         _log.info("run finished", run_id=run_id, goal_id=goal_id, status=status, error=error)
-        if self.approvals is not None:
-            self.approvals.forget(run_id)
-        if self.metrics is not None:
-            self.metrics.run_finished(status, run_id)
-        if self.alerts is not None:
-            self.alerts.goal_changed(goal_id)
+        self.approvals.forget(run_id)
+        self.metrics.run_finished(status, run_id)
+        self.alerts.goal_changed(goal_id)
 
     # ---------------------------------------------------------------- schedules
     def schedules_changed(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.wake()
-        if self.alerts is not None:  # what a goal owes may have changed with it
-            self.alerts.forget()
+        self.scheduler.wake()
+        self.alerts.forget()  # what a goal owes may have changed with it
 
     def describe_cron(self, expr: str) -> str:
         from .shared.describe import describe
@@ -149,9 +130,7 @@ class App:
         return out[:count]
 
     # ---------------------------------------------------------------- goals
-    def goal_health(self, goal_id: str) -> m.GoalHealth | None:
-        if self.metrics is None:
-            return None
+    def goal_health(self, goal_id: str) -> m.GoalHealth:
         return self.metrics.goal_health(goal_id)
 
     def new_webhook_secret(self) -> str:
@@ -172,23 +151,10 @@ class App:
 
     # ---------------------------------------------------------------- tools
     def tool_names(self) -> set[str]:
-        return set(self.tools.names()) if self.tools is not None else set()
+        return set(self.tools.names())
 
     def tool_infos(self) -> list[m.ToolInfo]:
-        return self.tools.infos(self.config.tools) if self.tools is not None else []
-
-    # ---------------------------------------------------------------- provider
-    async def wait_for_provider(self) -> None:
-        """Wait (bounded) until the provider validated; raise its reason otherwise."""
-        if self.provider_ready.is_set():
-            return
-        with trio.move_on_after(self.config.provider.wait_for_provider_s):
-            await self.provider_ready.wait()
-            return
-        st = self.provider_status
-        raise ProviderUnavailable(
-            f"the provider is not available ({st.message if st else 'not checked'}); waited "
-            f"{self.config.provider.wait_for_provider_s:.0f}s")
+        return self.tools.infos(self.config.tools)
 
     # ---------------------------------------------------------------- daemon
     def request_stop(self, *, deadline_s: float | None = None, reason: str = "") -> None:
@@ -196,13 +162,6 @@ class App:
             self.stop_deadline_s = deadline_s
         self.stop_reason = reason
         self.stop_requested.set()
-
-    def load_config(self) -> Config:
-        """The configuration as it is now (file and environment). The daemon
-        replaces this with one that also applies its command-line flags."""
-        from .shared import config as config_mod
-
-        return config_mod.load(Path(self.config.config_file))
 
     def status(self) -> m.DaemonStatus:
         cfg = self.config
@@ -216,7 +175,7 @@ class App:
         if not self.store.writable:
             ready = False
             reasons.append(f"store not writable: {self.store.last_write_error}")
-        sched_alive = self.scheduler is None or self.scheduler.alive()
+        sched_alive = self.scheduler.alive()
         if not sched_alive:
             ready = False
             reasons.append("the scheduler task is not running")
@@ -224,7 +183,6 @@ class App:
         if st is not None and not st.ok:
             reasons.append(f"provider {st.provider}/{st.model}: {st.message}")
         state = "stopping" if self.stopping else ("degraded" if reasons else "ok")
-        next_ticks = self.scheduler.next_ticks(5) if self.scheduler is not None else []
         return m.DaemonStatus(
             version=__version__, pid=self.pid, started_at=iso(self.started_at),
             uptime_s=round(time.monotonic() - self.started_mono, 3),
@@ -232,15 +190,19 @@ class App:
                           data_dir=str(self.store.path.parent), artifacts_dir=str(cfg.artifacts_root),
                           state_dir=str(cfg.state_dir)),
             goals=goals, runs=runs, state=state, ready=ready and not self.stopping, reasons=reasons,
-            provider=st, queue=self.runs.queue() if self.runs else [],
-            running=sorted(self.runs.active) if self.runs else [], next_ticks=next_ticks,
-            loop_lag_ms=round(self.lag_ms, 3), loop_lag_max_ms=round(self.lag_max_ms, 3),
+            provider=st, queue=self.runs.queue(), running=sorted(self.runs.active),
+            next_ticks=self.scheduler.next_ticks(5),
+            loop_lag_ms=round(self.metrics.lag_ms, 3), loop_lag_max_ms=round(self.metrics.lag_max_ms, 3),
             store_writable=self.store.writable, scheduler_alive=sched_alive,
-            breakers=self.metrics.breakers() if self.metrics is not None else [], log_level=log.get_level(),
-            mcp_servers=self.mcp.states() if self.mcp is not None else [],
+            breakers=self.metrics.breakers(), log_level=log.get_level(), mcp_servers=self.mcp.states(),
         )
 
     def metrics_result(self, fmt: str) -> m.MetricsResult:
-        if self.metrics is None:
-            return m.MetricsResult()
         return self.metrics.result(fmt)
+
+
+def _config_from_file(config: Config) -> Config:
+    """The configuration as it is now (file and environment)."""
+    from .shared import config as config_mod
+
+    return config_mod.load(Path(config.config_file))

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import msgspec
 
 from . import log
-from .agent.messages import Completion, Message, ToolSpec
+from .messages import Completion, Message, ToolSpec
 from .pricing import Pricing, price_hint
 from .protocol import events as ev
 from .protocol import methods as m

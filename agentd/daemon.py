@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import trio
 
-from . import log
+from . import log, provider_life
 from .app import App
 from .shared.config import Config
 from .rpc import listener
@@ -38,41 +38,12 @@ _log = log.get("agentd")
 
 
 def build(config: Config, *, clock=None, load_config: Callable[[], Config] | None = None) -> App:
-    from .agent.executor import make_executor
-    from .providers import lifecycle
-    from .runs import RunManager
-    from .scheduler import Scheduler
-    from .tools.registry import default_registry
-
+    """The daemon's parts with their provider; raises ConfigError when no
+    provider is configured (nothing is left open then)."""
     store = Store(config.db_path, synchronous=config.daemon.synchronous)
     try:
-        from .breaker import Board, guard_registry
-
-        app = App(config, store, clock=clock)
-        from .store import goals as goals_q
-
-        app.redactor.add_goals(store.read(goals_q.webhook_credentials))
-        if load_config is not None:
-            app.load_config = load_config
-        app.breakers = Board()
-        app.tools = guard_registry(default_registry(), app.breakers, config.tools)
-        from .mcp.manager import McpManager
-
-        app.mcp = McpManager(config.mcp)
-        app.tools.sources.append(app.mcp.make_source(app.breakers, lambda: app.config.tools))
-        lifecycle.make(app)
-        app.runs = RunManager(app, make_executor(app), max_concurrent=config.daemon.max_concurrent_runs)
-        app.scheduler = Scheduler(app)
-        from .approvals.service import Approvals
-
-        app.approvals = Approvals(app)
-        app.approvals.load()
-        from .notify.alerts import Alerts
-
-        app.alerts = Alerts(app)
-        from .metrics import Metrics
-
-        app.metrics = Metrics(app)
+        app = App(config, store, clock=clock, load_config=load_config)
+        provider_life.make(app)
     except BaseException:
         store.close()
         raise
@@ -83,8 +54,6 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
                 load_config: Callable[[], Config] | None = None) -> None:
     """``load_config``: how ``daemon.reload`` reads the configuration again
     (the CLI passes one that re-applies its flags); default: file and environment."""
-    from .providers import lifecycle
-
     # The socket first: a second daemon must fail before it opens (and
     # perhaps migrates) the store that the running one owns.
     bound = listener.bind(config.socket_path)
@@ -100,7 +69,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
                      secret=label)
     served = False
     try:
-        await lifecycle.startup(app)
+        await provider_life.startup(app)
         if app.store.writable:
             app.runs.recover()
             app.alerts.recover()
@@ -120,7 +89,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
             await nursery.start(app.runs.serve)
             await nursery.start(app.scheduler.serve)
             await nursery.start(app.alerts.serve)
-            await nursery.start(lifecycle.revalidate, app)
+            await nursery.start(provider_life.revalidate, app)
             nursery.start_soon(_lag_monitor, app)
             nursery.start_soon(app.metrics.serve_flush)
             nursery.start_soon(_systemd_status, app, notifier)
@@ -145,7 +114,7 @@ async def serve(config: Config, *, task_status=trio.TASK_STATUS_IGNORED, clock=N
     finally:
         with trio.CancelScope(shield=True):
             for provider in [app.provider, *app.retired_providers]:
-                if provider is not None:
+                if provider is not None:  # None: the start failed before it was built
                     with trio.move_on_after(2):
                         await provider.aclose()
         listener.release(bound)
@@ -162,9 +131,8 @@ async def _signals(app: App) -> None:
             if app.stop_requested.is_set():
                 _log.warning("second signal: stopping now", signal=signal.Signals(signum).name)
                 app.stop_deadline_s = 0
-                if app.runs is not None:
-                    for a in list(app.runs.active.values()):
-                        a.scope.cancel()
+                for a in list(app.runs.active.values()):
+                    a.scope.cancel()
                 continue
             app.request_stop(reason=signal.Signals(signum).name)
 
@@ -179,18 +147,15 @@ async def _lag_monitor(app: App, interval: float = 0.25) -> None:
         window.append(lag)
         if len(window) > int(60 / interval):
             window.pop(0)
-        app.lag_ms = lag
-        app.lag_max_ms = max(window)
+        app.metrics.lag_ms = lag
+        app.metrics.lag_max_ms = max(window)
 
 
 def _status_line(app: App) -> str:
-    running = len(app.runs.active) if app.runs else 0
-    pending = len(app.runs.queue()) if app.runs else 0
-    text = f"{running} running, {pending} pending"
-    if app.scheduler is not None:
-        ticks = app.scheduler.next_ticks(1)
-        if ticks:
-            text += f", next tick {ticks[0].at[11:16]} UTC"
+    text = f"{len(app.runs.active)} running, {len(app.runs.queue())} pending"
+    ticks = app.scheduler.next_ticks(1)
+    if ticks:
+        text += f", next tick {ticks[0].at[11:16]} UTC"
     if app.provider_status is not None and not app.provider_status.ok:
         text += f"; provider degraded: {app.provider_status.message}"
     return text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -25,7 +26,9 @@ from .store import metrics as metrics_q
 from .store import runs as runs_q
 
 if TYPE_CHECKING:
-    from .app import App
+    from .breaker import Board
+    from .shared.config import Config
+    from .store import Store
 
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, math.inf)
@@ -96,8 +99,14 @@ def _escape(v: str) -> str:
 
 
 class Metrics:
-    def __init__(self, app: "App") -> None:
-        self.app = app
+    """``config`` gives the configuration as it is now (a reload replaces it);
+    the daemon's lag monitor sets ``lag_ms`` and ``lag_max_ms``."""
+
+    def __init__(self, store: "Store", clock: Callable[[], int], config: Callable[[], "Config"],
+                 breakers: "Board") -> None:
+        self.store, self.now, self.config, self.board = store, clock, config, breakers
+        self.lag_ms = 0.0  # how late the loop's last timer fired
+        self.lag_max_ms = 0.0  # the most over about a minute
         self.counters: dict[str, float] = defaultdict(float)
         self.histograms: dict[str, Histogram] = {
             "agentd_run_duration_seconds": Histogram(DURATION_BUCKETS),
@@ -122,7 +131,7 @@ class Metrics:
 
     def run_finished(self, status: str, run_id: str) -> None:
         self.inc("agentd_runs_total", status=status)
-        row = self.app.store.read(runs_q.run_row, run_id)
+        row = self.store.read(runs_q.run_row, run_id)
         if row["started_at"] and row["ended_at"]:
             self.histograms["agentd_run_duration_seconds"].observe((row["ended_at"] - row["started_at"]) / 1000)
 
@@ -170,37 +179,36 @@ class Metrics:
                     goals_q.due_schedules_of(conn, goal_id),
                     runs_q.blocked_calls_of_goal(conn, goal_id, HEALTH_WINDOW))
 
-        now = self.app.now()
-        outcomes, last_ok, scheds, blocked = self.app.store.read(q)
+        now = self.now()
+        outcomes, last_ok, scheds, blocked = self.store.read(q)
         rate = (sum(outcomes) / len(outcomes)) if outcomes else None
         stale = bool(scheds) and owed_periods(scheds, last_ok, now, STALE_PERIODS) >= STALE_PERIODS
         return m.GoalHealth(runs_considered=len(outcomes), success_rate=None if rate is None else round(rate, 3),
                             last_success_at=iso(last_ok), stale=stale, blocked_calls=blocked)
 
     def _scheduled_active_goals(self) -> list[str]:
-        return self.app.store.read(goals_q.scheduled_active_goals)
+        return self.store.read(goals_q.scheduled_active_goals)
 
     def breakers(self) -> list[m.BreakerState]:
-        board = self.app.breakers
-        return board.snapshot() if board is not None else []
+        return self.board.snapshot()
 
     # -- output
     def _gauges(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        runs, goals = self.app.store.read(lambda c: (goals_q.counts_by_status(c, "runs"),
-                                                     goals_q.counts_by_status(c, "goals")))
+        runs, goals = self.store.read(lambda c: (goals_q.counts_by_status(c, "runs"),
+                                                 goals_q.counts_by_status(c, "goals")))
         for status in ("pending", "running", "completed", "failed", "cancelled"):
             out[_key("agentd_runs_in_store", {"status": status})] = runs.get(status, 0)
         for status in ("active", "paused", "archived"):
             out[_key("agentd_goals_in_store", {"status": status})] = goals.get(status, 0)
-        out["agentd_loop_lag_milliseconds"] = self.app.lag_ms
+        out["agentd_loop_lag_milliseconds"] = self.lag_ms
         out["agentd_goals_stale"] = float(sum(1 for gid in self._scheduled_active_goals()
                                                if self.goal_health(gid).stale))
         for b in self.breakers():
             out[_key("agentd_breaker_open", {"name": b.name})] = 1.0 if b.state == "open" else 0.0
         from .budgets import gauges
 
-        out.update(gauges(self.app.store, self.app.config, self.app.now()))
+        out.update(gauges(self.store, self.config(), self.now()))
         return out
 
     # -- persisted totals
@@ -213,7 +221,7 @@ class Metrics:
         if not deltas:
             return
 
-        await self.app.store.write(metrics_q.add_totals, deltas)
+        await self.store.write(metrics_q.add_totals, deltas)
         for k, d in deltas.items():
             self._flushed[k] = self._flushed.get(k, 0.0) + d
 
@@ -234,7 +242,7 @@ class Metrics:
                     _log.warning("could not persist metric totals at shutdown", error=str(exc))
 
     def totals(self) -> dict[str, float]:
-        stored = self.app.store.read(metrics_q.totals)
+        stored = self.store.read(metrics_q.totals)
         for k, d in self._unflushed().items():
             stored[k] = stored.get(k, 0.0) + d
         return stored

@@ -32,10 +32,11 @@ from . import log
 from .shared.config import SECRET_KEYS, Config
 from .protocol.errors import ConfigError
 from .protocol import methods as m
-from .providers import lifecycle
+from . import provider_life
 
 if TYPE_CHECKING:
     from .app import App
+    from .providers.base import CheckResult, Provider
 
 _log = log.get("agentd")
 
@@ -111,16 +112,16 @@ async def _reload(app: "App", log_level: str | None) -> m.ReloadResult:
     app.stop_deadline_s = applied.daemon.shutdown_grace_s
     log.set_level(applied.daemon.log_level)
     if any(c.key.startswith("tools.") for c in changes):
-        _rebuild_tools(app, applied)
-    if app.mcp is not None and any(c.key.startswith("mcp.") for c in changes):
+        app.tools = app.make_tools(applied)  # runs in flight keep the registry they hold
+    if any(c.key.startswith("mcp.") for c in changes):
         app.mcp.reconfigure(applied.mcp)
-    if app.runs is not None and app.runs.max_concurrent != max(1, applied.daemon.max_concurrent_runs):
+    if app.runs.max_concurrent != max(1, applied.daemon.max_concurrent_runs):
         app.runs.max_concurrent = max(1, applied.daemon.max_concurrent_runs)
         app.runs.request_fill()
     held = 0
     if provider is not None:
         new, result = provider
-        held = await lifecycle.replace(app, new, result)
+        held = await provider_life.replace(app, new, result, app.runs.holding)
     applied_now = [c for c in changes if not c.restart]
     later = [c for c in changes if c.restart]
     _log.info("reloaded", changed=[c.key for c in applied_now], restart_needed=[c.key for c in later],
@@ -130,12 +131,12 @@ async def _reload(app: "App", log_level: str | None) -> m.ReloadResult:
                           runs_on_old_provider=held)
 
 
-async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
+async def _new_provider(app: "App", cfg: Config) -> tuple["Provider", CheckResult | None]:
     """The provider ``cfg`` describes, built and (unless check_on_start is
     off) checked. Raises ConfigError when it cannot be built or the model
     cannot call tools; nothing is left open then."""
     try:
-        provider = lifecycle.build(app, cfg, cfg.resolved_provider())
+        provider = provider_life.build(app, cfg, cfg.resolved_provider())
     except ConfigError as exc:
         raise ConfigError(f"nothing was reloaded: {exc.message}", **exc.data) from None
     if not cfg.provider.check_on_start:
@@ -143,22 +144,10 @@ async def _new_provider(app: "App", cfg: Config) -> tuple[Any, Any]:
     try:
         result = await provider.check()
     except BaseException:
-        await lifecycle.close(provider)
+        await provider_life.close(provider)
         raise
     if result.state == "incompatible":
-        await lifecycle.close(provider)
+        await provider_life.close(provider)
         raise ConfigError(f"nothing was reloaded: {result.provider}/{result.model}: {result.message}",
                           key="provider.model")
     return provider, result
-
-
-def _rebuild_tools(app: "App", cfg: Config) -> None:
-    """A new registry with the new tool settings (timeouts); runs in flight
-    keep the one they hold. The breakers stay: they describe the endpoints."""
-    from .breaker import guard_registry
-    from .tools.registry import default_registry
-
-    app.tools = guard_registry(default_registry(), app.breakers, cfg.tools) if app.breakers is not None \
-        else default_registry()
-    if app.mcp is not None:
-        app.tools.sources.append(app.mcp.source)

@@ -38,20 +38,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from . import log
 from .protocol.errors import AgentdError, InvalidState, NotFound
 from .protocol.events import Note
-from .providers import lifecycle
+from . import provider_life
 from .store import effects as effects_q
 from .store import events as events_q
 from .store import runs as runs_q
 
 if TYPE_CHECKING:
-    from .app import App
+    from .approvals.service import Approvals
+    from .core import Core
+    from .providers.base import Provider
+    from .tools.registry import ToolRegistry
 
 _log = log.get("agentd.runs")
 
@@ -68,7 +71,7 @@ class ActiveRun:
     drain: trio.Event = field(default_factory=trio.Event)  # stop at the next turn boundary
     cancel_reason: str | None = None
     done: trio.Event = field(default_factory=trio.Event)
-    provider: Any = None  # the provider this run calls until it ends, even if a reload replaces it
+    provider: "Provider | None" = None  # the provider this run calls until it ends, even if a reload replaces it
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -77,12 +80,19 @@ class ActiveRun:
 
 
 Executor = Callable[[ActiveRun], Awaitable[None]]
+Ended = Callable[[str, "str | None", str, "str | None"], None]  # run id, goal id, status, error
 
 
 class RunManager:
-    def __init__(self, app: "App", executor: Executor, *, max_concurrent: int = 4) -> None:
-        self.app = app
+    """``ended`` is told of each run that ends failed or cancelled here (the
+    executor reports the others); ``approvals`` knows which runs are parked."""
+
+    def __init__(self, core: "Core", executor: Executor, approvals: "Approvals", ended: Ended, *,
+                 max_concurrent: int = 4) -> None:
+        self.core = core
         self.executor = executor
+        self.approvals = approvals
+        self.ended = ended
         self.max_concurrent = max(1, max_concurrent)
         self.active: dict[str, ActiveRun] = {}
         self._nursery: trio.Nursery | None = None
@@ -102,8 +112,8 @@ class RunManager:
     # -- recovery (before serving)
     def recover(self) -> tuple[int, int]:
         """Runs left ``running`` -> ``pending`` (resumed) or ``failed``. Returns (resumed, failed)."""
-        store, now = self.app.store, self.app.now()
-        limit = self.app.config.runs.max_recoveries
+        store, now = self.core.store, self.core.now()
+        limit = self.core.config.runs.max_recoveries
 
         def tx(conn):
             resumed = failed = 0
@@ -113,8 +123,8 @@ class RunManager:
                 if n > limit:
                     reason = (f"the run was interrupted {n} times by a crash of the daemon and was not resumed "
                               f"again; the limit is runs.max_recoveries = {limit}")
-                    _close_pending_steps(conn, self.app, rid, f"the daemon crashed while this call was in flight; "
-                                                              f"the run was then failed ({reason})")
+                    _close_pending_steps(conn, self.core.tools, rid, f"the daemon crashed while this call was in "
+                                                                     f"flight; the run was then failed ({reason})")
                     runs_q.finish_journaled(conn, now, rid, "failed", error=reason)
                     failed += 1
                 else:
@@ -133,7 +143,7 @@ class RunManager:
     # -- claiming
     def _seed(self) -> None:
         """The in-memory queue from the store: every pending run, in creation order."""
-        queue: dict[str, str | None] = dict(self.app.store.read(runs_q.pending_queue))
+        queue: dict[str, str | None] = dict(self.core.store.read(runs_q.pending_queue))
         for rid, gid in self._queue.items():  # submitted before the manager started
             queue.setdefault(rid, gid)
         self._queue = queue
@@ -176,17 +186,17 @@ class RunManager:
     def _pick(self, limits: dict[str, tuple[bool, int | None]]) -> list[tuple[str, str]]:
         """The runs to start now, from the front of the queue (no await here:
         the queue cannot change under the scan). Drops runs whose goal or row is gone."""
-        store = self.app.store
+        store = self.core.store
         room = self.max_concurrent - len(self.active)
         per_goal = self._per_goal
-        parked = self.app.approvals
+        parked = self.approvals
         taken: dict[str, int] = {}
         picked: list[tuple[str, str]] = []
         gone: list[str] = []
         for rid, gid in self._queue.items():
             if len(picked) >= room:
                 break
-            if rid in self.active or (parked is not None and parked.is_parked(rid)):
+            if rid in self.active or parked.is_parked(rid):
                 gone.append(rid)  # parked: submitted again once its approvals are decided
                 continue
             if gid is None:
@@ -205,7 +215,7 @@ class RunManager:
                 continue
             # A goal whose overlap policy is "queue" runs one at a time:
             # the queued run waits for the one before it.
-            held = parked.parked_of(gid) if parked is not None and parked.parked else 0  # parked runs keep their place
+            held = parked.parked_of(gid) if parked.parked else 0  # parked runs keep their place
             if cap is not None and per_goal.get(gid, 0) + taken.get(gid, 0) + held >= cap:
                 continue
             taken[gid] = taken.get(gid, 0) + 1
@@ -216,7 +226,7 @@ class RunManager:
 
     async def _run(self, run_id: str, goal_id: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         try:
-            claimed = await self.app.store.write(runs_q.claim, self.app.now(), run_id)
+            claimed = await self.core.store.write(runs_q.claim, self.core.now(), run_id)
         except AgentdError as exc:
             _log.error("could not claim a run", run_id=run_id, error=str(exc))
             task_status.started("error")
@@ -224,7 +234,7 @@ class RunManager:
         if not claimed:
             task_status.started("gone")  # not pending any more (cancelled, or claimed elsewhere)
             return
-        active = ActiveRun(run_id=run_id, goal_id=goal_id, scope=trio.CancelScope(), provider=self.app.provider)
+        active = ActiveRun(run_id=run_id, goal_id=goal_id, scope=trio.CancelScope(), provider=self.core.provider)
         self.active[run_id] = active
         self._per_goal[goal_id] = self._per_goal.get(goal_id, 0) + 1
         task_status.started("claimed")
@@ -249,8 +259,23 @@ class RunManager:
                 self._per_goal.pop(goal_id, None)
             active.done.set()
             with trio.CancelScope(shield=True):
-                await lifecycle.release(self.app, active.provider)
+                await provider_life.release(self.core, active.provider, self.holding)
             self.request_fill()
+
+    def holding(self, provider: "Provider") -> int:
+        """How many active runs call ``provider``."""
+        return sum(1 for a in self.active.values() if a.provider is provider)
+
+    async def resume(self, run_id: str, goal_id: str) -> None:
+        """Submit a parked run whose calls are all decided, ahead of every
+        waiting run; if its task is still ending after parking, wait for it
+        (bounded) first: until then it counts as parked against its goal's limit."""
+        active = self.active.get(run_id)
+        if active is not None:
+            with trio.move_on_after(30):
+                await active.done.wait()
+        self.approvals.forget(run_id)
+        await self.submit(run_id, goal_id, first=True)
 
     def request_fill(self) -> None:
         """Claim pending runs soon (capacity was freed or raised)."""
@@ -263,26 +288,26 @@ class RunManager:
         a side-effecting tool, ``error`` otherwise, with a message saying the
         run failed around them), its ledger intents become ``unknown``, and
         ``run_finished`` is journaled. A store that refuses is logged."""
-        app = self.app
-        now = app.now()
-        error = app.redactor.redact(error)  # an exception's text may quote foreign text
+        core = self.core
+        now = core.now()
+        error = core.redactor.redact(error)  # an exception's text may quote foreign text
 
         def tx(conn):
-            _close_pending_steps(conn, app, run_id, FAILED_IN_FLIGHT.format(error=error))
+            _close_pending_steps(conn, core.tools, run_id, FAILED_IN_FLIGHT.format(error=error))
             effects_q.mark_unknown(conn, now, run_id)
             return runs_q.finish_journaled(conn, now, run_id, "failed", error=error)
 
         def publish(done) -> None:  # right after the commit, in commit (= seq) order
             if done is not None:
-                app.events.publish(run_id, goal_id, done[1], now, [done[0]])
+                core.events.publish(run_id, goal_id, done[1], now, [done[0]])
 
         try:
-            done = await app.store.write(tx, after=publish)
+            done = await core.store.write(tx, after=publish)
         except AgentdError as exc:  # the store refused, or the run is gone (goal deleted)
             _log.error("could not record the run's failure", run_id=run_id, error=str(exc))
             return
         if done is not None:
-            app.run_ended(run_id, goal_id, "failed", error)
+            self.ended(run_id, goal_id, "failed", error)
 
     # -- cancelling
     async def cancel(self, run_id: str, reason: str) -> None:
@@ -293,7 +318,7 @@ class RunManager:
                 return
             active = self.active.get(run_id)  # claimed meanwhile
             if active is None:
-                status = self.app.store.read(runs_q.run_row, run_id)["status"]
+                status = self.core.store.read(runs_q.run_row, run_id)["status"]
                 if status in runs_q.FINISHED:
                     raise InvalidState(f"run {run_id} already ended ({status})", status=status)
                 raise InvalidState(f"run {run_id} is {status} but not active in this daemon (it is being "
@@ -307,8 +332,8 @@ class RunManager:
         its in-flight tool calls, mark its ledger intents ``unknown``, finish
         it, journal ``run_finished``. Returns "done", or the status that
         prevented it."""
-        app = self.app
-        now = app.now()
+        core = self.core
+        now = core.now()
 
         def tx(conn):
             row = runs_q.status_and_goal(conn, run_id)
@@ -317,7 +342,7 @@ class RunManager:
             status, gid = row
             if status not in (("pending",) if only_pending else runs_q.ACTIVE):
                 return status, None, 0, gid
-            _close_pending_steps(conn, app, run_id, CANCELLED_IN_FLIGHT.format(reason=reason))
+            _close_pending_steps(conn, core.tools, run_id, CANCELLED_IN_FLIGHT.format(reason=reason))
             effects_q.mark_unknown(conn, now, run_id)
             ev, first = runs_q.finish_journaled(conn, now, run_id, "cancelled", error=reason, cancel_reason=reason)
             return "done", ev, first, gid
@@ -325,10 +350,10 @@ class RunManager:
         def publish(done) -> None:  # right after the commit, in commit (= seq) order
             _, ev, first, gid = done
             if ev is not None:
-                app.events.publish(run_id, gid, first, now, [ev])
+                core.events.publish(run_id, gid, first, now, [ev])
 
         try:
-            outcome, ev, first, gid = await app.store.write(tx, after=publish)
+            outcome, ev, first, gid = await core.store.write(tx, after=publish)
         except AgentdError as exc:
             _log.error("could not record the run's cancellation", run_id=run_id, error=str(exc))
             return "error"
@@ -336,11 +361,11 @@ class RunManager:
         if outcome == "gone":
             raise NotFound(f"no run with id {run_id}", noun="run", id=run_id)
         if ev is not None:
-            app.run_ended(run_id, gid, "cancelled", reason)
+            self.ended(run_id, gid, "cancelled", reason)
         return outcome
 
     async def cancel_goal_runs(self, goal_id: str, reason: str) -> int:
-        ids = [rid for rid, _ in self.app.store.read(runs_q.active_runs_of, goal_id)]
+        ids = [rid for rid, _ in self.core.store.read(runs_q.active_runs_of, goal_id)]
         n = 0
         for rid in ids:
             try:
@@ -372,8 +397,8 @@ class RunManager:
 
     async def _park(self) -> None:
         """Runs this daemon leaves ``running`` at shutdown -> ``pending``."""
-        app = self.app
-        now = app.now()
+        core = self.core
+        now = core.now()
 
         def tx(conn):
             parked = []
@@ -388,10 +413,10 @@ class RunManager:
 
         def publish(parked) -> None:  # right after the commit, in commit order
             for rid, gid, first, ev in parked:
-                app.events.publish(rid, gid, first, now, [ev])
+                core.events.publish(rid, gid, first, now, [ev])
 
         try:
-            parked = await app.store.write(tx, after=publish)
+            parked = await core.store.write(tx, after=publish)
         except AgentdError as exc:
             _log.error("could not park interrupted runs (they are recovered at the next start)", error=str(exc))
             return
@@ -399,16 +424,15 @@ class RunManager:
             _log.info("runs interrupted by shutdown; they resume at the next start", runs=len(parked))
 
     def queue(self) -> list[str]:
-        return self.app.store.read(runs_q.ids_with_status, "pending")
+        return self.core.store.read(runs_q.ids_with_status, "pending")
 
 
-def _close_pending_steps(conn, app: "App", run_id: str, message: str) -> None:
+def _close_pending_steps(conn, tools: "ToolRegistry", run_id: str, message: str) -> None:
     """Tool calls of ``run_id`` still ``pending`` -> ``unknown`` (side-effecting
     tool: it may have had its effect) or ``error`` (safe tool); calls still
     ``awaiting_approval`` -> ``error`` (they were never made)."""
-    tools = app.tools
     for step_no, name, status in runs_q.unfinished_tool_steps(conn, run_id):
-        tool = tools.find(name) if tools is not None else None
+        tool = tools.find(name)
         side = tool is not None and tool.side_effect
         msg = message
         if status == "awaiting_approval":  # never handed to its tool: not made

@@ -45,6 +45,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,10 @@ from .store.ids import new_id
 from .timeutil import iso
 
 if TYPE_CHECKING:
-    from .app import App
+    from .approvals.service import Approvals
+    from .core import Core
+    from .notify.alerts import Alerts
+    from .runs import RunManager
 
 _log = log.get("agentd.scheduler")
 
@@ -90,8 +94,14 @@ class Entry:
 
 
 class Scheduler:
-    def __init__(self, app: "App", *, max_sleep_s: float = 60.0) -> None:
-        self.app = app
+    """Runs go to ``runs``; ``approvals`` says which runs are parked (the
+    overlap policy counts them as waiting), ``alerts`` hears of each period that
+    passed; while ``stopping()``, due ticks are left to the next start."""
+
+    def __init__(self, core: "Core", runs: "RunManager", approvals: "Approvals", alerts: "Alerts", *,
+                 stopping: Callable[[], bool], max_sleep_s: float = 60.0) -> None:
+        self.store, self.now, self.metrics = core.store, core.now, core.metrics
+        self.runs, self.approvals, self.alerts, self.stopping = runs, approvals, alerts, stopping
         self.max_sleep_s = max_sleep_s
         self.entries: dict[str, Entry] = {}
         self._heap: list[tuple[int, str]] = []
@@ -143,13 +153,13 @@ class Scheduler:
                     self._wake = trio.Event()
                     self._load()
                 await self._fire_due()
-                now = self.app.now()
+                now = self.now()
                 self.next_wake_ms = self._heap[0][0] if self._heap else None
                 if self.retry_at_ms is not None:
                     self.next_wake_ms = self.retry_at_ms
                 delay = self.max_sleep_s if self.next_wake_ms is None else (self.next_wake_ms - now) / 1000
                 delay = min(max(delay, 0.0), self.max_sleep_s)
-                if self.app.stopping:
+                if self.stopping():
                     delay = self.max_sleep_s  # due ticks are left to the catch-up policy at the next start
                 with trio.move_on_after(delay):
                     await self._wake.wait()
@@ -158,8 +168,8 @@ class Scheduler:
 
     # -- state
     def _load(self) -> None:
-        rows = self.app.store.read(goals_q.active_schedules)
-        now = self.app.now()
+        rows = self.store.read(goals_q.active_schedules)
+        now = self.now()
         entries: dict[str, Entry] = {}
         for r in rows:
             old = self.entries.get(r["schedule_id"])
@@ -233,7 +243,7 @@ class Scheduler:
         waits). A batch never holds a goal of a batch not yet committed, so
         what it read about its goals (active runs, ticks) is current."""
         self.retry_at_ms = None
-        now = self.app.now()
+        now = self.now()
         if not self._heap or self._heap[0][0] > now:
             return
         waiting = deque(self._take_due(now))
@@ -243,7 +253,7 @@ class Scheduler:
         try:
             async with trio.open_nursery() as nursery:
                 while waiting and not self._refused:
-                    if self.app.stopping:
+                    if self.stopping():
                         break
                     while outstanding and outstanding[0].done.is_set():
                         outstanding.popleft()
@@ -281,7 +291,7 @@ class Scheduler:
                     if not batch.writes:
                         self._finish(batch, now, [])
                         continue
-                    batch.stamp = self.app.now()  # recorded_at: the batch goes to the writer now
+                    batch.stamp = self.now()  # recorded_at: the batch goes to the writer now
                     outstanding.append(batch)
                     nursery.start_soon(self._commit, batch, now)
         finally:
@@ -291,7 +301,7 @@ class Scheduler:
                        ) -> None:
         """Decide the ticks of ``batch`` (at most one schedule per goal): bulk
         reads, then in memory (awaits only to cancel runs, overlap ``cancel``)."""
-        store = self.app.store
+        store = self.store
         entries = batch.entries
         goal_rows = store.read(ticks_q.goals_for_ticks, [e.goal_id for e in entries])
         known = store.read(ticks_q.existing, [e.schedule_id for e in entries], min(e.cursor for e in entries))
@@ -327,11 +337,10 @@ class Scheduler:
 
     async def _commit(self, batch: "_Batch", now: int) -> None:
         """Write ``batch`` in ONE transaction, then start its runs."""
-        app = self.app
         try:
             try:
-                recorded = await app.store.write(ticks_q.record_batch, batch.stamp, batch.writes)
-                batch.committed = app.now()
+                recorded = await self.store.write(ticks_q.record_batch, batch.stamp, batch.writes)
+                batch.committed = self.now()
             except StoreError as exc:
                 # Nothing of the batch was written (one transaction): keep its
                 # entries where they are and try again shortly.
@@ -351,7 +360,7 @@ class Scheduler:
             started = [(w[5], w[1]) for w, ok in zip(batch.writes, recorded) if ok and w[5] is not None]
             if started:
                 try:
-                    await app.runs.submit_many(started)
+                    await self.runs.submit_many(started)
                 except AgentdError as exc:  # recorded and pending: the run manager claims them later
                     _log.warning("could not start the ticks' runs yet", runs=len(started), error=exc.message)
         finally:
@@ -413,7 +422,7 @@ class Scheduler:
         # count here: runs made by one catch-up batch do not overlap each other.
         rows = active_by_goal.get(e.goal_id)
         if rows:
-            parked = self.app.approvals.is_parked if self.app.approvals is not None else (lambda _: False)
+            parked = self.approvals.is_parked
             active = [policy.ActiveRun(id=i, state="awaiting_approval" if parked(i) else s) for i, s in rows]
             action, why = policy.decide_overlap(overlap, active)
             if action == "skip":
@@ -423,11 +432,11 @@ class Scheduler:
             elif action == "cancel_previous":
                 for r in active:
                     try:
-                        await self.app.runs.cancel(r.id, f"cancelled by the next tick of its schedule ({iso(d.due_ms)})")
+                        await self.runs.cancel(r.id, f"cancelled by the next tick of its schedule ({iso(d.due_ms)})")
                     except AgentdError:
                         pass  # ended meanwhile
                 reason = why
-                fresh = self.app.store.read(runs_q.active_runs_of, e.goal_id)
+                fresh = self.store.read(runs_q.active_runs_of, e.goal_id)
                 if fresh:
                     active_by_goal[e.goal_id] = fresh
                 else:
@@ -436,7 +445,6 @@ class Scheduler:
                 self._params(goal[5]).step_budget)
 
     def _after_write(self, writes: list[tuple], recorded: list[bool], stamp: int, committed: int) -> None:
-        app = self.app
         if not all(recorded):
             writes = [w for w, ok in zip(writes, recorded) if ok]
         if not writes:
@@ -452,11 +460,9 @@ class Scheduler:
             for w in writes:
                 _log.debug("tick", goal_id=w[1], schedule_id=w[0], due=iso(w[2]), decision=w[3], reason=w[4],
                            run_id=w[5])
-        if app.alerts is not None:  # a period of these goals passed: are they quiet?
-            app.alerts.ticks_recorded({w[1] for w in writes})
-        if app.metrics is not None:
-            for decision, n in counts.items():
-                app.metrics.inc("agentd_ticks_total", n, decision=decision)
+        self.alerts.ticks_recorded({w[1] for w in writes})  # a period of these goals passed: are they quiet?
+        for decision, n in counts.items():
+            self.metrics.inc("agentd_ticks_total", n, decision=decision)
         first_due, last_due = min(w[2] for w in writes), max(w[2] for w in writes)
         _log.info("ticks recorded", ticks=len(writes), runs=fired, **dict(sorted(counts.items())),
                   due=iso(first_due) if first_due == last_due else f"{iso(first_due)}..{iso(last_due)}",

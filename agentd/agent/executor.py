@@ -25,6 +25,7 @@ again: a note event says so, and ``run show`` lists it with its status.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -37,30 +38,38 @@ from ..store import runs as runs_q
 from ..tools.delivery import deliver_notice
 from ..tools.files import goal_artifacts, write_artifact
 from ..approvals.gate import Parked
-from .adapters import LedgerEffects
+from ..ledger import LedgerEffects
 from .loop import LoopParts, RunLoop, RunOutcome
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..approvals.service import Approvals
+    from ..core import Core
+    from ..providers.base import Provider
     from ..runs import ActiveRun
+
+Finish = Callable[..., Awaitable[bool]]  # (run_id, goal_id, status, *, error, summary, budget_exhausted)
 
 _log = log.get("agentd.agent")
 
 
-def loop_parts(app: "App", provider) -> LoopParts:
+def loop_parts(core: "Core", provider: "Provider", approvals: "Approvals") -> LoopParts:
     """The parts a run's loop works with, as the daemon holds them now."""
-    return LoopParts(store=app.store, journal=app.journal, provider=provider, tools=app.tools, clock=app.now,
-                     config=app.config, metrics=app.metrics, provider_ready=app.wait_for_provider,
-                     money=app.money, approvals=app.approvals)
+    return LoopParts(store=core.store, journal=core.journal, provider=provider, tools=core.tools, clock=core.now,
+                     config=core.config, metrics=core.metrics, provider_ready=core.wait_for_provider,
+                     money=core.money, approvals=approvals)
 
 
-def make_executor(app: "App"):
+def make_executor(core: "Core", approvals: "Approvals", finish: Finish):
+    """Runs a claimed run with the loop, then finalizes it; ``finish`` ends
+    the run with its outcome (``App.finish_run``)."""
+
     async def execute(active: "ActiveRun") -> None:
-        provider = active.provider or app.provider  # kept for the whole run, even across a reload
+        provider = active.provider or core.provider  # kept for the whole run, even across a reload
+        assert provider is not None, "the daemon serves runs only once its provider is built"
         try:
-            unavailable = await _mcp_unavailable(app, active.goal_id)
+            unavailable = await _mcp_unavailable(core, active.goal_id)
             outcome = RunOutcome("failed", error=unavailable) if unavailable else \
-                await RunLoop(loop_parts(app, provider), active).run()
+                await RunLoop(loop_parts(core, provider, approvals), active).run()
         except Parked:
             return  # waits for a person's decision; resumed from its journal once decided
         except ProviderError as exc:
@@ -72,16 +81,14 @@ def make_executor(app: "App"):
         if outcome.status == "interrupted":
             _log.info("run interrupted for shutdown; it resumes at the next start")
             return
-        await finalize(app, active.run_id, active.goal_id, outcome)
+        await finalize(core, finish, active.run_id, active.goal_id, outcome)
 
     return execute
 
 
-async def _mcp_unavailable(app: "App", goal_id: str) -> str | None:
+async def _mcp_unavailable(app: "Core", goal_id: str) -> str | None:
     """Wait (bounded) for the MCP servers whose tools the goal names; the
     reason the run cannot go on when one stays unavailable."""
-    if app.mcp is None:
-        return None
     allowed = app.store.read(goals_q.get_goal, goal_id).params.allowed_tools
     servers = app.mcp.servers_named(allowed)
     if not servers:
@@ -105,7 +112,7 @@ def summary_markdown(goal, run_id: str, outcome: RunOutcome, now_ms: int) -> str
     return "\n".join(lines) + "\n"
 
 
-async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -> None:
+async def finalize(app: "Core", finish: Finish, run_id: str, goal_id: str, outcome: RunOutcome) -> None:
     outcome = app.redactor.redact_value(outcome)  # provider errors quote foreign text: summary, webhook, email
     goal = app.store.read(goals_q.get_goal, goal_id, secrets=True)
     text = summary_markdown(goal, run_id, outcome, app.now())
@@ -120,11 +127,11 @@ async def finalize(app: "App", run_id: str, goal_id: str, outcome: RunOutcome) -
     run = app.store.read(runs_q.get_run, run_id, detail=True)  # with the summary output
     if await unchanged_since(app, goal, run, outcome, text) is None:
         await _notify(app, goal, run, outcome, text, rel)
-    await app.finish_run(run_id, goal_id, outcome.status, error=outcome.error, summary=outcome.summary,
+    await finish(run_id, goal_id, outcome.status, error=outcome.error, summary=outcome.summary,
                          budget_exhausted=outcome.budget_exhausted)
 
 
-async def unchanged_since(app: "App", goal, run, outcome: RunOutcome, text: str) -> str | None:
+async def unchanged_since(app: "Core", goal, run, outcome: RunOutcome, text: str) -> str | None:
     """For a goal notified on_change, the run this successful run's result is
     unchanged since (its completion deliveries are then skipped, with a note
     saying so), else None. Every successful run is fingerprinted whatever the
@@ -148,12 +155,12 @@ async def unchanged_since(app: "App", goal, run, outcome: RunOutcome, text: str)
     return since
 
 
-async def _notify(app: "App", goal, run, outcome: RunOutcome, text: str, rel: str) -> None:
+async def _notify(app: "Core", goal, run, outcome: RunOutcome, text: str, rel: str) -> None:
     from ..tools import email, webhook
     from ..tools.net import NetPolicy
 
     effects = LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, run.id, goal.id)
-    on_retry = app.metrics.delivery_retry if app.metrics is not None else None
+    on_retry = app.metrics.delivery_retry
     if goal.webhook_url:
         payload = {"type": f"run.{outcome.status}", "run_id": run.id, "goal_id": goal.id, "goal_name": goal.name,
                    "objective": goal.objective, "status": outcome.status, "summary": outcome.summary,

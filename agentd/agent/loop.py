@@ -91,9 +91,9 @@ from ..tools.base import GoalView, ToolContext, effect_key
 from ..tools.files import goal_artifacts, write_artifact
 from ..approvals.gate import ApprovalGate, Wait
 from . import prompt
-from .adapters import GoalMemories, LedgerEffects
+from ..ledger import GoalMemories, LedgerEffects
 from .expected import SEND_TOOLS, misplaced, missing_outputs, missing_reason, missing_sent
-from .messages import Completion, Message, ToolCall
+from ..messages import Completion, Message, ToolCall
 from .textcalls import broken_call, recover_calls
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..protocol import methods as m
 from .expected import SEND_TOOLS
-from .messages import ToolSpec
+from ..messages import ToolSpec
 
 SYSTEM = """You are agentd, an autonomous agent working in the background for one person. \
 Nobody is watching this conversation live: work on your own until the objective is met.

@@ -25,7 +25,7 @@ from ..store import goals as goals_q
 from . import desktop
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..core import Core
 
 _log = log.get("agentd.approvals")
 
@@ -51,7 +51,7 @@ def message(a: m.Approval, goal_name: str) -> str:
     ])
 
 
-async def notify_request(app: "App", a: m.Approval) -> None:
+async def notify_request(app: "Core", a: m.Approval) -> None:
     goal = app.store.read(goals_q.get_goal, a.goal_id, secrets=True)
     name = goal.name or goal.objective.strip()[:60]
     if goal.webhook_url:
@@ -73,8 +73,8 @@ async def notify_request(app: "App", a: m.Approval) -> None:
         _log.warning("could not record that an approval request was notified", error=exc.message)
 
 
-async def _webhook(app: "App", a: m.Approval, goal: m.Goal, name: str) -> None:
-    from ..agent.adapters import LedgerEffects
+async def _webhook(app: "Core", a: m.Approval, goal: m.Goal, name: str) -> None:
+    from ..ledger import LedgerEffects
     from ..tools import webhook
     from ..tools.net import NetPolicy
 
@@ -88,8 +88,8 @@ async def _webhook(app: "App", a: m.Approval, goal: m.Goal, name: str) -> None:
         policy=NetPolicy(app.config.tools, ()), effects=LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, a.run_id, a.goal_id), source="approval"))
 
 
-async def _email(app: "App", a: m.Approval, goal: m.Goal, name: str) -> None:
-    from ..agent.adapters import LedgerEffects
+async def _email(app: "Core", a: m.Approval, goal: m.Goal, name: str) -> None:
+    from ..ledger import LedgerEffects
     from ..tools import email
 
     to = list(goal.params.email_to)
@@ -99,7 +99,7 @@ async def _email(app: "App", a: m.Approval, goal: m.Goal, name: str) -> None:
         effects=LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, a.run_id, a.goal_id), source="approval"))
 
 
-async def _send(app: "App", a: m.Approval, kind: str, target: str, send) -> None:
+async def _send(app: "Core", a: m.Approval, kind: str, target: str, send) -> None:
     from ..tools.delivery import deliver_notice
 
     await deliver_notice(app, a.run_id, a.goal_id, kind, target, send, what="approval")

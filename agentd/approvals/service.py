@@ -22,6 +22,7 @@ never fails the run. A store that refuses a decision raises to the caller.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -37,13 +38,17 @@ from ..store.ids import new_id
 from ..timeutil import iso
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..core import Core
 
 _log = log.get("agentd.approvals")
 
 class Approvals:
-    def __init__(self, app: "App") -> None:
-        self.app = app
+    """``resume(run_id, goal_id)`` hands a run whose calls are all decided back
+    to the run manager."""
+
+    def __init__(self, core: "Core", resume: Callable[[str, str], Awaitable[None]]) -> None:
+        self.app = core
+        self.resume = resume
         self.parked: dict[str, str] = {}  # run id -> goal id
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -158,13 +163,7 @@ class Approvals:
     async def _resume_if_done(self, run_id: str, goal_id: str) -> bool:
         if self.app.store.read(approvals_q.still_waiting, run_id):
             return False
-        active = self.app.runs.active.get(run_id) if self.app.runs is not None else None
-        if active is not None:  # decided while the run's task was still ending after parking
-            with trio.move_on_after(30):
-                await active.done.wait()
-        self.parked.pop(run_id, None)
-        if self.app.runs is not None:
-            await self.app.runs.submit(run_id, goal_id, first=True)
+        await self.resume(run_id, goal_id)  # the run manager forgets it here once its task has ended
         return True
 
     # ---------------------------------------------------------------- serve

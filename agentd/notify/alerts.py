@@ -59,7 +59,7 @@ from ..timeutil import iso
 from ..tools.base import EffectRecord
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..core import Core
 
 _log = log.get("agentd.alerts")
 _params_dec = msgspec.json.Decoder(m.GoalParams)
@@ -71,7 +71,7 @@ class IncidentEffects:
     """``SideEffects`` (tools.base) bound to one incident's notice: the rows
     of ``incident_deliveries``, with the ledger's at-most-once rule."""
 
-    def __init__(self, app: "App", incident_id: str, notice: Notice) -> None:
+    def __init__(self, app: "Core", incident_id: str, notice: Notice) -> None:
         self.app, self.incident_id, self.notice = app, incident_id, notice
 
     async def begin(self, *, kind: str, target: str, key: str, summary: str, source: str = "alert") -> EffectRecord:
@@ -104,7 +104,7 @@ class Destination(msgspec.Struct, frozen=True):
 
 
 class Alerts:
-    def __init__(self, app: "App") -> None:
+    def __init__(self, app: "Core") -> None:
         self.app = app
         self._marked: set[str] = set()
         self._not_before: dict[str, float] = {}  # goal -> when it could first be quiet (ms; inf: not by ticks)

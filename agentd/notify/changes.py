@@ -42,7 +42,7 @@ from ..store import runs as runs_q
 from ..tools.files import goal_artifacts
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..core import Core
 
 _log = log.get("agentd.notify")
 
@@ -117,7 +117,7 @@ def fingerprint(summary_text: str, files: dict[str, FileData], ids: set[str]) ->
     return h.hexdigest()
 
 
-def _ids_in(app: "App", goal_id: str, texts: list[str]) -> set[str]:
+def _ids_in(app: "Core", goal_id: str, texts: list[str]) -> set[str]:
     """The goal's id and the ids of its runs that appear in ``texts``."""
     found = {t for text in texts for t in _HEX12.findall(text)}
     found.discard(goal_id)
@@ -126,7 +126,7 @@ def _ids_in(app: "App", goal_id: str, texts: list[str]) -> set[str]:
     return {goal_id, *app.store.read(notify_q.run_ids_among, goal_id, found)}
 
 
-async def check(app: "App", goal_id: str, run_id: str, summary_text: str) -> str | None:
+async def check(app: "Core", goal_id: str, run_id: str, summary_text: str) -> str | None:
     """Fingerprint the finished, successful run ``run_id`` and record it.
     Returns the id of the run its result is unchanged since (the first of an
     unbroken line of same results), or None when it changed or nothing

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from ..messages import Completion, Message, ToolCall, ToolSpec, Usage
 from .base import MalformedResponse
 
 # ---------------------------------------------------------------- request structs

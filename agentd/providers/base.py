@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
-from ..agent.messages import Completion, Message, ToolSpec
+from ..messages import Completion, Message, ToolSpec
 from ..protocol.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from ..retry import RetryPolicy, retry
 

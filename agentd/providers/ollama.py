@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from ..agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from ..messages import Completion, Message, ToolCall, ToolSpec, Usage
 from ..protocol.errors import ProviderError, ProviderIncompatible, ProviderUnavailable
 from ..retry import OnRetry, RetryPolicy
 from . import _wire

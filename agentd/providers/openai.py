@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .. import __version__
-from ..agent.messages import Completion, Message, ToolSpec
+from ..messages import Completion, Message, ToolSpec
 from ..protocol.errors import ProviderError, ProviderRejected
 from ..retry import OnRetry, RetryPolicy, retry_after_from_headers
 from . import _wire

@@ -37,7 +37,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..agent.messages import Completion, Message, ToolSpec
+from ..messages import Completion, Message, ToolSpec
 from ..protocol.errors import ProviderError, ProviderIncompatible, ProviderRejected
 from .base import CheckResult, CheckState, MalformedResponse
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from .. import budgets, log
+from .. import budgets, log, provider_life
 from ..agent.expected import SEND_TOOLS
 from ..protocol.errors import InvalidState, NotFound, ShuttingDown, ValidationFailed
 from ..protocol import methods as m
@@ -166,7 +166,7 @@ def _check_expect_sent(app: "App", p: m.GoalParams, prefix: str) -> None:
         if kind not in SEND_TOOLS:
             raise ValidationFailed(f"unknown expected delivery {kind!r}; it must be one of: {kinds}",
                                    field=prefix + "expect_sent", value=kind)
-    if not p.expect_sent or app.tools is None:
+    if not p.expect_sent:
         return
     usable = {t.name for t in app.tools.select(p.allowed_tools)}
     for kind in dict.fromkeys(p.expect_sent):
@@ -207,7 +207,7 @@ class Handlers:
         from ..approvals.handlers import ApprovalHandlers
 
         return {**{name: getattr(self, name.replace(".", "_")) for name in m.METHODS
-                   if hasattr(self, name.replace(".", "_"))}, **ApprovalHandlers(self.app).table()}
+                   if hasattr(self, name.replace(".", "_"))}, **ApprovalHandlers(self.app.store, self.app.approvals).table()}
 
     # -- helpers
     def _goal_id(self, ref: str) -> str:
@@ -449,24 +449,17 @@ class Handlers:
         return m.ToolListResult(tools=self.app.tool_infos())
 
     async def mcp_list(self, p: m.Empty, conn) -> m.McpListResult:
-        return m.McpListResult(servers=self.app.mcp.states() if self.app.mcp is not None else [])
+        return m.McpListResult(servers=self.app.mcp.states())
 
     async def mcp_check(self, p: m.McpCheck, conn) -> m.McpServerState:
-        from ..mcp.manager import McpManager
-        from ..shared.mcp import McpConfig
-
-        return await (self.app.mcp or McpManager(McpConfig())).check(p.name)
+        return await self.app.mcp.check(p.name)
 
     async def provider_check(self, p: m.ProviderCheck, conn) -> m.ProviderStatus:
-        from ..providers.lifecycle import check_now
-
-        return await check_now(self.app)
+        return await provider_life.check_now(self.app)
 
     # -- daemon
     async def daemon_status(self, p: m.Empty, conn) -> m.DaemonStatus:
-        from ..providers.lifecycle import still_reachable
-
-        await still_reachable(self.app)
+        await provider_life.still_reachable(self.app)
         return msgspec.structs.replace(self.app.status(), spend=budgets.daemon_spend(self.app.store, self.app.config, self.app.now()))
 
     async def daemon_stop(self, p: m.DaemonStop, conn) -> m.Ok:

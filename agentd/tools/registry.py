@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from .. import log
-from ..agent.messages import ToolSpec
+from ..messages import ToolSpec
 from ..shared.config import ToolsConfig
 from ..protocol.methods import ToolInfo
 from ..protocol.errors import ToolError

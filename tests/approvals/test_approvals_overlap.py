@@ -13,7 +13,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sched_service"))
 
-from agentd.approvals.service import Approvals  # noqa: E402
 from agentd.store import goals as goals_q  # noqa: E402
 from sched_service_helpers import World, run_virtual  # noqa: E402
 
@@ -23,7 +22,6 @@ class ParkingWorld(World):
 
     async def __aenter__(self) -> "ParkingWorld":
         await super().__aenter__()
-        self.app.approvals = Approvals(self.app)
         await self.nursery.start(self.app.approvals.serve)
         self.parked_first: set[str] = set()
         return self

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import msgspec
 
 from agentd.shared import config as config_mod
-from agentd.agent.messages import Message, ToolCall, ToolSpec
+from agentd.messages import Message, ToolCall, ToolSpec
 from agentd.budgets import MESSAGE_OVERHEAD, PROMPT_OVERHEAD, PromptMeter
 from agentd.pricing import lookup
 from agentd.providers.openai import uses_completion_cap

@@ -13,11 +13,9 @@ import trio
 from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.protocol import methods as m
-from agentd.runs import RunManager
 from agentd.store import Store
 from agentd.store import goals as goals_q
 from agentd.store import runs as runs_q
-from agentd.tools.registry import default_registry
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,8 +23,7 @@ pytestmark = pytest.mark.timeout(30)
 def test_steps_in_flight_are_closed_when_a_run_crashes(tmp_path):
     cfg = config_mod.load(tmp_path / "none.toml", environ={})
     store = Store(tmp_path / "a.db")
-    app = App(cfg, store)
-    app.tools = default_registry()
+    app = App(cfg, store, executor=lambda active: crashing_executor(active))
     now = app.now()
 
     def seed(conn):
@@ -44,7 +41,6 @@ def test_steps_in_flight_are_closed_when_a_run_crashes(tmp_path):
 
     async def main():
         gid, rid = await store.write(seed)
-        app.runs = RunManager(app, crashing_executor, max_concurrent=1)
         async with trio.open_nursery() as nursery:
             await nursery.start(app.runs.serve)
             await app.runs.submit(rid, gid)

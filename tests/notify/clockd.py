@@ -27,6 +27,7 @@ def main() -> int:
             offset = 0
         return time.time_ns() // 1_000_000 + offset
 
+    import agentd.app as app_mod
     import agentd.daemon as daemon
     import agentd.scheduler as scheduler
 
@@ -36,11 +37,11 @@ def main() -> int:
         return await real_serve(config, **{**kw, "clock": clock})
 
     class QuickScheduler(scheduler.Scheduler):
-        def __init__(self, app, *, max_sleep_s: float = 60.0) -> None:
-            super().__init__(app, max_sleep_s=0.2)
+        def __init__(self, *parts, stopping, max_sleep_s: float = 60.0) -> None:
+            super().__init__(*parts, stopping=stopping, max_sleep_s=0.2)
 
     daemon.serve = serve
-    scheduler.Scheduler = QuickScheduler
+    app_mod.Scheduler = QuickScheduler
     from agentd.cli import main as cli_main
 
     return cli_main(sys.argv[1:])

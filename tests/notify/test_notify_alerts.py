@@ -171,7 +171,6 @@ def test_alert_intents_left_by_a_stopped_daemon_are_never_sent(tmp_path):
     ``unknown`` (the receiver may have them) and are not sent."""
     from agentd.shared import config as config_mod
     from agentd.app import App
-    from agentd.notify.alerts import Alerts
     from agentd.store import Store
     from agentd.store import goals as goals_q
     from agentd.store import notify as notify_q
@@ -184,7 +183,7 @@ def test_alert_intents_left_by_a_stopped_daemon_are_never_sent(tmp_path):
         assert not app.store.write_sync(notify_q.insert_incident, app.now(), "ba9876543210", gid, "failing",
                                         "again", [])  # one open incident per goal
         assert [r["status"] for r in app.store.read(notify_q.pending_deliveries)] == ["intent"]
-        assert Alerts(app).recover() == 1
+        assert app.alerts.recover() == 1
         assert app.store.read(notify_q.pending_deliveries) == []
         inc = app.store.read(notify_q.incident_of, gid)
         assert [(n.status, n.detail) for n in inc.notices] == [("unknown", notify_q.UNKNOWN_DETAIL)]
@@ -198,7 +197,6 @@ def test_ticks_before_a_goal_could_be_quiet_cost_no_check(tmp_path):
     or a goal change makes the next tick count again."""
     from agentd.shared import config as config_mod
     from agentd.app import App
-    from agentd.notify.alerts import Alerts
     from agentd.store import Store
     from agentd.store import goals as goals_q
     from agentd.store import runs as runs_q
@@ -206,7 +204,7 @@ def test_ticks_before_a_goal_could_be_quiet_cost_no_check(tmp_path):
     t0 = 1_800_000_000_000 - 1_800_000_000_000 % 3_600_000 + 60_000  # a minute past an hour
     now = [t0]
     app = App(config_mod.load(tmp_path / "none.toml", environ={}), Store(tmp_path / "a.db"), clock=lambda: now[0])
-    alerts = app.alerts = Alerts(app)
+    alerts = app.alerts
     try:
         spec = m.GoalCreate(objective="hourly", schedules=[m.ScheduleSpec(cron="0 * * * *")])
         gid = app.store.write_sync(goals_q.insert_goal, t0, spec, "whsec_eA==")

@@ -7,7 +7,7 @@ import random
 import pytest
 import trio
 
-from agentd.agent.messages import Message, ToolSpec
+from agentd.messages import Message, ToolSpec
 from agentd.retry import RetryPolicy
 
 TOOLS = [ToolSpec("get_time", "Current time", {"type": "object", "properties": {"tz": {"type": "string"}}})]

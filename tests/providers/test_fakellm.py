@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from agentd.agent.messages import Message
+from agentd.messages import Message
 from agentd.providers.openai import OpenAIProvider
 from agentd.testing.fakellm import FakeLLM, Loop, text
 from provider_helpers import HISTORY, TOOLS

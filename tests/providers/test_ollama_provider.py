@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentd.agent.messages import Message, ToolCall
+from agentd.messages import Message, ToolCall
 from agentd.protocol.errors import ProviderIncompatible, ProviderRejected, ProviderUnavailable
 from agentd.providers.ollama import OllamaProvider
 from agentd.testing.fakellm import FakeLLM, drop, fault, malformed, stall, text, tool_call, tool_calls

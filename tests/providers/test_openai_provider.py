@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentd.agent.messages import Message, ToolCall
+from agentd.messages import Message, ToolCall
 from agentd.protocol.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from agentd.providers.openai import OpenAIProvider
 from agentd.testing.fakellm import FakeLLM, drop, fault, malformed, stall, text, tool_call, tool_calls

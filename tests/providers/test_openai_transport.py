@@ -18,7 +18,7 @@ import msgspec
 import pytest
 import trio
 
-from agentd.agent.messages import Message, ToolCall
+from agentd.messages import Message, ToolCall
 from agentd.protocol.errors import ProviderRejected, ProviderUnavailable
 from agentd.providers import _wire
 from agentd.providers.factory import make_provider

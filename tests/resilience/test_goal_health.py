@@ -6,7 +6,6 @@ import msgspec
 
 from agentd.shared import config as config_mod
 from agentd.app import App
-from agentd.metrics import Metrics
 from agentd.protocol import methods as m
 from agentd.store import Store
 from agentd.store import goals as goals_q
@@ -19,7 +18,6 @@ T0 = 1_800_000_000_000  # a fixed instant (ms)
 def test_a_scheduled_goal_without_success_for_three_periods_is_stale(tmp_path):
     now = [T0]
     app = App(config_mod.load(tmp_path / "none.toml", environ={}), Store(tmp_path / "h.db"), clock=lambda: now[0])
-    app.metrics = Metrics(app)
     spec = msgspec.convert({"objective": "hourly", "schedules": [{"cron": "0 * * * *", "timezone": "UTC"}]},
                            m.GoalCreate)
     gid = app.store.write_sync(goals_q.insert_goal, T0, spec, "whsec_x")

@@ -10,16 +10,13 @@ import trio.testing
 from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.daemon import _lag_monitor
-from agentd.scheduler import Scheduler
 from agentd.store import Store
 
 
 def make_app(tmp_path) -> App:
     cfg = config_mod.load(tmp_path / "none.toml", environ={})
     store = Store(tmp_path / "a.db")
-    app = App(cfg, store)
-    app.scheduler = Scheduler(app)
-    return app
+    return App(cfg, store)
 
 
 def test_readiness_turns_false_when_the_scheduler_task_dies(tmp_path):
@@ -69,10 +66,10 @@ def test_loop_lag_shows_when_the_loop_is_blocked(tmp_path):
         async with trio.open_nursery() as n:
             n.start_soon(_lag_monitor, app, 0.05)
             await trio.sleep(0.2)
-            assert app.lag_ms < 100
+            assert app.metrics.lag_ms < 100
             time.sleep(0.3)  # block the loop on purpose
             await trio.sleep(0.2)
-            assert app.lag_max_ms >= 200, app.lag_max_ms
+            assert app.metrics.lag_max_ms >= 200, app.metrics.lag_max_ms
             assert app.status().loop_lag_max_ms >= 200
             n.cancel_scope.cancel()
 

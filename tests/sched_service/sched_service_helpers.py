@@ -22,7 +22,6 @@ import trio.testing
 from agentd.shared import config as config_mod
 from agentd.app import App
 from agentd.protocol import methods as m
-from agentd.runs import RunManager
 from agentd.scheduler import Scheduler
 from agentd.store import Store
 from agentd.store import goals as goals_q
@@ -79,9 +78,9 @@ class World:
         self.wall = WallClock(utc_ms(self.start))
         cfg = config_mod.load(self.tmp_path / "absent.toml", environ={})
         self.store = InlineStore(self.tmp_path / "agentd.db")
-        self.app = App(cfg, self.store, clock=self.wall)
-        self.runs = RunManager(self.app, self._execute, max_concurrent=self.max_concurrent)
-        self.app.runs = self.runs
+        self.app = App(cfg, self.store, clock=self.wall, executor=self._execute)
+        self.runs = self.app.runs
+        self.runs.max_concurrent = self.max_concurrent
         self._nursery_cm = trio.open_nursery()
         self.nursery = await self._nursery_cm.__aenter__()
         await self.nursery.start(self.app.events.serve)
@@ -103,7 +102,8 @@ class World:
 
     # -- the scheduler's life (a daemon restart = a new Scheduler loading from the store)
     async def start_scheduler(self) -> None:
-        self.sched = Scheduler(self.app)
+        app = self.app
+        self.sched = Scheduler(app, app.runs, app.approvals, app.alerts, stopping=lambda: app.stopping)
         self.app.scheduler = self.sched
         self._sched_scope = trio.CancelScope()
 

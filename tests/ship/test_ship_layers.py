@@ -7,7 +7,9 @@ import statement counts, also one inside a function or under ``TYPE_CHECKING``.
   those; ``agentd.shared`` imports of agentd only ``agentd.protocol``, and
   ``agentd.protocol`` nothing else of agentd;
 - no cycles: no module of agentd or agentctl imports, directly or not, a
-  module that imports it back.
+  module that imports it back; and none between agentd's parts (its
+  first-level packages and modules, e.g. ``agentd.agent`` and ``agentd.app``),
+  so each part can be read knowing only the parts below it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,63 @@ def test_no_import_cycles(graph):
                         "below them):\n  " + "\n  ".join(cycles))
 
 
+# Imports against the parts' order that are allowed (left out of the check), each with why.
+ALLOWED_BACK_IMPORTS = {
+    # providers.validate probes a model with the loop's own parser of calls written as text.
+    ("agentd.providers", "agentd.agent"),
+}
+
+
+def _part(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def part_cycles(graph: grimp.ImportGraph) -> list[str]:
+    """Each import cycle between agentd's first-level parts once, as its chain
+    of parts with the imports that make each step."""
+    edges: dict[str, dict[str, str]] = {}  # part -> imported part -> one import that makes the edge
+    for importer in sorted(graph.modules):
+        if not importer.startswith("agentd."):
+            continue
+        for imported in sorted(graph.find_modules_directly_imported_by(importer)):
+            a, b = _part(importer), _part(imported)
+            if imported.startswith("agentd.") and a != b and (a, b) not in ALLOWED_BACK_IMPORTS:
+                edges.setdefault(a, {}).setdefault(b, f"{importer} -> {imported}")
+
+    def path(start: str, goal: str) -> list[str] | None:  # shortest, breadth first
+        came: dict[str, str] = {start: start}
+        todo = [start]
+        for node in todo:
+            for nxt in sorted(edges.get(node, {})):
+                if nxt not in came:
+                    came[nxt] = node
+                    if nxt == goal:
+                        out = [goal]
+                        while out[-1] != start:
+                            out.append(came[out[-1]])
+                        return out[::-1]
+                    todo.append(nxt)
+        return None
+
+    seen: set[frozenset[str]] = set()
+    out = []
+    for a in sorted(edges):
+        for b in sorted(edges[a]):
+            back = path(b, a)
+            if back is None or frozenset(back) in seen:
+                continue
+            seen.add(frozenset(back))
+            chain = [a, *back]
+            out.append(" -> ".join(chain) + "  (" + "; ".join(edges[x][y] for x, y in zip(chain, chain[1:])) + ")")
+    return out
+
+
+def test_no_import_cycles_between_parts(graph):
+    cycles = part_cycles(graph)
+    assert not cycles, ("import cycles between agentd's parts (pass the dependency in, or move what both "
+                        "need into a part below them):\n  " + "\n  ".join(cycles))
+
+
 def test_the_checks_see_a_broken_layer_and_a_cycle():
     """The checks catch what they are for: on a graph with a forbidden import
     added, then an import back."""
@@ -79,3 +138,7 @@ def test_the_checks_see_a_broken_layer_and_a_cycle():
     assert "agentctl.render -> agentd.store.db" in reached_outside(broken, "agentctl", CLIENT_MAY_IMPORT)
     broken.add_import(importer="agentd.protocol.loglevels", imported="agentd.protocol.methods")  # methods imports it
     assert import_cycles(broken) == ["agentd.protocol.loglevels -> agentd.protocol.methods -> agentd.protocol.loglevels"]
+    assert part_cycles(broken) == []  # inside one part
+    broken.add_import(importer="agentd.runs", imported="agentd.app")  # a type hint of the whole App
+    assert ("agentd.app -> agentd.runs -> agentd.app  (agentd.app -> agentd.runs; agentd.runs -> agentd.app)"
+            in part_cycles(broken))

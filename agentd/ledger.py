@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..store import effects as effects_q
-from ..store import memories as memories_q
-from ..tools.base import EffectRecord, MemoryRecord
+from .store import effects as effects_q
+from .store import memories as memories_q
+from .tools.base import EffectRecord, MemoryRecord
 
 if TYPE_CHECKING:
-    from ..metrics import Metrics
-    from ..store import Store
+    from .metrics import Metrics
+    from .store import Store
 
 
 class LedgerEffects:

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
-from .. import log
-from ..protocol.errors import ConfigError, ProviderError, ProviderIncompatible, ProviderUnavailable
-from ..protocol import methods as m
-from ..retry import RetryPolicy
-from ..timeutil import iso
-from .base import CheckResult
+from . import log
+from .protocol.errors import ConfigError, ProviderError, ProviderIncompatible, ProviderUnavailable
+from .protocol import methods as m
+from .providers.base import CheckResult
+from .retry import RetryPolicy
+from .timeutil import iso
 
 if TYPE_CHECKING:
-    from ..app import App
-    from ..shared.config import Config
+    from .core import Core
+    from .providers.base import Provider
+    from .shared.config import Config
 
 _log = log.get("agentd.provider")
 PING_EVERY_S = 5.0
@@ -33,7 +35,7 @@ PING_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 2.0
 
 
-def make(app: "App") -> None:
+def make(app: "Core") -> None:
     resolved = app.config.resolved_provider()
     if resolved is None:
         raise ConfigError(
@@ -44,29 +46,20 @@ def make(app: "App") -> None:
     importlib.import_module("ollama" if resolved.name == "ollama" else "httpx")
 
 
-def build(app: "App", cfg: "Config", resolved) -> Any:
+def build(app: "Core", cfg: "Config", resolved) -> "Provider":
     """The provider ``resolved`` (from ``cfg``) names, its retries counted in
     the metrics, behind the app's circuit breaker when there is one. Raises
     ConfigError when it cannot be built. Used at start and by reload."""
-    from .factory import make_provider
+    from .breaker import GuardedProvider
+    from .providers.factory import make_provider
 
     provider = make_provider(resolved, cfg.provider,
-                             on_retry=lambda attempt, delay, exc: _count_retry(app, exc),
+                             on_retry=lambda attempt, delay, exc: app.metrics.provider_retry(type(exc).__name__),
                              concurrency=cfg.daemon.max_concurrent_runs)
-    board = app.breakers
-    if board is not None:
-        from ..breaker import GuardedProvider
-
-        provider = GuardedProvider(provider, board.get(f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
-    return provider
+    return GuardedProvider(provider, app.breakers.get(f"provider:{resolved.name}:{resolved.base_url or 'default'}"))
 
 
-def _count_retry(app: "App", exc: BaseException) -> None:
-    if app.metrics is not None:
-        app.metrics.provider_retry(type(exc).__name__)
-
-
-def _record(app: "App", result) -> m.ProviderStatus:
+def _record(app: "Core", result) -> m.ProviderStatus:
     resolved = app.config.resolved_provider()
     status = m.ProviderStatus(provider=result.provider, model=result.model, ok=result.state == "ok",
                               checked_at=iso(app.now()), message=result.message,
@@ -79,7 +72,7 @@ def _record(app: "App", result) -> m.ProviderStatus:
     return status
 
 
-async def check_now(app: "App") -> m.ProviderStatus:
+async def check_now(app: "Core") -> m.ProviderStatus:
     result = await app.provider.check()
     status = _record(app, result)
     _log.info("provider checked", provider=status.provider, model=status.model, state=status.state,
@@ -87,7 +80,7 @@ async def check_now(app: "App") -> m.ProviderStatus:
     return status
 
 
-async def still_reachable(app: "App") -> None:
+async def still_reachable(app: "Core") -> None:
     """Before ``daemon.status``: while the provider counts as ok after a real
     check, ask the server whether it still answers (``ping``, at most every
     ``PING_EVERY_S``, bounded by ``PING_TIMEOUT_S``), so status never says ok
@@ -118,7 +111,7 @@ async def still_reachable(app: "App") -> None:
     _log.warning("provider unreachable", provider=st.provider, model=st.model, detail=error)
 
 
-async def startup(app: "App") -> None:
+async def startup(app: "Core") -> None:
     if not app.config.provider.check_on_start:
         app.provider_status = m.ProviderStatus(provider=app.provider.name, model=app.provider.model, ok=True,
                                                message="not checked (provider.check_on_start = false)")
@@ -129,7 +122,7 @@ async def startup(app: "App") -> None:
         raise ProviderIncompatible(status.message, provider=status.provider, model=status.model)
 
 
-async def revalidate(app: "App", *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def revalidate(app: "Core", *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """While degraded, re-check with exponential backoff (capped at 5 minutes)."""
     task_status.started()
     import random
@@ -150,11 +143,12 @@ async def revalidate(app: "App", *, task_status=trio.TASK_STATUS_IGNORED) -> Non
             _log.warning("provider re-check failed", error=str(exc))
 
 
-async def replace(app: "App", new: Any, result: CheckResult | None) -> int:
+async def replace(app: "Core", new: "Provider", result: CheckResult | None,
+                  held_by: Callable[["Provider"], int]) -> int:
     """Serve new runs with ``new`` (its check ``result``, None when not
     checked). The replaced provider is closed now if no run holds it, else
     when the last run holding it ends (``release``). Returns how many runs
-    still hold it."""
+    still hold it (``held_by``: how many runs hold a provider)."""
     old, app.provider = app.provider, new
     if result is None:
         app.provider_status = m.ProviderStatus(provider=new.name, model=new.model, ok=True,
@@ -166,7 +160,7 @@ async def replace(app: "App", new: Any, result: CheckResult | None) -> int:
               provider_state=app.provider_status.state if app.provider_status else "unchecked")
     if old is None or old is new:
         return 0
-    held = sum(1 for a in app.runs.active.values() if a.provider is old) if app.runs is not None else 0
+    held = held_by(old)
     if held:
         app.retired_providers.append(old)
     else:
@@ -174,18 +168,18 @@ async def replace(app: "App", new: Any, result: CheckResult | None) -> int:
     return held
 
 
-async def release(app: "App", provider: Any) -> None:
+async def release(app: "Core", provider: "Provider | None", held_by: Callable[["Provider"], int]) -> None:
     """A run holding ``provider`` ended: close it if a reload replaced it
     and no other run holds it."""
     if provider is None or provider is app.provider or provider not in app.retired_providers:
         return
-    if app.runs is not None and any(a.provider is provider for a in app.runs.active.values()):
+    if held_by(provider):
         return
     app.retired_providers.remove(provider)
     await close(provider)
 
 
-async def close(provider: Any) -> None:
+async def close(provider: "Provider") -> None:
     """Close a provider no run uses any more; bounded, never raises."""
     with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
         try:
