@@ -130,9 +130,6 @@ class App(Core):
         return out[:count]
 
     # ---------------------------------------------------------------- goals
-    def goal_health(self, goal_id: str) -> m.GoalHealth:
-        return self.metrics.goal_health(goal_id)
-
     def new_webhook_secret(self) -> str:
         from .tools.webhook import generate_secret
 
@@ -148,13 +145,6 @@ class App(Core):
             raise StoreUnavailable(
                 f"the database cannot be written ({self.store.last_write_error}); free disk space or fix "
                 f"permissions on {self.store.path}, then retry", path=str(self.store.path))
-
-    # ---------------------------------------------------------------- tools
-    def tool_names(self) -> set[str]:
-        return set(self.tools.names())
-
-    def tool_infos(self) -> list[m.ToolInfo]:
-        return self.tools.infos(self.config.tools)
 
     # ---------------------------------------------------------------- daemon
     def request_stop(self, *, deadline_s: float | None = None, reason: str = "") -> None:
@@ -196,9 +186,6 @@ class App(Core):
             store_writable=self.store.writable, scheduler_alive=sched_alive,
             breakers=self.metrics.breakers(), log_level=log.get_level(), mcp_servers=self.mcp.states(),
         )
-
-    def metrics_result(self, fmt: str) -> m.MetricsResult:
-        return self.metrics.result(fmt)
 
 
 def _config_from_file(config: Config) -> Config:

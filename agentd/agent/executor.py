@@ -65,7 +65,6 @@ def make_executor(core: "Core", approvals: "Approvals", finish: Finish):
 
     async def execute(active: "ActiveRun") -> None:
         provider = active.provider or core.provider  # kept for the whole run, even across a reload
-        assert provider is not None, "the daemon serves runs only once its provider is built"
         try:
             unavailable = await _mcp_unavailable(core, active.goal_id)
             outcome = RunOutcome("failed", error=unavailable) if unavailable else \

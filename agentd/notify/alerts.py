@@ -83,9 +83,8 @@ class IncidentEffects:
     async def finish(self, effect_id: str, *, status: str, detail: str, attempts: int) -> None:
         await self.app.store.write(notify_q.finish_delivery, self.app.now(), effect_id, status=status,
                                    detail=self.app.redactor.redact(detail), attempts=attempts)
-        if self.app.metrics is not None:
-            self.app.metrics.inc("agentd_alerts_total", notice=self.notice,
-                                 outcome="delivered" if status == "delivered" else "failed")
+        self.app.metrics.inc("agentd_alerts_total", notice=self.notice,
+                             outcome="delivered" if status == "delivered" else "failed")
 
 
 class Destination(msgspec.Struct, frozen=True):
@@ -304,7 +303,7 @@ class Alerts:
 
         app = self.app
         effects = IncidentEffects(app, iid, notice)
-        on_retry = app.metrics.delivery_retry if app.metrics is not None else None
+        on_retry = app.metrics.delivery_retry
         for d in dests:
             key = d.key(iid, notice)
             try:

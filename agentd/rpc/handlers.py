@@ -109,7 +109,7 @@ def _check_params(app: "App", p: m.GoalParams, prefix: str = "params.") -> None:
         raise ValidationFailed(f"step budget must be between 1 and {MAX_STEP_BUDGET}, not {p.step_budget}",
                                field=prefix + "step_budget", value=p.step_budget)
     if p.allowed_tools is not None:
-        known = app.tool_names()
+        known = set(app.tools.names())
         for name in p.allowed_tools:
             if name not in known and not app.tools.accepts(name):  # accepts: server.* of an MCP server
                 raise ValidationFailed(f"unknown tool {name!r}; known tools: {', '.join(sorted(known))}",
@@ -228,7 +228,7 @@ class Handlers:
         schedules = [msgspec.structs.replace(s, description=app.describe_cron(s.cron),
                                              next_fire=app.next_fire_iso(s)) for s in goal.schedules]
         return msgspec.structs.replace(goal, schedules=schedules, last_run=last, recent_ticks=recent,
-                                       health=app.goal_health(goal_id), awaiting_approval=awaiting,
+                                       health=app.metrics.goal_health(goal_id), awaiting_approval=awaiting,
                                        incident=incident)
 
     # -- goals
@@ -256,7 +256,7 @@ class Handlers:
             return budgets.goal_spend(c, goals, app.config, app.now()), total, runs_q.last_runs(c, [g.id for g in goals])
 
         goals, total, last = app.store.read(q)
-        goals = [msgspec.structs.replace(g, health=app.goal_health(g.id), last_run=last.get(g.id),
+        goals = [msgspec.structs.replace(g, health=app.metrics.goal_health(g.id), last_run=last.get(g.id),
                                          schedules=[msgspec.structs.replace(s, next_fire=app.next_fire_iso(s))
                                                     for s in g.schedules]) for g in goals]
         return m.GoalListResult(goals=goals, total=total)
@@ -446,7 +446,7 @@ class Handlers:
 
     # -- tools, provider
     async def tool_list(self, p: m.Empty, conn) -> m.ToolListResult:
-        return m.ToolListResult(tools=self.app.tool_infos())
+        return m.ToolListResult(tools=self.app.tools.infos(self.app.config.tools))
 
     async def mcp_list(self, p: m.Empty, conn) -> m.McpListResult:
         return m.McpListResult(servers=self.app.mcp.states())
@@ -472,4 +472,4 @@ class Handlers:
         return await reload(self.app, log_level=p.log_level)
 
     async def daemon_metrics(self, p: m.DaemonMetrics, conn) -> m.MetricsResult:
-        return self.app.metrics_result(p.format)
+        return self.app.metrics.result(p.format)
