@@ -4,8 +4,9 @@
   accept only letters, digits, ``_`` and ``-`` in a tool name, at most 64);
   users may also write ``server.tool`` in a goal's tools.
 - ``check_arguments``: the model's JSON checked against the tool's input
-  schema before anything is sent; a ToolError names the field path and what
-  is wrong (the model's mistake, reported back to it).
+  schema before anything is sent; a ToolError names the field path, what is
+  wrong and the tool's parameters, as for a built-in tool (the model's
+  mistake, reported back to it).
 - ``result_text``: a call result as observation text. Text content as is;
   structured content as JSON when there is no text; an embedded text resource
   with its URI; images, audio and binary resources are described, not passed
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..protocol.errors import ToolError
 from ..shared.mcp import SEPARATOR
+from ..tools.registry import param_list
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -79,8 +81,8 @@ def check_arguments(name: str, raw: str, validate) -> dict[str, Any]:
             first = errors[0]
             path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
             more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-            raise ToolError(f"invalid arguments for {name}: {first.message} - at `{path}`{more}", tool=name,
-                            field=path)
+            raise ToolError(f"invalid arguments for {name}: {first.message} - at `{path}`{more}; "
+                            f"{param_list(validate.schema)}", tool=name, field=path)
     return args
 
 

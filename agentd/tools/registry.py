@@ -203,7 +203,7 @@ class ToolRegistry:
         try:
             return self._decoders[name].decode(text)
         except msgspec.ValidationError as exc:
-            raise ToolError(f"invalid arguments for {name}: {exc}; {_param_list(self._schemas[name])}",
+            raise ToolError(f"invalid arguments for {name}: {exc}; {param_list(self._schemas[name])}",
                             tool=name, field=_field_path(str(exc))) from None
         except msgspec.DecodeError as exc:
             raise ToolError(f"the arguments for {name} are not valid JSON ({exc}); send one JSON object", tool=name) from None
@@ -223,7 +223,7 @@ class ToolRegistry:
         return float(config.timeouts.get(name, tool.timeout_s))
 
 
-def _param_list(schema: dict[str, Any]) -> str:
+def param_list(schema: dict[str, Any]) -> str:
     """The parameters a tool takes, for an error the model must fix: small
     models rename them ("data" for "payload") and fix the call once told."""
     props = schema.get("properties", {})

@@ -43,6 +43,23 @@ def test_a_schema_violating_call_is_refused_before_it_reaches_the_server(make_da
     assert "mcp server stderr" not in d.log() or "convert_time" not in d.log()
 
 
+def test_a_call_with_a_renamed_parameter_is_told_the_tools_parameters_and_fixed(make_daemon, fake_llm):
+    d = make_daemon(config=time_server())
+    goal = d.call("goal.create", {"objective": "time", "params": {"allowed_tools": ["time.*"]}})
+    right = {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}
+    wrong = {"source_timezone": "UTC", "time": "12:00", "target_tz": "Asia/Tokyo"}
+    fake_llm.add(tool_call("time__convert_time", wrong), tool_call("time__convert_time", right), finish_call("told"))
+    run = d.wait_run(d.call("goal.run", {"id": goal["id"]})["id"])
+    assert run["status"] == "completed", run
+    first, second = step_rows(d, run["id"])[:2]
+    told = ("invalid arguments for time__convert_time: 'target_timezone' is a required property - at `$`; "
+            "its parameters are source_timezone (required), time (required), target_timezone (required)")
+    assert (first["status"], first["error"]) == ("error", told), first
+    assert second["status"] == "ok" and "Asia/Tokyo" in second["observation"], second
+    seen = [m["content"] for m in fake_llm.requests[1]["messages"] if m.get("role") == "tool"]
+    assert any(told in c for c in seen), seen  # the model got the parameters with its error
+
+
 def test_a_tool_the_server_does_not_have_is_refused_at_create_and_fails_a_run_with_the_reason(make_daemon,
                                                                                             fake_llm):
     d = make_daemon(config=time_server())
