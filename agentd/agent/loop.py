@@ -94,7 +94,7 @@ from . import prompt
 from ..ledger import GoalMemories, LedgerEffects
 from .expected import SEND_TOOLS, misplaced, missing_outputs, missing_reason, missing_sent
 from ..messages import Completion, Message, ToolCall
-from .textcalls import broken_call, recover_calls
+from ..textcalls import broken_call, recover_calls
 
 if TYPE_CHECKING:
     from ..approvals.service import Approvals

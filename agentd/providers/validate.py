@@ -189,7 +189,7 @@ async def check_compatible(p: OpenAIChecked) -> CheckResult:
 
 def _probe_verdict(completion: Completion, where: str, note: str, provider: str, model: str) -> CheckResult:
     """What the answer to the sample tool call says about the model."""
-    from ..agent.textcalls import recover_calls
+    from ..textcalls import recover_calls
 
     if any(tc.name == PROBE_TOOL.name for tc in completion.message.tool_calls):
         return _result("ok", f"{where}: works: native tool calls{note}", provider, model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agentd.agent.textcalls import recover_calls
+from agentd.textcalls import recover_calls
 from agentd.testing.fakellm import TEXT_FORMS, FakeLLM, ModelInfo, cut, json_prose, text_call, text_plan
 
 TOOL = {"type": "function", "function": {"name": "write_file", "description": "", "parameters": {}}}

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentd.agent.textcalls import broken_call, recover_calls
+from agentd.textcalls import broken_call, recover_calls
 
 TOOLS = ("web_search", "fetch_page", "read_file", "write_file", "send_webhook", "finish")
 

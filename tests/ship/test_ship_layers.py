@@ -73,13 +73,6 @@ def test_no_import_cycles(graph):
                         "below them):\n  " + "\n  ".join(cycles))
 
 
-# Imports against the parts' order that are allowed (left out of the check), each with why.
-ALLOWED_BACK_IMPORTS = {
-    # providers.validate probes a model with the loop's own parser of calls written as text.
-    ("agentd.providers", "agentd.agent"),
-}
-
-
 def _part(module: str) -> str:
     return ".".join(module.split(".")[:2])
 
@@ -93,7 +86,7 @@ def part_cycles(graph: grimp.ImportGraph) -> list[str]:
             continue
         for imported in sorted(graph.find_modules_directly_imported_by(importer)):
             a, b = _part(importer), _part(imported)
-            if imported.startswith("agentd.") and a != b and (a, b) not in ALLOWED_BACK_IMPORTS:
+            if imported.startswith("agentd.") and a != b:
                 edges.setdefault(a, {}).setdefault(b, f"{importer} -> {imported}")
 
     def path(start: str, goal: str) -> list[str] | None:  # shortest, breadth first

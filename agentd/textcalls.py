@@ -63,7 +63,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..messages import ToolCall
+from .messages import ToolCall
 
 _DECODER = json.JSONDecoder(strict=False)  # models write raw newlines inside strings
 _NAME_CHARS = r"[A-Za-z0-9_.\-]+"
