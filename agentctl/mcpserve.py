@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import Context
+from .render import run_status
 
 MAX_ARTIFACT_BYTES = 1024 * 1024
 
@@ -136,7 +137,7 @@ def build(ctx: Context):
     async def run_summary(run_id: str) -> str:
         """A run's summary in markdown."""
         r = await call("run.get", {"id": run_id})
-        return r.get("summary") or f"(run {r['id']} is {r['status']} and has no summary yet)"
+        return r.get("summary") or f"(run {r['id']} is {run_status(r)} and has no summary yet)"
 
     @server.resource("agentd://goals/{goal_id}/artifacts/{path}", mime_type="text/plain")
     async def artifact(goal_id: str, path: str) -> str:
@@ -175,7 +176,7 @@ def _goal(g: dict) -> dict:
     return {"id": g["id"], "name": g.get("name"), "status": g["status"], "objective": g["objective"],
             "schedules": [f"{s['cron']} ({s['timezone']})" for s in g.get("schedules", [])],
             "tools": (g.get("params") or {}).get("allowed_tools"),
-            "last_run": {"id": last["id"], "status": last["status"]} if last else None}
+            "last_run": {"id": last["id"], "status": run_status(last)} if last else None}
 
 
 _BY = "an MCP client (agentctl mcp serve)"
@@ -187,9 +188,14 @@ def _approval(x: dict) -> dict:
 
 
 def _run(r: dict) -> dict:
-    return {"id": r["id"], "goal_id": r["goal_id"], "status": r["status"], "trigger": r["trigger"],
+    """A run for the client; one parked for a person's decision says so and
+    names the waiting calls (the daemon's status is still ``pending``)."""
+    view = {"id": r["id"], "goal_id": r["goal_id"], "status": run_status(r), "trigger": r["trigger"],
             "created_at": r["created_at"], "ended_at": r.get("ended_at"), "error": r.get("error"),
             "summary": r.get("summary")}
+    if r.get("awaiting_approval"):
+        view["awaiting_approval"] = list(r["awaiting_approval"])  # call ids: see list_approvals
+    return view
 
 
 def _dump(value: Any) -> str:

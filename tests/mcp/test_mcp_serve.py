@@ -90,6 +90,10 @@ def test_an_mcp_client_sees_a_waiting_call_and_approves_exactly_it(make_daemon, 
                 while not (waiting := json.loads(_text(await s.call_tool("list_approvals", {})))):
                     await trio.sleep(0.05)
             (x,) = waiting
+            shown = json.loads(_text(await s.call_tool("show_run", {"run": x["run_id"]})))
+            listed = json.loads(_text(await s.call_tool("list_runs", {})))
+            assert shown["status"] == "awaiting approval" and shown["awaiting_approval"] == [x["id"]], shown
+            assert [r["status"] for r in listed if r["id"] == x["run_id"]] == ["awaiting approval"], listed
             wrong = await s.call_tool("approve_call", {"run": x["run_id"], "call_id": x["id"], "digest": "0" * 64})
             ok = json.loads(_text(await s.call_tool("approve_call", {"run": x["run_id"], "call_id": x["id"],
                                                                      "digest": x["digest"]})))
