@@ -30,8 +30,9 @@ made: a call of its tool in this run that succeeded, or that a crash left
   missing files and deliveries. While they are missing, every text-call result
   ends with what is still to do instead of an invitation to finish.
 Other ends: the step or token budget is spent (one last call without tools asks
-for the summary; the run completes with ``budget_exhausted`` if its declared
-outputs exist and its declared deliveries were made); a money budget could be
+for the summary; the run completes with ``budget_exhausted`` if a tool call
+succeeded, its declared outputs exist and its declared deliveries were made,
+and fails otherwise); a money budget could be
 exceeded by the next call (``agentd.budgets``: the call is not made; a summary
 turn only if its own worst case fits; the same outcome, ``budget_exhausted``,
 with the budget and the figures as its reason); the time limit is
@@ -341,8 +342,7 @@ class RunLoop:
             return self._budget_out(st, which, st.summary)
         money = self.budget.refusal(st.messages, self.specs)
         if money is not None:  # the summary a money budget asked for
-            outcome = self._budget_out(st, "money budget", st.summary)
-            return msgspec.structs.replace(outcome, error=outcome.error or money.reason)
+            return self._budget_out(st, "money budget", st.summary, reason=money.reason)
         return self._time_up(self._time_limit(st), st.summary)
 
     def _time_limit(self, st: LoopState) -> float | None:
@@ -367,15 +367,22 @@ class RunLoop:
         its reason naming the budget and the figures."""
         await self._emit(ev.Note(message=exc.reason))
         summary = await self._final_turn(st, prompt.FINAL_TURN, kind="summary")
-        outcome = self._budget_out(st, "money budget", summary)
-        return msgspec.structs.replace(outcome, error=outcome.error or exc.reason)
+        return self._budget_out(st, "money budget", summary, reason=exc.reason)
 
-    def _budget_out(self, st: LoopState, which: str, summary: str | None) -> RunOutcome:
+    def _budget_out(self, st: LoopState, which: str, summary: str | None, *, reason: str | None = None) -> RunOutcome:
+        """A spent budget's outcome (``budget_exhausted`` either way): completed
+        when the run did real work and left what the goal declares, else failed
+        saying what is missing. ``reason``: why a money budget stopped it."""
         summary = (summary or "") + f"\n\n_The run stopped because its {which} ran out._"
+        if st.successes == 0:  # a summary of no work is not a result, however it reads
+            tried = f"{st.tool_steps} tool call(s), none succeeded" if st.tool_steps else "no tool call was made"
+            error = f"{reason}; {tried}" if reason else f"its {which} ran out before any tool call succeeded ({tried})"
+            return RunOutcome("failed", summary=summary, error=error, budget_exhausted=True)
         missing = self._missing_outcome(st, summary)
         if missing is not None:
-            return msgspec.structs.replace(missing, error=f"{missing.error} before its {which} ran out")
-        return RunOutcome("completed", summary=summary, budget_exhausted=True)
+            return RunOutcome("failed", summary=summary, error=f"{missing.error} before its {which} ran out",
+                              budget_exhausted=True)
+        return RunOutcome("completed", summary=summary, error=reason, budget_exhausted=True)
 
     # ---------------------------------------------------------------- expected outputs
     def _missing(self, st: LoopState) -> tuple[list[str], list[str]]:

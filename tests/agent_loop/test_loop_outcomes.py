@@ -218,3 +218,18 @@ def test_the_nudge_shows_the_first_call_with_the_objectives_url(make_daemon, fak
     run_goal(d2, fake_llm, [text("I will start now."), text("Starting.")], "--tools", "write_file,fetch_page")
     nudge = fake_llm.requests[1]["messages"][-1]["content"]  # no tool named: the first offered, placeholders
     assert nudge.endswith('{"name": "write_file", "arguments": {"path": "<path>", "content": "<content>"}}'), nudge
+
+
+def test_a_spent_budget_without_any_successful_call_fails(make_daemon, fake_llm):
+    """The step budget runs out while every call failed: the summary turn's
+    text reads like a result, but a run that did no work is not completed."""
+    d = make_daemon(config=config())
+    goal, run = run_goal(d, fake_llm, [
+        tool_call("read_file", {"path": "missing.md"}),
+        tool_call("read_file", {"path": "also-missing.md"}),
+        text("I have summarised the notes in a report."),
+    ], "--tools", "read_file,write_file", "--step-budget", "2")
+    fake_llm.assert_complete()
+    assert run["status"] == "failed" and run["budget_exhausted"] is True, run
+    assert run["error"] == "its step budget ran out before any tool call succeeded (2 tool call(s), none succeeded)"
+    assert run["summary"].startswith("I have summarised the notes in a report.")

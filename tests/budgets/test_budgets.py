@@ -162,6 +162,7 @@ def test_the_daemon_daily_budget_covers_every_goal(make_daemon, fake_llm):
     second = run_once(d, fake_llm, b["id"])
     assert len(fake_llm.requests) == 1
     assert second["budget_exhausted"] is True and second["model_calls"] == []
+    assert second["status"] == "failed" and second["error"].endswith("; no tool call was made"), second
     assert second["error"].startswith("the daemon's daily budget of $0.0150 could be exceeded by the next model "
                                       "call: $0.0051 spent by all goals today ("), second["error"]
     status = d.call("daemon.status")["spend"]
