@@ -13,6 +13,7 @@ run. This is the one place every tool call passes through.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -203,6 +204,9 @@ class ToolRegistry:
         try:
             return self._decoders[name].decode(text)
         except msgspec.ValidationError as exc:
+            cleaned = _without_schema_words(text, self._schemas[name])
+            if cleaned is not None:
+                return self.decode_args(name, cleaned)
             raise ToolError(f"invalid arguments for {name}: {exc}; {param_list(self._schemas[name])}",
                             tool=name, field=_field_path(str(exc))) from None
         except msgspec.DecodeError as exc:
@@ -236,6 +240,27 @@ def param_list(schema: dict[str, Any]) -> str:
 def effects(tool: Any) -> dict[str, bool]:
     """read_only, idempotent, external of ``tool`` (the worst case for what it does not say)."""
     return {k: bool(getattr(tool, k, default)) for k, default in EFFECT_DEFAULTS.items()}
+
+
+# JSON Schema's own words: small models copy them from the tool's schema into a
+# call ({"summary": "...", "additionalProperties": false}) and then repeat the same
+# call however the error is worded. Dropped when the tool has no such parameter.
+SCHEMA_WORDS = frozenset({"additionalProperties", "properties", "required", "type", "$schema"})
+
+
+def _without_schema_words(text: str, schema: dict[str, Any]) -> str | None:
+    """``text`` (a JSON object) without the schema words the tool does not take
+    as parameters, or None when there are none to drop."""
+    try:
+        args = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(args, dict):
+        return None
+    noise = [k for k in args if k in SCHEMA_WORDS and k not in schema.get("properties", {})]
+    if not noise:
+        return None
+    return json.dumps({k: v for k, v in args.items() if k not in noise})
 
 
 def _field_path(message: str) -> str:

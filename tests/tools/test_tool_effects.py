@@ -180,6 +180,13 @@ def test_registry_specs_have_no_refs_and_decode_errors():
     with pytest.raises(ToolError, match="unknown field `bogus`; its parameters are query \\(required\\), limit$"):
         reg.decode_args("web_search", '{"query": "x", "bogus": 1}')  # the model is told what the tool takes
     assert reg.decode_args("web_search", '{"query": "x"}').limit == 5
+    # JSON Schema's own words copied into a call (a 1.5B model repeated such a finish until
+    # its run failed): dropped; any other unknown field is still the model's mistake
+    assert reg.decode_args("finish", '{"summary": "Wrote trio.md.", "additionalProperties": false}').summary == \
+        "Wrote trio.md."
+    assert reg.decode_args("web_search", '{"query": "x", "type": "object", "required": ["query"]}').query == "x"
+    with pytest.raises(ToolError, match="unknown field `bogus`"):
+        reg.decode_args("web_search", '{"query": "x", "additionalProperties": false, "bogus": 1}')
     assert reg.timeout_for("web_search", ToolsConfig(timeouts={"web_search": 7})) == 7
     assert reg.timeout_for("fetch_page", ToolsConfig()) == 45.0
     for tool in (reg.get(n) for n in reg.names()):
