@@ -14,10 +14,13 @@ Every model call of a run goes through its ``RunBudget``:
   ``BudgetExhausted`` says which budget and the figures. Otherwise the worst
   case is held against the goal and the daemon until the call settles, so
   runs calling at the same time cannot together overspend.
-- ``settle()`` after the call prices its real usage (prompt, cached prompt,
-  completion; reasoning is part of the completion), records it in the cost
-  ledger with a ``model_cost`` event, and releases the hold. A server that
-  reports no usage is charged the worst case (``estimated``).
+- ``charge()`` after the call prices its real usage (prompt, cached prompt,
+  completion; reasoning is part of the completion) as a ``Charge``: its row
+  of the cost ledger and its ``model_cost`` event, which the agent loop writes
+  in the transaction that journals the call's answer (one write per model
+  call, and the cost never apart from the tokens it counts). ``settled()``
+  then releases the hold, whether that write committed or failed. A server
+  that reports no usage is charged the worst case (``estimated``).
 
 Budgets come from the goal (``max_cost``, ``max_cost_per_day``,
 ``max_cost_per_month``) or else the configuration's ``[budgets]``; the daemon's
@@ -208,6 +211,21 @@ class Ticket:
     held: bool = False
 
 
+@dataclass(frozen=True)
+class Charge:
+    """One model call priced (``RunBudget.charge``), to be recorded: its row
+    of the cost ledger (``write``, inside a journal transaction) and its
+    ``model_cost`` event."""
+
+    ticket: Ticket
+    at: int
+    row: dict[str, Any]
+    event: ev.ModelCost
+
+    def write(self, conn: Any) -> None:
+        spend_q.insert_call(conn, self.at, **self.row)
+
+
 class Money:
     """The daemon-wide side of money: model prices as looked up (per
     configuration and model) and the holds of the calls in flight. One per
@@ -223,10 +241,10 @@ class Money:
 class RunBudget:
     """The money side of one run's model calls (see the module docstring).
     ``parts`` are the run's loop parts (``agent.loop.LoopParts``: store,
-    journal, clock, metrics, config, provider and the daemon's ``money``)."""
+    clock, metrics, config, provider and the daemon's ``money``)."""
 
     def __init__(self, parts: Any, run_id: str, goal_id: str) -> None:
-        self.store, self.journal, self.now, self.metrics = parts.store, parts.journal, parts.clock, parts.metrics
+        self.store, self.now, self.metrics = parts.store, parts.clock, parts.metrics
         self.config, self.provider, self.money = parts.config, parts.provider, parts.money
         self.run_id, self.goal_id = run_id, goal_id
         self.pricing: Pricing | None = None
@@ -308,16 +326,9 @@ class RunBudget:
             self.money.holds.release(self.goal_id, ticket.worst)
             ticket.held = False
 
-    async def settle(self, ticket: Ticket, completion: Completion, turn: int) -> None:
-        """Price the call's real usage, record it (cost ledger and a
-        ``model_cost`` event) and release its hold (once recorded: until then
-        the hold stands for it)."""
-        try:
-            await self._record(ticket, completion, turn)
-        finally:
-            self.release(ticket)
-
-    async def _record(self, ticket: Ticket, completion: Completion, turn: int) -> None:
+    def charge(self, ticket: Ticket, completion: Completion, turn: int) -> Charge:
+        """Price the call's real usage: what to record for it (its hold
+        stands until ``settled``)."""
         u = completion.usage
         self.meter.observed(ticket.messages, ticket.specs, u.tokens_in)
         estimated = u.tokens_in == 0 and u.tokens_out == 0
@@ -327,20 +338,22 @@ class RunBudget:
             cost = ticket.worst if estimated else self.pricing.cost(u.tokens_in, u.cached_in, u.tokens_out, now)
             self.spent += cost
         model = completion.model or self.provider.model
-        fields = dict(run_id=self.run_id, goal_id=self.goal_id, turn=turn, model=model, tokens_in=u.tokens_in,
-                      cached_in=u.cached_in, tokens_out=u.tokens_out, reasoning=u.reasoning)
-
-        def tx(conn):
-            spend_q.insert_call(conn, now, **fields, cost_nusd=cost, estimated=estimated and cost is not None)
-
+        row = dict(run_id=self.run_id, goal_id=self.goal_id, turn=turn, model=model, tokens_in=u.tokens_in,
+                   cached_in=u.cached_in, tokens_out=u.tokens_out, reasoning=u.reasoning, cost_nusd=cost,
+                   estimated=estimated and cost is not None)
         event = ev.ModelCost(turn=turn, model=model, tokens_in=u.tokens_in, cached_in=u.cached_in,
                              tokens_out=u.tokens_out, reasoning=u.reasoning, cost_usd=spend_q.usd(cost),
                              run_cost_usd=spend_q.usd(self.spent) if self.pricing is not None else None,
                              estimated=estimated and cost is not None)
-        await self.journal.record(self.run_id, self.goal_id, tx, events=[event])
-        metrics = self.metrics
-        if metrics is not None and cost:
-            metrics.inc("agentd_cost_usd_total", cost / NANO, model=model)
+        return Charge(ticket, now, row, event)
+
+    def settled(self, charge: Charge, *, committed: bool) -> None:
+        """The transaction carrying ``charge`` has ended (``committed``, or
+        failed): release its hold, and count a committed cost in the metrics."""
+        self.release(charge.ticket)
+        cost = charge.row["cost_nusd"]
+        if committed and self.metrics is not None and cost:
+            self.metrics.inc("agentd_cost_usd_total", cost / NANO, model=charge.row["model"])
 
 
 def unknown_price_reason(provider: Any, limits: Limits) -> str:

@@ -79,7 +79,7 @@ import msgspec
 import trio
 
 from .. import log
-from ..budgets import BudgetExhausted, Money, RunBudget
+from ..budgets import BudgetExhausted, Charge, Money, RunBudget
 from ..guard import BLOCKED, TAINTED, GuardRefused, RunGuard
 from ..guard.policy import registry_external
 from ..protocol.errors import ProviderError, RepeatedMistake, ToolError
@@ -194,10 +194,28 @@ class RunLoop:
         self.budget = RunBudget(parts, self.run_id, self.goal_id)  # money: agentd.budgets
         self.gate = ApprovalGate(self.store, self.journal, self.tools, self.now, parts.approvals, self.run_id,
                                  self.goal_id)
+        self._charge: Charge | None = None  # the last model call's cost, until its answer is journaled
 
     async def _record_tx(self, fn: Callable[..., Any] | None, events: list[ev.Event]) -> None:
-        """Commit ``fn(conn, now)`` and ``events`` in one transaction (agentd.journal)."""
-        await self.journal.record(self.run_id, self.goal_id, fn, self.now(), events=events)
+        """Commit ``fn(conn, now)`` and ``events`` in one transaction
+        (agentd.journal), with the cost of the model call whose answer they
+        journal when it is not recorded yet (its row and ``model_cost`` event first)."""
+        charge, self._charge = self._charge, None
+        if charge is None:
+            await self.journal.record(self.run_id, self.goal_id, fn, self.now(), events=events)
+            return
+
+        def tx(conn, now):
+            charge.write(conn)
+            if fn is not None:
+                fn(conn, now)
+
+        committed = False
+        try:
+            await self.journal.record(self.run_id, self.goal_id, tx, self.now(), events=[charge.event, *events])
+            committed = True
+        finally:
+            self.budget.settled(charge, committed=committed)
 
     async def _emit(self, *events: ev.Event) -> None:
         await self.journal.emit(self.run_id, self.goal_id, *events)
@@ -308,6 +326,13 @@ class RunLoop:
 
     # ---------------------------------------------------------------- run
     async def run(self) -> RunOutcome:
+        try:
+            return await self._run()
+        finally:
+            if self._charge is not None:  # a model call whose answer a failure kept from the journal
+                await self._record_tx(None, [])
+
+    async def _run(self) -> RunOutcome:
         st = self._load()
         pending = self._rebuild(st)
         resumed = st.next_step > 1 or st.run.recoveries > 0
@@ -546,6 +571,8 @@ class RunLoop:
     # ---------------------------------------------------------------- model
     async def _call_model(self, st: LoopState, specs, *, max_tokens: int | None = None):
         # raises BudgetExhausted: a call that could exceed a money budget is not made
+        if self._charge is not None:  # the previous call's answer left no journal entry: record its cost
+            await self._record_tx(None, [])
         ticket = self.budget.reserve(st.messages, specs, max_tokens=max_tokens)
         st.turn += 1
         # Watchers see the call while it is in flight (live events, not journaled): its start, its
@@ -572,7 +599,7 @@ class RunLoop:
                 metrics.provider_error(exc.kind)
             raise
         self._last_model_ms = (time.perf_counter() - t0) * 1000
-        await self.budget.settle(ticket, completion, turn)
+        self._charge = self.budget.charge(ticket, completion, turn)  # recorded with the answer (_record_tx)
         u = completion.usage
         st.tokens += u.tokens_in + u.tokens_out
         if metrics is not None:
