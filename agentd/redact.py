@@ -227,6 +227,8 @@ class Redactor:
     def _value(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.redact(value)
+        if value is None or isinstance(value, (int, float)):  # most fields of an event or a step
+            return value
         if isinstance(value, (list, tuple)):
             items = [self._value(v) for v in value]
             if all(a is b for a, b in zip(items, value)):

@@ -720,7 +720,7 @@ class RunLoop:
                                     f"{', '.join(sorted(self.allowed))}")
                 raise ToolError(f"there is no tool named {name!r}; use one of: {', '.join(sorted(self.allowed))}")
             params = self.tools.decode_args(name, c.call.arguments)
-            before = st.delivered.get(_same_call(c.call))  # only ledger (send) tools are in it
+            before = st.delivered.get(_same_call(c.call)) if st.delivered else None  # only ledger (send) tools
             if before is not None:
                 raise ToolError(f"this exact {name} call was already delivered in this run (step {before}); "
                                 "it is not sent twice")
