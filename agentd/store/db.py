@@ -12,6 +12,12 @@
   ``FULL`` for everything also syncs the WAL on every commit, so nothing committed is lost
   even on power loss, at the cost of an fsync per write: set it with
   ``[daemon] synchronous = "full"`` in config.toml.
+- WAL checkpoints every ``WAL_CHECKPOINT_PAGES`` pages of WAL (~40 MB),
+  not SQLite's default 1,000: a checkpoint fsyncs the WAL and the database
+  (at ``NORMAL`` too) and stalls the write that triggers it for milliseconds
+  to tens of milliseconds; a run writes ~20 pages per tool step, so at the
+  default every run of a few dozen steps met one. The WAL file keeps its
+  size between checkpoints and is removed when the daemon closes the store.
 - Every write is a function ``fn(conn, *args)`` run inside ``BEGIN IMMEDIATE``
   on the one writer connection, in a worker thread (``await store.write``), so
   a slow commit or a WAL checkpoint never blocks the trio loop. One write at
@@ -43,6 +49,7 @@ from .schema import LATEST, MIGRATIONS
 T = TypeVar("T")
 _log = log.get("agentd.store")
 
+WAL_CHECKPOINT_PAGES = 10_000  # see the module docstring; figures in bench/README.md
 _UNAVAILABLE_HINTS = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open")
 
 
@@ -60,6 +67,8 @@ def _connect(path: Path, *, synchronous: str, readonly: bool = False) -> sqlite3
         if mode.lower() != "wal":
             raise StoreError(f"{path}: could not switch the database to WAL mode (got {mode})")
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    if not readonly:
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
 

@@ -15,7 +15,7 @@ import pytest
 from agentd.store import db as dbmod
 from agentd.store import goals as goals_q
 from agentd.store import runs as runs_q
-from agentd.store.db import Store, migrate, schema_version
+from agentd.store.db import WAL_CHECKPOINT_PAGES, Store, migrate, schema_version
 from agentd.store.schema import LATEST, MIGRATIONS
 from agentd.protocol.errors import ConfigError, StoreError
 
@@ -91,6 +91,9 @@ def test_from_an_empty_file(tmp_path):
             assert run(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
             assert run(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
             assert run(lambda c: c.execute("PRAGMA busy_timeout").fetchone()[0]) >= 1000
+        # the writer checkpoints (two fsyncs) every WAL_CHECKPOINT_PAGES pages, not SQLite's default 1,000
+        assert store.write_sync(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == \
+            WAL_CHECKPOINT_PAGES > 1000
         assert store.integrity_check() == "ok"
     finally:
         store.close()
