@@ -461,7 +461,7 @@ class RunLoop:
         """The skeleton of a first call, for a model that described the work
         instead of doing it: the tool its answer names (else the first tool
         offered), with the objective's URL filled in when it has exactly one."""
-        offered = [s for s in self.specs if not getattr(self.tools.find(s.name), "ends_run", False)]
+        offered = [s for s in self.specs if not self._ends_run(s.name)]
         if not offered:
             return None
         named = [s for s in offered if re.search(r"(?<![A-Za-z0-9_])" + re.escape(s.name) + r"(?![A-Za-z0-9_])", text)]
@@ -469,6 +469,11 @@ class RunLoop:
         urls = list(dict.fromkeys(re.findall(r"https?://[^\s<>\"'`)\]]+", st.goal.objective)))
         known = {"url": urls[0].rstrip(".,;:")} if len(urls) == 1 and "url" in spec.parameters.get("properties", {}) else {}
         return prompt.call_skeleton(spec, known)
+
+    def _ends_run(self, name: str | None) -> bool:
+        """A successful call of ``name`` ends the run (``finish``)."""
+        tool = self.tools.find(name)
+        return tool is not None and tool.ends_run
 
     def _todo(self, st: LoopState, planned: list[Call]) -> str | None:
         """The closing line of a tool result while declared outputs are missing
@@ -525,7 +530,7 @@ class RunLoop:
             self._mistake(st, "empty answer")
             return None
         broken = broken_call(text, self.known)
-        if broken is not None and getattr(self.tools.find(broken[0]), "ends_run", False):
+        if broken is not None and self._ends_run(broken[0]):
             broken = None  # a finish that does not parse is still the model's last word: a plain answer
         if broken is not None:  # a call gone wrong is not a final answer: send it back for fixing
             await self._unused_answer(st, completion, f"a {broken[0]} call that is not valid JSON", text=text)
@@ -693,20 +698,15 @@ class RunLoop:
         # Results in call order, whatever order they finished in; mistakes are
         # counted here, outside the nursery, so that a repeated mistake fails the
         # run as itself rather than inside an exception group.
-        finished = any(results[c.step_no][1] is None and getattr(self.tools.find(c.call.name), "ends_run", False)
-                       for c in planned)
-        todo = None if finished else self._todo(st, planned)  # a finish gets the reminder instead
+        ended = next((c for c in planned if results[c.step_no][1] is None and self._ends_run(c.call.name)), None)
+        todo = None if ended else self._todo(st, planned)  # a finish gets the reminder instead
         st.messages += self._result_messages([(c.call, results[c.step_no][0], results[c.step_no][1])
                                               for c in planned], planned[0].recovered, todo)
         for c in planned:
             err = results[c.step_no][1]
             if err is not None:
                 self._mistake(st, f"{c.call.name}: {err[:120]}")
-        for c in planned:
-            tool = self.tools.find(c.call.name)
-            if tool is not None and tool.ends_run and results[c.step_no][1] is None:
-                return results[c.step_no][0] or ""
-        return None
+        return None if ended is None else results[ended.step_no][0] or ""
 
     async def _invoke(self, st: LoopState, c: Call) -> tuple[str | None, str | None, float]:
         """(observation, error, duration_ms) for one call. Model mistakes and

@@ -85,7 +85,7 @@ def _json(text: str) -> list[str]:
         return []
     parts: list[str] = []
     for where, items in list(_object_lists(value, "", 0))[:MAX_LISTS]:
-        parts.append(_describe(where, items, name_key=_name_key(items)))
+        parts.append(_describe(f"`{where}`" if where else "the list", items, name_key=_name_key(items)))
     return parts
 
 
@@ -140,8 +140,8 @@ def _cell(text: str) -> str:
 
 
 # ------------------------------------------------------------------ the facts of one list
-def _describe(where: str, items: list[dict], *, name_key: str | None, noun: str = "items") -> str:
-    name = f"`{where}`" if where and not where.startswith("the table") else (where or "the list")
+def _describe(name: str, items: list[dict], *, name_key: str | None, noun: str = "items") -> str:
+    """``name`` (as shown: "`orders`", "the table (...)") has N items; its groups and sums."""
     facts = [f"{name} has {len(items)} {noun}"]
     keys = list(dict.fromkeys(k for it in items for k in it))
     grouped = 0

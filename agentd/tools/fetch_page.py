@@ -56,4 +56,5 @@ class FetchPage:
             notes.insert(0, f"[redirected to {result.final_url}]")
         body = "\n".join([*notes, text]) if notes else text
         facts = None if result.truncated else data_facts(text)  # a cut page's counts would be wrong
-        return wrap_untrusted(result.final_url, with_facts(body, facts, ctx.tools.observation_limit - 400), title=title)
+        room = ctx.tools.observation_limit - len(wrap_untrusted(result.final_url, "", title=title))  # left after the wrapper
+        return wrap_untrusted(result.final_url, with_facts(body, facts, room), title=title)

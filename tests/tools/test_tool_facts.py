@@ -129,3 +129,14 @@ def test_read_file_adds_the_facts_of_the_whole_file(make_ctx):
     part = run(ReadFile().run, ReadFileParams("numbers.txt"), small)
     assert part.startswith(f"{HEAD} 200 lines") and "read on with offset=500" in part  # before the part: survives cuts
     assert HEAD not in run(ReadFile().run, ReadFileParams("numbers.txt", offset=20), ctx)
+
+
+def test_fetch_page_puts_the_facts_first_when_the_loop_would_cut_them(serve, make_ctx):
+    many = {"orders": [{"id": f"B-{i}", "status": "open" if i % 4 else "shipped"} for i in range(40)]}
+    body = json.dumps(many).encode()
+    s = serve(lambda m, p, h, b: (200, {"content-type": "application/json"}, body))
+    ctx = make_ctx(tools=ToolsConfig(private_hosts_allowed=[s.hostport], observation_limit=1000))
+    out = run(FetchPage().run, FetchPageParams(s.base + "/api/orders"), ctx)
+    facts = out.index(f"{HEAD} `orders` has 40 items; by `status`: 30 \"open\", 10 \"shipped\" (B-0, B-4")
+    assert facts < 1000 < len(out) and facts < out.index('{"orders"'), out[:400]  # inside what the model sees
+    assert out.index("<untrusted_content") < facts  # still inside the untrusted block
