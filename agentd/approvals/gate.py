@@ -59,8 +59,11 @@ def denied_by_person(r) -> str:
             f"Do not repeat it; go on without it or report what you could not do.")
 
 
-def expired(r, timeout_s: int) -> str:
-    return (f"nobody approved this call within {_duration(timeout_s)}, so it was denied and not made. "
+def expired(r) -> str:
+    """The model's answer for a request nobody decided: its own wait (the
+    goal's timeout may have been changed since it was asked)."""
+    waited = (r["expires_at"] - r["requested_at"]) // 1000
+    return (f"nobody approved this call within {_duration(waited)}, so it was denied and not made. "
             f"Do not repeat it; go on without it or report what you could not do.")
 
 
@@ -146,12 +149,12 @@ class ApprovalGate:
         if status == "pending":
             if r["expires_at"] <= self.now():
                 await self.service.expire(r)
-                return expired(r, goal.params.approval_timeout_s)
+                return expired(r)
             return Wait(r["reason"] or why, asked=True)
         if status == "denied":
             return denied_by_person(r)
         if status == "expired":
-            return expired(r, goal.params.approval_timeout_s)
+            return expired(r)
         if r["executed_at"] is None:
             await self._hand_over(r)
         return None

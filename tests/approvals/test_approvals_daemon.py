@@ -210,6 +210,18 @@ def test_an_undecided_call_expires_denied_and_the_model_is_told(make_daemon, fak
     assert "nobody approved this call within 1 s" in told[0]["content"]
 
 
+def test_an_expired_call_names_the_wait_it_was_asked_with(make_daemon, fake_llm):
+    """The goal's timeout changed while a call waits: the request keeps its own
+    deadline, and the model is told that wait, not the goal's new setting."""
+    with WebhookReceiver() as hook:
+        d = make_daemon(config=CONFIG)
+        goal, run = parked_goal(d, fake_llm, hook, "--approval-timeout", "3")
+        assert d.ctl("goal", "edit", goal["id"], "--approval-timeout", "3600").returncode == 0
+        done = d.wait_run(run["id"])
+    told = [m for m in fake_llm.requests[-1]["messages"] if m.get("role") == "tool"]
+    assert done["status"] == "completed" and "nobody approved this call within 3 s" in told[0]["content"], told
+
+
 def test_kill_while_parked_keeps_the_request_and_the_run_waits(make_daemon, fake_llm):
     with WebhookReceiver() as hook:
         d = make_daemon(config=CONFIG)
