@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import calendar
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import msgspec
 
-from . import log
 from .messages import Completion, Message, ToolSpec
-from .pricing import Pricing, price_hint
+from .pricing import PriceBook, Pricing, price_hint
 from .protocol import events as ev
 from .protocol import methods as m
 from .store import spend as spend_q
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
     from .shared.config import Config
     from .store import Store
 
-_log = log.get("agentd.budgets")
 NANO = spend_q.NANO
 DAY_MS = 86_400_000
 # Tokens a chat template and the server add around the messages we send
@@ -232,8 +230,6 @@ class Money:
     daemon (``App.money``), shared by every run's ``RunBudget``."""
 
     def __init__(self) -> None:
-        from .pricing import PriceBook
-
         self.prices = PriceBook()
         self.holds = Holds()
 

@@ -181,7 +181,3 @@ def incident_of(conn: sqlite3.Connection, goal_id: str) -> m.Incident | None:
     row = conn.execute("SELECT * FROM incidents WHERE goal_id = ? ORDER BY closed_at IS NULL DESC, opened_at DESC"
                        " LIMIT 1", (goal_id,)).fetchone()
     return _incident(conn, row) if row is not None else None
-
-
-def incident_row(conn: sqlite3.Connection, incident_id: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()

@@ -78,19 +78,6 @@ def run_usage(conn: sqlite3.Connection, run_id: str) -> tuple[int, int, int | No
     return cached, reasoning, (None if unpriced else cost)
 
 
-def runs_cost(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, int | None]:
-    """run id -> its cost in nano-dollars (None: a call without a price), for
-    the runs that made model calls."""
-    out: dict[str, int | None] = {}
-    for rid in run_ids:
-        n, cost, unpriced = conn.execute(
-            "SELECT count(*), coalesce(sum(cost_nusd), 0), count(*) - count(cost_nusd) FROM model_calls"
-            " WHERE run_id = ?", (rid,)).fetchone()
-        if n:
-            out[rid] = None if unpriced else cost
-    return out
-
-
 def turn_costs(conn: sqlite3.Connection, run_id: str) -> dict[int, int | None]:
     """turn -> the cost of the model call(s) of that turn (None: unpriced)."""
     out: dict[int, int | None] = {}
