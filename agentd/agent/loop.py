@@ -724,10 +724,9 @@ class RunLoop:
             if before is not None:
                 raise ToolError(f"this exact {name} call was already delivered in this run (step {before}); "
                                 "it is not sent twice")
-            verdict = self.guard.check(c.step_no, name, params, c.call.arguments)
-            if verdict is not None and st.goal.params.guard == "ask" and self.gate.approved(c.step_no):
-                self.guard.marks.pop(c.step_no, None)  # a person approved exactly this call: not blocked
-            elif verdict is not None:
+            verdict = self.guard.check(c.step_no, name, params, c.call.arguments, approved=lambda: (
+                st.goal.params.guard == "ask" and self.gate.approved(c.step_no)))
+            if verdict is not None:
                 raise GuardRefused(verdict.message, tool=name, destination=verdict.destination)
             tool = self.tools.get(name)
             ctx = ToolContext(goal=GoalView(id=st.goal.id, objective=st.goal.objective,

@@ -182,16 +182,20 @@ class RunGuard:
         (for asking a person before the call, when the goal says so)."""
         return self._verdict(name, params, arguments) if self.tainted else None
 
-    def check(self, step_no: int, name: str, params: Any, arguments: str | None = None) -> Verdict | None:
+    def check(self, step_no: int, name: str, params: Any, arguments: str | None = None, *,
+              approved: Callable[[], bool] = lambda: False) -> Verdict | None:
         """Whether the call may be made. Records the call's arguments (links a
         later page merely echoes are not "seen"). None: allowed; a Verdict:
-        blocked (the step is marked)."""
+        blocked (the step is marked). ``approved``, asked only of a call the
+        rule blocks: a person approved exactly this call (goal ``guard = ask``),
+        so it is allowed and not marked."""
         self._note_arguments(arguments)
         if not self.tainted:
             return None
         verdict = self._verdict(name, params, arguments)
-        if verdict is not None:
-            self.marks[step_no] = BLOCKED
+        if verdict is None or approved():
+            return None
+        self.marks[step_no] = BLOCKED
         return verdict
 
     def _verdict(self, name: str, params: Any, arguments: str | None) -> Verdict | None:
