@@ -70,13 +70,15 @@ def cmd_show(ctx: Context) -> None:
         return ctx.emit_json(run)
     if fmt == "md":
         return ctx.print(run_markdown(run))
-    blocked = []
-    if run.get("blocked_calls"):  # which calls: one more request, only for runs that have some
-        blocked = [s for s in ctx.call("run.steps", {"id": run["id"]}).get("steps", []) if s.get("guard") == "blocked"]
-    ctx.print(render_run(ctx, run, blocked))
+    # The steps: one more request, only for runs whose calls table or blocked calls need them.
+    steps = ctx.call("run.steps", {"id": run["id"]}).get("steps", []) \
+        if run.get("blocked_calls") or run.get("model_calls") else []
+    ctx.print(render_run(ctx, run, steps))
 
 
-def render_run(ctx: Context, run: dict, blocked: list[dict] | None = None) -> str:
+def render_run(ctx: Context, run: dict, run_steps: list[dict]) -> str:
+    """``run show``'s text; ``run_steps`` (run.steps) name the blocked calls and each model call's steps."""
+    blocked = [s for s in run_steps if s.get("guard") == "blocked"]
     out = ctx.out
     usage = run.get("usage") or {}
     steps = _steps(run) + ("  (budget exhausted)" if run.get("budget_exhausted") else "")
@@ -108,7 +110,7 @@ def render_run(ctx: Context, run: dict, blocked: list[dict] | None = None) -> st
     if run.get("summary"):
         parts.append("\nSummary:\n" + "\n".join("  " + line for line in run["summary"].splitlines()))
     if run.get("model_calls"):
-        parts.append("\nModel calls:\n" + calls_table(ctx, run))
+        parts.append("\nModel calls:\n" + calls_table(ctx, run, run_steps))
     if run.get("outputs"):
         rows = [[o.get("kind"), o.get("path_or_payload"), out.time(o.get("created_at"))] for o in run["outputs"]]
         parts.append("\nOutputs:\n" + table(out, [Column("KIND"), Column("WHERE / WHAT", flex=True),
@@ -146,26 +148,22 @@ def tokens_text(usage: dict) -> str:
     return text
 
 
-def _turn_steps(ctx: Context, run: dict) -> dict[int, str]:
+def _turn_steps(steps: list[dict]) -> dict[int, str]:
     """turn -> the steps it started (``#3-#4``), from run.steps."""
-    try:
-        steps = ctx.call("run.steps", {"id": run["id"]}).get("steps", [])
-    except Exception:  # noqa: BLE001 - the table is still useful without the step numbers
-        return {}
     by_turn: dict[int, list[int]] = {}
     for s in steps:
         by_turn.setdefault(s.get("turn", 0), []).append(s.get("step_no", 0))
     return {t: (f"#{n[0]}" if len(n) == 1 else f"#{n[0]}-#{n[-1]}") for t, n in by_turn.items()}
 
 
-def calls_table(ctx: Context, run: dict) -> str:
+def calls_table(ctx: Context, run: dict, steps: list[dict]) -> str:
     """One row per model call: its turn, the steps it started, tokens and cost."""
     out = ctx.out
-    steps = _turn_steps(ctx, run)
+    started = _turn_steps(steps)
     rows = []
     for c in run["model_calls"]:
         cost = usd(c.get("cost_usd")) + (" (est.)" if c.get("estimated") else "")
-        rows.append([c.get("turn"), steps.get(c.get("turn"), "-"), c.get("model"), c.get("tokens_in", 0),
+        rows.append([c.get("turn"), started.get(c.get("turn"), "-"), c.get("model"), c.get("tokens_in", 0),
                      c.get("cached_in", 0), c.get("tokens_out", 0), c.get("reasoning", 0), cost])
     return table(out, [Column("TURN", right=True), Column("STEPS"), Column("MODEL"), Column("IN", right=True),
                        Column("CACHED", right=True), Column("OUT", right=True), Column("REASONING", right=True),
