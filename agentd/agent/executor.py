@@ -35,10 +35,9 @@ from ..protocol.errors import AgentdError, ProviderError, RepeatedMistake, Store
 from ..protocol import events as ev
 from ..store import goals as goals_q
 from ..store import runs as runs_q
-from ..tools.delivery import deliver_notice
+from ..notify.goal_notices import send_goal_notices
 from ..tools.files import goal_artifacts, write_artifact
 from ..approvals.gate import Parked
-from ..ledger import LedgerEffects
 from .loop import LoopParts, RunLoop, RunOutcome
 
 if TYPE_CHECKING:
@@ -155,23 +154,11 @@ async def unchanged_since(app: "Core", goal, run, outcome: RunOutcome, text: str
 
 
 async def _notify(app: "Core", goal, run, outcome: RunOutcome, text: str, rel: str) -> None:
-    from ..tools import email, webhook
-    from ..tools.net import NetPolicy
-
-    effects = LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, run.id, goal.id)
-    on_retry = app.metrics.delivery_retry
-    if goal.webhook_url:
-        payload = {"type": f"run.{outcome.status}", "run_id": run.id, "goal_id": goal.id, "goal_name": goal.name,
-                   "objective": goal.objective, "status": outcome.status, "summary": outcome.summary,
-                   "error": outcome.error, "summary_path": rel, "steps": run.steps_executed,
-                   "outputs": [{"kind": o.kind, "path_or_payload": o.path_or_payload} for o in run.outputs],
-                   "budget_exhausted": outcome.budget_exhausted}
-        await deliver_notice(app, run.id, goal.id, "webhook", goal.webhook_url, lambda: webhook.deliver_webhook(
-            goal.webhook_url, payload, secret=goal.webhook_secret, key=f"{run.id}:completion-webhook",
-            policy=NetPolicy(app.config.tools, ()), effects=effects, source="completion", on_retry=on_retry))
-    if goal.params.email_to:  # SMTP not configured: recorded as refused, with the keys to set
-        subject = f"[agentd] {goal.name or goal.objective[:60]} — run {outcome.status}"
-        await deliver_notice(app, run.id, goal.id, "email", ", ".join(goal.params.email_to), lambda: email.deliver_email(
-            list(goal.params.email_to), subject, text, key=f"{run.id}:completion-email", smtp=app.config.smtp,
-            tools=app.config.tools, effects=effects, source="completion", on_retry=on_retry))
-
+    payload = {"type": f"run.{outcome.status}", "run_id": run.id, "goal_id": goal.id, "goal_name": goal.name,
+               "objective": goal.objective, "status": outcome.status, "summary": outcome.summary,
+               "error": outcome.error, "summary_path": rel, "steps": run.steps_executed,
+               "outputs": [{"kind": o.kind, "path_or_payload": o.path_or_payload} for o in run.outputs],
+               "budget_exhausted": outcome.budget_exhausted}
+    # SMTP not configured: the email is recorded as refused, with the keys to set
+    await send_goal_notices(app, run.id, goal, source="completion", key=f"{run.id}:completion", payload=payload,
+                            subject=f"[agentd] {goal.name or goal.objective[:60]} — run {outcome.status}", body=text)

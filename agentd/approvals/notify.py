@@ -22,6 +22,7 @@ from ..protocol import events as ev
 from ..protocol import methods as m
 from ..store import approvals as approvals_q
 from ..store import goals as goals_q
+from ..notify.goal_notices import send_goal_notices
 from . import desktop
 
 if TYPE_CHECKING:
@@ -54,11 +55,14 @@ def message(a: m.Approval, goal_name: str) -> str:
 async def notify_request(app: "Core", a: m.Approval) -> None:
     goal = app.store.read(goals_q.get_goal, a.goal_id, secrets=True)
     name = goal.name or goal.objective.strip()[:60]
-    if goal.webhook_url:
-        await _webhook(app, a, goal, name)
-    if goal.params.email_to and app.config.smtp.host:
-        await _email(app, a, goal, name)
-    approve, _ = how_to_answer(a)
+    approve, deny = how_to_answer(a)
+    payload = {"type": "approval.requested", "approval_id": a.id, "run_id": a.run_id, "goal_id": a.goal_id,
+               "goal_name": goal.name, "tool": a.tool, "arguments": a.arguments, "digest": a.digest,
+               "reason": a.reason, "requested_at": a.requested_at, "expires_at": a.expires_at,
+               "approve": approve, "deny": deny}
+    await send_goal_notices(app, a.run_id, goal, source="approval", key=f"{a.run_id}:approval-{a.id}",
+                            payload=payload, subject=f"[agentd] approval needed: {a.tool} for {name}",
+                            body=message(a, name), email=bool(app.config.smtp.host))
     try:
         shown = await desktop.notify(f"agentd: {name} waits for approval",
                                      f"{a.tool} {a.arguments[:300]}\n{approve}")
@@ -71,35 +75,3 @@ async def notify_request(app: "Core", a: m.Approval) -> None:
         await app.store.write(approvals_q.mark_notified, app.now(), a.id)
     except AgentdError as exc:
         _log.warning("could not record that an approval request was notified", error=exc.message)
-
-
-async def _webhook(app: "Core", a: m.Approval, goal: m.Goal, name: str) -> None:
-    from ..ledger import LedgerEffects
-    from ..tools import webhook
-    from ..tools.net import NetPolicy
-
-    approve, deny = how_to_answer(a)
-    payload = {"type": "approval.requested", "approval_id": a.id, "run_id": a.run_id, "goal_id": a.goal_id,
-               "goal_name": goal.name, "tool": a.tool, "arguments": a.arguments, "digest": a.digest,
-               "reason": a.reason, "requested_at": a.requested_at, "expires_at": a.expires_at,
-               "approve": approve, "deny": deny}
-    await _send(app, a, "webhook", goal.webhook_url or "", lambda: webhook.deliver_webhook(
-        goal.webhook_url, payload, secret=goal.webhook_secret, key=f"{a.run_id}:approval-{a.id}-webhook",
-        policy=NetPolicy(app.config.tools, ()), effects=LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, a.run_id, a.goal_id), source="approval"))
-
-
-async def _email(app: "Core", a: m.Approval, goal: m.Goal, name: str) -> None:
-    from ..ledger import LedgerEffects
-    from ..tools import email
-
-    to = list(goal.params.email_to)
-    await _send(app, a, "email", ", ".join(to), lambda: email.deliver_email(
-        to, f"[agentd] approval needed: {a.tool} for {name}", message(a, name),
-        key=f"{a.run_id}:approval-{a.id}-email", smtp=app.config.smtp, tools=app.config.tools,
-        effects=LedgerEffects(app.store, app.now, app.redactor.redact, app.metrics, a.run_id, a.goal_id), source="approval"))
-
-
-async def _send(app: "Core", a: m.Approval, kind: str, target: str, send) -> None:
-    from ..tools.delivery import deliver_notice
-
-    await deliver_notice(app, a.run_id, a.goal_id, kind, target, send, what="approval")
